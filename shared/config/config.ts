@@ -1,0 +1,130 @@
+import { z } from 'zod';
+import { DEFAULT_FIELD_MANAGER, DEFAULT_TAG_PREFIX } from '../constants.ts';
+
+/** Thrown when the environment does not describe a usable configuration. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const csv = z
+  .string()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((part) => part.trim())
+      .filter((part) => part.length > 0),
+  );
+
+const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+/**
+ * Every environment variable the functions and the CLI read. Names are the contract documented in
+ * README.md ("Configuration"); CDK sets them in `infra/constructs/registrar.ts`.
+ */
+export const environmentSchema = z.object({
+  AWS_REGION: z.string().min(1).optional(),
+  /** EKS cluster name: enables EKS token authentication. */
+  CLUSTER_NAME: z.string().min(1).optional(),
+  /** Kubernetes API URL. With CLUSTER_NAME and without this, eks:DescribeCluster finds it. */
+  CLUSTER_ENDPOINT: z.url().optional(),
+  /** Base64 PEM bundle of the cluster CA. With CLUSTER_NAME and without this, DescribeCluster finds it. */
+  CLUSTER_CA_DATA: z.string().min(1).optional(),
+  /** Path to a kubeconfig, used when CLUSTER_NAME is not set (non-EKS clusters, local use). */
+  KUBECONFIG: z.string().min(1).optional(),
+  /** Namespaces the registrar may write into. `*` allows every namespace (not recommended). */
+  ALLOWED_NAMESPACES: csv.pipe(
+    z
+      .array(z.string().regex(dns1123Label, 'each namespace must be a DNS-1123 label, or *').or(z.literal('*')))
+      .min(1, 'ALLOWED_NAMESPACES must name at least one namespace'),
+  ),
+  TAG_PREFIX: z.string().min(1).default(DEFAULT_TAG_PREFIX),
+  /** What happens to the entry of a stopping/stopped instance. */
+  STOPPED_INSTANCE_POLICY: z.enum(['delete', 'keep']).default('delete'),
+  FIELD_MANAGER: z.string().min(1).max(128).default(DEFAULT_FIELD_MANAGER),
+  WORKLOAD_GROUP_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).max(3600).default(30),
+  /** Complete Auto Scaling lifecycle actions (CONTINUE) once the entry has converged. */
+  COMPLETE_LIFECYCLE_ACTIONS: booleanFlag.default(true),
+  KUBE_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  /** Parallel Kubernetes writes in one batch or sweep. */
+  KUBE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
+  /** A sweep that would delete more than this share of a group's entries stops unless forced. */
+  RECONCILE_MAX_DELETE_RATIO: z.coerce.number().min(0).max(1).default(0.5),
+});
+
+export type Environment = z.input<typeof environmentSchema>;
+
+/** How the functions reach the Kubernetes API. */
+export type ClusterAccess =
+  | {
+      readonly kind: 'eks';
+      readonly clusterName: string;
+      readonly endpoint?: string;
+      readonly caData?: string;
+      readonly region: string;
+    }
+  | { readonly kind: 'kubeconfig'; readonly path?: string };
+
+/** Validated configuration shared by every entry point. */
+export interface RegistrarConfig {
+  readonly region: string;
+  readonly cluster: ClusterAccess;
+  /** Allowed namespaces; contains `*` when every namespace is allowed. */
+  readonly allowedNamespaces: readonly string[];
+  readonly tagPrefix: string;
+  readonly stoppedInstancePolicy: 'delete' | 'keep';
+  readonly fieldManager: string;
+  readonly workloadGroupCacheTtlMs: number;
+  readonly completeLifecycleActions: boolean;
+  readonly kubeRequestTimeoutMs: number;
+  readonly kubeConcurrency: number;
+  readonly reconcileMaxDeleteRatio: number;
+}
+
+/**
+ * Reads and validates the configuration. Throws {@link ConfigError} listing every problem at once,
+ * so a misconfigured function fails at init with one readable log line.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): RegistrarConfig {
+  const parsed = environmentSchema.safeParse(stripEmpty(env));
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  const region = e.AWS_REGION ?? 'us-east-1';
+  const cluster: ClusterAccess = e.CLUSTER_NAME
+    ? {
+        kind: 'eks',
+        clusterName: e.CLUSTER_NAME,
+        region,
+        ...(e.CLUSTER_ENDPOINT ? { endpoint: e.CLUSTER_ENDPOINT } : {}),
+        ...(e.CLUSTER_CA_DATA ? { caData: e.CLUSTER_CA_DATA } : {}),
+      }
+    : { kind: 'kubeconfig', ...(e.KUBECONFIG ? { path: e.KUBECONFIG } : {}) };
+  return {
+    region,
+    cluster,
+    allowedNamespaces: e.ALLOWED_NAMESPACES,
+    tagPrefix: e.TAG_PREFIX,
+    stoppedInstancePolicy: e.STOPPED_INSTANCE_POLICY,
+    fieldManager: e.FIELD_MANAGER,
+    workloadGroupCacheTtlMs: e.WORKLOAD_GROUP_CACHE_TTL_SECONDS * 1000,
+    completeLifecycleActions: e.COMPLETE_LIFECYCLE_ACTIONS,
+    kubeRequestTimeoutMs: e.KUBE_REQUEST_TIMEOUT_MS,
+    kubeConcurrency: e.KUBE_CONCURRENCY,
+    reconcileMaxDeleteRatio: e.RECONCILE_MAX_DELETE_RATIO,
+  };
+}
+
+/** Empty strings count as unset, as CloudFormation and shells tend to produce them. */
+function stripEmpty(env: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (value !== undefined && value !== '') out[key] = value;
+  }
+  return out;
+}

@@ -1,0 +1,64 @@
+/**
+ * Names that form the project's public contract: labels, annotations, metric names and defaults.
+ * Infra (dashboards, alarms, RBAC) and code import them from here so they cannot drift apart.
+ */
+
+/** Value of `app.kubernetes.io/managed-by` on everything the registrar owns. */
+export const MANAGED_BY_VALUE = 'istio-vm-registrar';
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+/** Label carrying the EC2 instance id on a WorkloadEntry. */
+export const INSTANCE_ID_LABEL = 'istio-vm-registrar.io/instance-id';
+/** Annotations written on each WorkloadEntry. */
+export const ASG_ANNOTATION = 'istio-vm-registrar.io/autoscaling-group';
+export const LAUNCH_TIME_ANNOTATION = 'istio-vm-registrar.io/launch-time';
+export const ACCOUNT_ANNOTATION = 'istio-vm-registrar.io/account-id';
+/**
+ * Annotation on a WorkloadGroup that narrows who may join it: a comma-separated list of Auto Scaling
+ * group names (`my-asg`), account ids (`123456789012`) or `account:asg` pairs. Absent = anyone tagged.
+ */
+export const ALLOWED_SOURCES_ANNOTATION = 'istio-vm-registrar.io/allowed-sources';
+
+/** Default server-side apply field manager. */
+export const DEFAULT_FIELD_MANAGER = 'istio-vm-registrar';
+export const DEFAULT_TAG_PREFIX = 'istio-vm/';
+/** Tag suffixes (appended to the tag prefix). */
+export const WORKLOAD_GROUP_TAG = 'workload-group';
+export const NETWORK_TAG = 'network';
+/** Auto Scaling puts this tag on every instance it launches. */
+export const ASG_NAME_TAG = 'aws:autoscaling:groupName';
+
+export const ISTIO_NETWORKING_GROUP = 'networking.istio.io';
+export const ISTIO_NETWORKING_VERSION = 'v1';
+export const WORKLOAD_ENTRY_PLURAL = 'workloadentries';
+export const WORKLOAD_GROUP_PLURAL = 'workloadgroups';
+
+/** CloudWatch metric namespace (POWERTOOLS_METRICS_NAMESPACE overrides it). */
+export const METRICS_NAMESPACE = 'IstioVmRegistrar';
+
+/** Metric names emitted by the functions. Dashboards and alarms refer to these. */
+export const Metric = {
+  /** Records (SQS messages or direct events) received by the registrar. */
+  EventsReceived: 'EventsReceived',
+  /** Records deliberately ignored (test notifications, foreign detail-types, untagged instances). */
+  EventsIgnored: 'EventsIgnored',
+  /** Records that could not be parsed: bad JSON, unknown shape. Not retried. */
+  EventsRejected: 'EventsRejected',
+  /** Records that failed with a retriable error and go back to the queue. */
+  EventsFailed: 'EventsFailed',
+  /** Instances refused by policy: namespace not allowed, bad tag, missing group, no private IP. */
+  InstancesRefused: 'InstancesRefused',
+  EntriesApplied: 'EntriesApplied',
+  EntriesDeleted: 'EntriesDeleted',
+  EntriesUnchanged: 'EntriesUnchanged',
+  LifecycleActionsCompleted: 'LifecycleActionsCompleted',
+  KubernetesErrors: 'KubernetesErrors',
+  Ec2Errors: 'Ec2Errors',
+  ReconcileCreated: 'ReconcileCreated',
+  ReconcileUpdated: 'ReconcileUpdated',
+  ReconcileDeleted: 'ReconcileDeleted',
+  ReconcileUnchanged: 'ReconcileUnchanged',
+  ReconcileErrors: 'ReconcileErrors',
+  ReconcileSafetyStops: 'ReconcileSafetyStops',
+  ReconcileDuration: 'ReconcileDuration',
+} as const;
+export type MetricName = (typeof Metric)[keyof typeof Metric];
