@@ -12,11 +12,15 @@ export const INSTANCE_ID_LABEL = 'istio-vm-registrar.io/instance-id';
 export const ASG_ANNOTATION = 'istio-vm-registrar.io/autoscaling-group';
 export const LAUNCH_TIME_ANNOTATION = 'istio-vm-registrar.io/launch-time';
 export const ACCOUNT_ANNOTATION = 'istio-vm-registrar.io/account-id';
+/** Digest of the applied content, to detect fields we stopped setting (see `entryMatches`). */
+export const APPLIED_HASH_ANNOTATION = 'istio-vm-registrar.io/applied-hash';
 /**
- * Annotation on a WorkloadGroup that narrows who may join it: a comma-separated list of Auto Scaling
- * group names (`my-asg`), account ids (`123456789012`) or `account:asg` pairs. Absent = anyone tagged.
+ * Annotations on a WorkloadGroup that narrow who may join it, each a comma-separated list: Auto
+ * Scaling group names (from the instance's `aws:autoscaling:groupName` tag) and owner account ids.
+ * An absent annotation does not narrow; a present one must match.
  */
-export const ALLOWED_SOURCES_ANNOTATION = 'istio-vm-registrar.io/allowed-sources';
+export const ALLOWED_AUTOSCALING_GROUPS_ANNOTATION = 'istio-vm-registrar.io/allowed-autoscaling-groups';
+export const ALLOWED_ACCOUNTS_ANNOTATION = 'istio-vm-registrar.io/allowed-accounts';
 
 /** Default server-side apply field manager. */
 export const DEFAULT_FIELD_MANAGER = 'istio-vm-registrar';

@@ -6,14 +6,12 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-const csv = z
-  .string()
-  .transform((value) =>
-    value
-      .split(',')
-      .map((part) => part.trim())
-      .filter((part) => part.length > 0),
-  );
+const csv = z.string().transform((value) =>
+  value
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part.length > 0),
+);
 
 const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -38,7 +36,9 @@ export const environmentSchema = z.object({
   /** Namespaces the registrar may write into. `*` allows every namespace (not recommended). */
   ALLOWED_NAMESPACES: csv.pipe(
     z
-      .array(z.string().regex(dns1123Label, 'each namespace must be a DNS-1123 label, or *').or(z.literal('*')))
+      .array(
+        z.string().regex(dns1123Label, 'each namespace must be a DNS-1123 label, or *').or(z.literal('*')),
+      )
       .min(1, 'ALLOWED_NAMESPACES must name at least one namespace'),
   ),
   TAG_PREFIX: z.string().min(1).default(DEFAULT_TAG_PREFIX),
@@ -91,7 +91,9 @@ export interface RegistrarConfig {
 export function loadConfig(env: Record<string, string | undefined> = process.env): RegistrarConfig {
   const parsed = environmentSchema.safeParse(stripEmpty(env));
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`);
+    const problems = parsed.error.issues.map(
+      (issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`,
+    );
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   const e = parsed.data;

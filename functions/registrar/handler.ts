@@ -1,0 +1,62 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy from '@middy/core';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { type AppContext, createApp } from '../../shared/app/wiring.ts';
+import { Metric } from '../../shared/constants.ts';
+import { logger, metrics, telemetry, tracer } from '../../shared/observability.ts';
+
+/**
+ * Registrar: EventBridge -> SQS -> here, or an EventBridge event invoked directly. Each SQS record
+ * is one event; failures are reported per record (ReportBatchItemFailures) so one bad record
+ * never fails its batch, and only retriable failures come back.
+ */
+let app: AppContext | undefined;
+const processor = new BatchProcessor(EventType.SQS);
+
+const isSqsEvent = (event: unknown): event is SQSEvent =>
+  Array.isArray((event as SQSEvent | undefined)?.Records) &&
+  (event as SQSEvent).Records.every((r) => r?.eventSource === 'aws:sqs');
+
+async function lambdaHandler(
+  event: unknown,
+  context: Context,
+): Promise<SQSBatchResponse | { result: unknown }> {
+  app ??= createApp();
+  if (isSqsEvent(event)) {
+    telemetry.count(Metric.EventsReceived, event.Records.length);
+    const batch = app.registrar.startBatch(event.Records.map((r) => ({ id: r.messageId, body: r.body })));
+    const recordHandler = async (record: SQSRecord) => {
+      try {
+        return await batch.process(record.messageId);
+      } catch (error) {
+        telemetry.count(Metric.EventsFailed);
+        logger.error('record failed; it will be retried', { recordId: record.messageId, error });
+        throw error;
+      }
+    };
+    return processPartialResponse(event, recordHandler, processor, {
+      context,
+      throwOnFullBatchFailure: false,
+    });
+  }
+  telemetry.count(Metric.EventsReceived);
+  try {
+    return { result: await app.registrar.handleEvent(event) };
+  } catch (error) {
+    telemetry.count(Metric.EventsFailed);
+    throw error;
+  }
+}
+
+export const handler = middy(lambdaHandler)
+  .use(captureLambdaHandler(tracer))
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(logMetrics(metrics, { captureColdStartMetric: true }));
+
+/** For tests and the CLI: replace the wiring (e.g. after changing the environment). */
+export function resetApp(next?: AppContext): void {
+  app = next;
+}

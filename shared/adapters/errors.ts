@@ -1,0 +1,36 @@
+/**
+ * Errors raised by adapters. `retriable` tells the caller whether the same call may succeed later
+ * (throttling, 5xx, connection resets): the registrar then hands the record back to SQS.
+ */
+export class AdapterError extends Error {
+  override readonly name: string = 'AdapterError';
+  readonly retriable: boolean;
+  readonly status: number | undefined;
+  constructor(message: string, options: { retriable: boolean; status?: number; cause?: unknown }) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.retriable = options.retriable;
+    this.status = options.status;
+  }
+}
+
+export class KubernetesError extends AdapterError {
+  override readonly name = 'KubernetesError';
+  /** Kubernetes Status reason (NotFound, Conflict, Invalid, ...), when the server sent one. */
+  readonly reason: string | undefined;
+  constructor(
+    message: string,
+    options: { retriable: boolean; status?: number; reason?: string; cause?: unknown },
+  ) {
+    super(message, options);
+    this.reason = options.reason;
+  }
+}
+
+export class Ec2Error extends AdapterError {
+  override readonly name = 'Ec2Error';
+}
+
+/** Whether an error (any shape) is one a later attempt may get past. Unknown errors are retriable. */
+export function isRetriable(error: unknown): boolean {
+  return error instanceof AdapterError ? error.retriable : true;
+}

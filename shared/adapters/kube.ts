@@ -1,0 +1,273 @@
+import {
+  ApiException,
+  CustomObjectsApi,
+  type KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+import type { IWorkloadGroup } from '@kubernetes-models/istio/networking.istio.io/v1/WorkloadGroup';
+import {
+  INSTANCE_ID_LABEL,
+  ISTIO_NETWORKING_GROUP,
+  ISTIO_NETWORKING_VERSION,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  WORKLOAD_ENTRY_PLURAL,
+  WORKLOAD_GROUP_PLURAL,
+} from '../constants.ts';
+import type { WorkloadEntryObject, WorkloadGroupView } from '../domain/types.ts';
+import { KubernetesError } from './errors.ts';
+
+/** Supplies a KubeConfig that is currently valid (EKS tokens expire; see eks-auth.ts). */
+export type KubeConfigSource = () => Promise<KubeConfig>;
+
+export interface KubeOptions {
+  readonly fieldManager: string;
+  readonly requestTimeoutMs: number;
+  /** Attempts per call for retriable failures (429, 5xx, resets, timeouts). */
+  readonly maxAttempts?: number;
+  /** Base delay for exponential backoff with full jitter. */
+  readonly backoffBaseMs?: number;
+  /** Called after every retried failure, for metrics. */
+  readonly onRetry?: (error: KubernetesError, attempt: number) => void;
+}
+
+export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
+
+interface KubeStatusBody {
+  reason?: string;
+  message?: string;
+}
+
+function toKubeError(error: unknown, what: string): KubernetesError {
+  if (error instanceof KubernetesError) return error;
+  if (error instanceof ApiException) {
+    let body: KubeStatusBody = {};
+    try {
+      body = (typeof error.body === 'string' ? JSON.parse(error.body) : error.body) as KubeStatusBody;
+    } catch {
+      // Not a Status object (a proxy's HTML page, say): keep the raw text in the message.
+      body = { message: String(error.body).slice(0, 200) };
+    }
+    const status = error.code;
+    return new KubernetesError(`${what}: ${status} ${body.reason ?? ''} ${body.message ?? ''}`.trim(), {
+      retriable: status === 429 || status >= 500 || status === 409,
+      status,
+      ...(body.reason ? { reason: body.reason } : {}),
+      cause: error,
+    });
+  }
+  // Connection refused/reset, DNS, TLS, timeouts: the request may not have reached the server.
+  const message =
+    error instanceof Error
+      ? `${error.message}${error.cause ? ` (${String(error.cause)})` : ''}`
+      : String(error);
+  return new KubernetesError(`${what}: ${message}`, { retriable: true, cause: error });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The Kubernetes side of the registrar: WorkloadGroups, WorkloadEntries. Retries transient failures
+ * with backoff; makes no decisions about what to write.
+ */
+export class KubeWorkloads {
+  readonly #source: KubeConfigSource;
+  readonly #options: Required<Omit<KubeOptions, 'onRetry'>> & Pick<KubeOptions, 'onRetry'>;
+  #api: { config: KubeConfig; client: CustomObjectsApi } | undefined;
+
+  constructor(source: KubeConfigSource, options: KubeOptions) {
+    this.#source = source;
+    this.#options = { maxAttempts: 5, backoffBaseMs: 50, ...options };
+  }
+
+  async #client(): Promise<CustomObjectsApi> {
+    const config = await this.#source();
+    if (this.#api?.config !== config) this.#api = { config, client: config.makeApiClient(CustomObjectsApi) };
+    return this.#api.client;
+  }
+
+  async #call<T>(what: string, fn: (api: CustomObjectsApi) => Promise<T>): Promise<T> {
+    const { maxAttempts, backoffBaseMs, requestTimeoutMs } = this.#options;
+    for (let attempt = 1; ; attempt++) {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const api = await this.#client();
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`timed out after ${requestTimeoutMs} ms`)),
+            requestTimeoutMs,
+          );
+        });
+        return await Promise.race([fn(api), timeout]);
+      } catch (raw) {
+        const error = toKubeError(raw, what);
+        // A conflict needs a fresh read before another attempt: the caller retries the whole record.
+        if (!error.retriable || attempt >= maxAttempts || error.status === 409) {
+          throw error;
+        }
+        this.#options.onRetry?.(error, attempt);
+        const retryAfter = Number((raw as ApiException<unknown>)?.headers?.['retry-after']);
+        const backoff = Math.random() * backoffBaseMs * 2 ** (attempt - 1);
+        await sleep(
+          Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter * 1000, 5000) : backoff,
+        );
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+  }
+
+  /** The WorkloadGroup, or undefined when it does not exist. */
+  async getWorkloadGroup(namespace: string, name: string): Promise<WorkloadGroupView | undefined> {
+    try {
+      const raw = (await this.#call(`get WorkloadGroup ${namespace}/${name}`, (api) =>
+        api.getNamespacedCustomObject({
+          group: ISTIO_NETWORKING_GROUP,
+          version: ISTIO_NETWORKING_VERSION,
+          namespace,
+          plural: WORKLOAD_GROUP_PLURAL,
+          name,
+        }),
+      )) as IWorkloadGroup;
+      return toGroupView(raw);
+    } catch (error) {
+      if (error instanceof KubernetesError && error.status === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /** Every WorkloadGroup in a namespace (`*`: all namespaces). */
+  async listWorkloadGroups(namespace: string): Promise<WorkloadGroupView[]> {
+    const out: WorkloadGroupView[] = [];
+    for await (const page of this.#list<IWorkloadGroup>(WORKLOAD_GROUP_PLURAL, namespace, undefined, 500)) {
+      for (const item of page) out.push(toGroupView(item));
+    }
+    return out;
+  }
+
+  async getWorkloadEntry(namespace: string, name: string): Promise<WorkloadEntryObject | undefined> {
+    try {
+      return (await this.#call(`get WorkloadEntry ${namespace}/${name}`, (api) =>
+        api.getNamespacedCustomObject({
+          group: ISTIO_NETWORKING_GROUP,
+          version: ISTIO_NETWORKING_VERSION,
+          namespace,
+          plural: WORKLOAD_ENTRY_PLURAL,
+          name,
+        }),
+      )) as WorkloadEntryObject;
+    } catch (error) {
+      if (error instanceof KubernetesError && error.status === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Server-side apply with our field manager. `force` takes over fields another manager set on an
+   * entry we already own; without it a concurrent foreign creation surfaces as a conflict.
+   */
+  async applyWorkloadEntry(entry: WorkloadEntryObject, force: boolean): Promise<WorkloadEntryObject> {
+    const { namespace, name } = entry.metadata;
+    return (await this.#call(`apply WorkloadEntry ${namespace}/${name}`, (api) =>
+      api.patchNamespacedCustomObject(
+        {
+          group: ISTIO_NETWORKING_GROUP,
+          version: ISTIO_NETWORKING_VERSION,
+          namespace,
+          plural: WORKLOAD_ENTRY_PLURAL,
+          name,
+          body: entry,
+          fieldManager: this.#options.fieldManager,
+          force,
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+      ),
+    )) as WorkloadEntryObject;
+  }
+
+  /**
+   * Deletes an entry, guarded by its uid so that an object re-created under the same name in the
+   * meantime is not deleted. NotFound is success. Returns whether this call deleted it.
+   */
+  async deleteWorkloadEntry(namespace: string, name: string, uid?: string): Promise<boolean> {
+    try {
+      await this.#call(`delete WorkloadEntry ${namespace}/${name}`, (api) =>
+        api.deleteNamespacedCustomObject({
+          group: ISTIO_NETWORKING_GROUP,
+          version: ISTIO_NETWORKING_VERSION,
+          namespace,
+          plural: WORKLOAD_ENTRY_PLURAL,
+          name,
+          propagationPolicy: 'Background',
+          ...(uid ? { body: { preconditions: { uid } } } : {}),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof KubernetesError && error.status === 404) return false;
+      // The uid precondition failed: the name now belongs to another object, not ours to delete.
+      if (error instanceof KubernetesError && error.status === 409 && uid) return false;
+      throw error;
+    }
+  }
+
+  /** Our entries for one instance, across the given namespaces (`*`: all). */
+  async findEntriesForInstance(
+    namespaces: readonly string[],
+    instanceId: string,
+  ): Promise<WorkloadEntryObject[]> {
+    const selector = `${MANAGED_SELECTOR},${INSTANCE_ID_LABEL}=${instanceId}`;
+    const scopes = namespaces.includes('*') ? ['*'] : namespaces;
+    const found: WorkloadEntryObject[] = [];
+    for (const ns of scopes) {
+      for await (const page of this.#list<WorkloadEntryObject>(WORKLOAD_ENTRY_PLURAL, ns, selector, 100)) {
+        found.push(...page);
+      }
+    }
+    return found;
+  }
+
+  /** Pages of our entries in a namespace (`*`: all namespaces), with limit/continue. */
+  listManagedEntries(namespace: string, pageSize = 500): AsyncGenerator<WorkloadEntryObject[]> {
+    return this.#list<WorkloadEntryObject>(WORKLOAD_ENTRY_PLURAL, namespace, MANAGED_SELECTOR, pageSize);
+  }
+
+  async *#list<T>(plural: string, namespace: string, labelSelector: string | undefined, limit: number) {
+    let token: string | undefined;
+    do {
+      const what = `list ${plural} in ${namespace === '*' ? 'all namespaces' : namespace}`;
+      const page = (await this.#call(what, (api) => {
+        const common = {
+          group: ISTIO_NETWORKING_GROUP,
+          version: ISTIO_NETWORKING_VERSION,
+          plural,
+          limit,
+          ...(labelSelector ? { labelSelector } : {}),
+          ...(token ? { _continue: token } : {}),
+        };
+        return namespace === '*'
+          ? api.listClusterCustomObject(common)
+          : api.listNamespacedCustomObject({ ...common, namespace });
+      })) as { items?: T[]; metadata?: { continue?: string } };
+      yield page.items ?? [];
+      token = page.metadata?.continue || undefined;
+    } while (token);
+  }
+}
+
+function toGroupView(raw: IWorkloadGroup): WorkloadGroupView {
+  const spec = raw.spec as IWorkloadGroup['spec'] | undefined;
+  return {
+    namespace: raw.metadata?.namespace ?? '',
+    name: raw.metadata?.name ?? '',
+    uid: raw.metadata?.uid ?? '',
+    apiVersion: raw.apiVersion ?? `${ISTIO_NETWORKING_GROUP}/${ISTIO_NETWORKING_VERSION}`,
+    annotations: raw.metadata?.annotations ?? {},
+    entryMetadata: {
+      labels: spec?.metadata?.labels ?? {},
+      annotations: spec?.metadata?.annotations ?? {},
+    },
+    template: { ...(spec?.template ?? {}) },
+  };
+}

@@ -1,0 +1,315 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { LifecycleActions } from '../adapters/autoscaling.ts';
+import type { Ec2Instances } from '../adapters/ec2.ts';
+import { KubernetesError } from '../adapters/errors.ts';
+import type { KubeWorkloads } from '../adapters/kube.ts';
+import type { RegistrarConfig } from '../config/config.ts';
+import { Metric } from '../constants.ts';
+import { decideInstance, type InstanceIntent } from '../domain/decide.ts';
+import { type Refusal, RefusalReason } from '../domain/errors.ts';
+import { type InstanceHint, type Intake, normaliseEvent, parseMessageBody } from '../domain/events.ts';
+import type { InstanceFacts } from '../domain/types.ts';
+import { entryMatches, isManaged, renderWorkloadEntry } from '../domain/workload-entry.ts';
+import type { Telemetry } from '../observability.ts';
+import { Semaphore } from './concurrency.ts';
+import type { WorkloadGroupCache } from './group-cache.ts';
+
+export interface RegistrarDeps {
+  readonly config: RegistrarConfig;
+  readonly ec2: Ec2Instances;
+  readonly kube: KubeWorkloads;
+  readonly lifecycle: LifecycleActions;
+  readonly groups: WorkloadGroupCache;
+  readonly logger: Logger;
+  readonly telemetry: Telemetry;
+}
+
+/** What converging one instance did. */
+export type ConvergeOutcome =
+  | { readonly action: 'applied' | 'unchanged'; readonly entry: string }
+  | { readonly action: 'deleted'; readonly entries: readonly string[]; readonly reason: string }
+  | { readonly action: 'kept' | 'ignored'; readonly reason: string }
+  | { readonly action: 'refused'; readonly refusal: Refusal };
+
+/** What happened to one record. Retriable failures are thrown instead. */
+export type RecordResult =
+  | { readonly kind: 'converged'; readonly instanceId: string; readonly outcome: ConvergeOutcome }
+  | { readonly kind: 'ignored'; readonly reason: string }
+  | { readonly kind: 'rejected'; readonly reason: string };
+
+export interface BatchItem {
+  readonly id: string;
+  /** An SQS body (text) or an already-parsed event. */
+  readonly body?: string;
+  readonly event?: unknown;
+}
+
+/** Hints that must win when one batch carries several for the same instance. */
+function hintWeight(hint: InstanceHint): number {
+  if (hint.source === 'ec2-spot-interruption') return 3;
+  if (hint.lifecycleAction?.transition === 'terminating') return 2;
+  if (hint.lifecycleAction?.destination === 'WarmPool') return 1;
+  return 0;
+}
+
+/**
+ * The event path: intake, one EC2 read per batch, and per-instance convergence of the cluster to
+ * what EC2 says. Level-triggered: the event only says which instance to look at.
+ */
+export class Registrar {
+  readonly #deps: RegistrarDeps;
+  readonly #kubeSlots: Semaphore;
+
+  constructor(deps: RegistrarDeps) {
+    this.#deps = deps;
+    this.#kubeSlots = new Semaphore(deps.config.kubeConcurrency);
+  }
+
+  /**
+   * Parses every item at once and starts a single batched DescribeInstances for the instances they
+   * name; `process(id)` then converges one item (sharing work between items for one instance).
+   */
+  startBatch(items: readonly BatchItem[]): RegistrarBatch {
+    const intakes = new Map<string, Intake>();
+    for (const item of items) {
+      intakes.set(
+        item.id,
+        item.body !== undefined ? parseMessageBody(item.body) : normaliseEvent(item.event),
+      );
+    }
+    return new RegistrarBatch(this, intakes);
+  }
+
+  /** Handles one EventBridge event invoked directly (no SQS). Throws on retriable failure. */
+  async handleEvent(event: unknown): Promise<RecordResult> {
+    return this.startBatch([{ id: 'event', event }]).process('event');
+  }
+
+  /** @internal */
+  describe(ids: readonly string[]): Promise<Map<string, InstanceFacts>> {
+    return this.#deps.ec2.describe(ids).catch((error) => {
+      this.#deps.telemetry.count(Metric.Ec2Errors);
+      throw error;
+    });
+  }
+
+  /** Converges one instance given what EC2 says about it. Throws on retriable failure. */
+  async converge(
+    instanceId: string,
+    facts: InstanceFacts | undefined,
+    hint?: InstanceHint,
+  ): Promise<ConvergeOutcome> {
+    const { config } = this.#deps;
+    const intent = decideInstance(facts, hint, config);
+    try {
+      const outcome = await this.#carryOut(instanceId, facts, intent);
+      this.#record(outcome);
+      return outcome;
+    } catch (error) {
+      if (error instanceof KubernetesError) this.#deps.telemetry.count(Metric.KubernetesErrors);
+      throw error;
+    }
+  }
+
+  async #carryOut(
+    instanceId: string,
+    facts: InstanceFacts | undefined,
+    intent: InstanceIntent,
+  ): Promise<ConvergeOutcome> {
+    const { kube, groups, config } = this.#deps;
+    switch (intent.kind) {
+      case 'ignore':
+        return { action: 'ignored', reason: intent.reason };
+      case 'keep':
+        return { action: 'kept', reason: intent.reason };
+      case 'refuse':
+        return { action: 'refused', refusal: intent.refusal };
+      case 'deregister': {
+        const found = await this.#kubeSlots.run(() =>
+          kube.findEntriesForInstance(config.allowedNamespaces, instanceId),
+        );
+        const deleted: string[] = [];
+        for (const entry of found.filter(isManaged)) {
+          const { namespace, name, uid } = entry.metadata;
+          if (await this.#kubeSlots.run(() => kube.deleteWorkloadEntry(namespace, name, uid))) {
+            deleted.push(`${namespace}/${name}`);
+          }
+        }
+        return { action: 'deleted', entries: deleted, reason: intent.reason };
+      }
+      case 'register': {
+        const group = await groups.get(intent.group.namespace, intent.group.name);
+        if (!group) {
+          return {
+            action: 'refused',
+            refusal: {
+              reason: RefusalReason.WorkloadGroupNotFound,
+              message: `WorkloadGroup ${intent.group.namespace}/${intent.group.name} does not exist`,
+            },
+          };
+        }
+        const rendered = renderWorkloadEntry(
+          facts!,
+          group,
+          intent.network ? { network: intent.network } : {},
+        );
+        if (!rendered.ok) return { action: 'refused', refusal: rendered.refusal };
+        const desired = rendered.entry;
+        const { namespace, name } = desired.metadata;
+        const key = `${namespace}/${name}`;
+        return this.#kubeSlots.run(async () => {
+          const live = await kube.getWorkloadEntry(namespace, name);
+          if (live && !isManaged(live)) {
+            return {
+              action: 'refused',
+              refusal: {
+                reason: RefusalReason.EntryNotOwned,
+                message: `WorkloadEntry ${key} exists and is not managed by the registrar`,
+              },
+            } as const;
+          }
+          if (entryMatches(live, desired)) return { action: 'unchanged', entry: key } as const;
+          try {
+            await kube.applyWorkloadEntry(desired, live !== undefined);
+          } catch (error) {
+            if (error instanceof KubernetesError && error.status === 422) {
+              return {
+                action: 'refused',
+                refusal: { reason: RefusalReason.Invalid, message: error.message },
+              } as const;
+            }
+            throw error;
+          }
+          return { action: 'applied', entry: key } as const;
+        });
+      }
+    }
+  }
+
+  #record(outcome: ConvergeOutcome): void {
+    const { telemetry } = this.#deps;
+    switch (outcome.action) {
+      case 'applied':
+        telemetry.count(Metric.EntriesApplied);
+        break;
+      case 'unchanged':
+        telemetry.count(Metric.EntriesUnchanged);
+        break;
+      case 'deleted':
+        telemetry.count(Metric.EntriesDeleted, outcome.entries.length);
+        break;
+      case 'refused':
+        telemetry.count(Metric.InstancesRefused, 1, { name: 'Reason', value: outcome.refusal.reason });
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** @internal */
+  async completeLifecycle(hint: InstanceHint, log: Record<string, unknown>): Promise<void> {
+    const { config, lifecycle, logger, telemetry } = this.#deps;
+    if (!hint.lifecycleAction || !config.completeLifecycleActions) return;
+    const result = await lifecycle.complete(hint.lifecycleAction, hint.instanceId);
+    if (result === 'completed') telemetry.count(Metric.LifecycleActionsCompleted);
+    logger.info('lifecycle action', {
+      ...log,
+      lifecycleHook: hint.lifecycleAction.lifecycleHookName,
+      result,
+    });
+  }
+
+  /** @internal */
+  report(id: string, result: RecordResult, hint?: InstanceHint): void {
+    const { logger, telemetry } = this.#deps;
+    const base = {
+      recordId: id,
+      ...(hint ? { instanceId: hint.instanceId, detailType: hint.detailType } : {}),
+    };
+    switch (result.kind) {
+      case 'rejected':
+        telemetry.count(Metric.EventsRejected);
+        logger.error('record rejected: not an event the registrar can read; not retried', {
+          ...base,
+          reason: result.reason,
+        });
+        return;
+      case 'ignored':
+        telemetry.count(Metric.EventsIgnored);
+        logger.info('record ignored', { ...base, reason: result.reason });
+        return;
+      case 'converged': {
+        const o = result.outcome;
+        if (o.action === 'refused') {
+          logger.warn(`instance refused: ${o.refusal.message}`, { ...base, reason: o.refusal.reason });
+        } else if (o.action === 'ignored') {
+          telemetry.count(Metric.EventsIgnored);
+          logger.info('instance ignored', { ...base, reason: o.reason });
+        } else {
+          logger.info(`instance converged: ${o.action}`, { ...base, outcome: o });
+        }
+      }
+    }
+  }
+}
+
+/** One batch of records: shared EC2 read, one convergence per instance. */
+export class RegistrarBatch {
+  readonly #registrar: Registrar;
+  readonly #intakes: Map<string, Intake>;
+  readonly #primary = new Map<string, InstanceHint>();
+  readonly #converging = new Map<string, Promise<ConvergeOutcome>>();
+  #facts: Promise<Map<string, InstanceFacts>> | undefined;
+
+  constructor(registrar: Registrar, intakes: Map<string, Intake>) {
+    this.#registrar = registrar;
+    this.#intakes = intakes;
+    for (const intake of intakes.values()) {
+      if (intake.kind !== 'hint') continue;
+      const current = this.#primary.get(intake.hint.instanceId);
+      if (!current || hintWeight(intake.hint) > hintWeight(current))
+        this.#primary.set(intake.hint.instanceId, intake.hint);
+    }
+  }
+
+  #describe(): Promise<Map<string, InstanceFacts>> {
+    this.#facts ??= this.#registrar.describe([...this.#primary.keys()]);
+    // A failed read is retried by the next record rather than failing every record on one error.
+    this.#facts.catch(() => {
+      this.#facts = undefined;
+    });
+    return this.#facts;
+  }
+
+  #convergeOnce(instanceId: string): Promise<ConvergeOutcome> {
+    let running = this.#converging.get(instanceId);
+    if (!running) {
+      running = this.#describe().then((facts) =>
+        this.#registrar.converge(instanceId, facts.get(instanceId), this.#primary.get(instanceId)),
+      );
+      running.catch(() => this.#converging.delete(instanceId));
+      this.#converging.set(instanceId, running);
+    }
+    return running;
+  }
+
+  /** Processes one record. Resolves with what happened; throws when the record should be retried. */
+  async process(id: string): Promise<RecordResult> {
+    const intake = this.#intakes.get(id);
+    let result: RecordResult;
+    if (!intake) {
+      result = { kind: 'rejected', reason: 'record not part of this batch' };
+    } else if (intake.kind === 'reject') {
+      result = { kind: 'rejected', reason: intake.reason };
+    } else if (intake.kind === 'ignore') {
+      result = { kind: 'ignored', reason: intake.reason };
+    } else {
+      const { hint } = intake;
+      const outcome = await this.#convergeOnce(hint.instanceId);
+      await this.#registrar.completeLifecycle(hint, { recordId: id, instanceId: hint.instanceId });
+      result = { kind: 'converged', instanceId: hint.instanceId, outcome };
+    }
+    this.#registrar.report(id, result, intake?.kind === 'hint' ? intake.hint : undefined);
+    return result;
+  }
+}

@@ -1,0 +1,44 @@
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { LifecycleActions } from '../adapters/autoscaling.ts';
+import { Ec2Instances } from '../adapters/ec2.ts';
+import { kubeConfigSource } from '../adapters/eks-auth.ts';
+import { KubeWorkloads } from '../adapters/kube.ts';
+import { loadConfig, type RegistrarConfig } from '../config/config.ts';
+import { logger, type Telemetry, telemetry, tracer } from '../observability.ts';
+import { WorkloadGroupCache } from './group-cache.ts';
+import { Registrar } from './registrar.ts';
+
+/** Everything a function or the CLI needs, built once per process from the configuration. */
+export interface AppContext {
+  readonly config: RegistrarConfig;
+  readonly ec2: Ec2Instances;
+  readonly kube: KubeWorkloads;
+  readonly lifecycle: LifecycleActions;
+  readonly groups: WorkloadGroupCache;
+  readonly registrar: Registrar;
+}
+
+/**
+ * Composition root. The SDK clients honour `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL_AUTO_SCALING`
+ * (how the tests point them at the local stand-ins) and standard retry with `AWS_MAX_ATTEMPTS`.
+ */
+export function createApp(
+  env: Record<string, string | undefined> = process.env,
+  overrides: { telemetry?: Telemetry } = {},
+): AppContext {
+  const config = loadConfig(env);
+  const t = overrides.telemetry ?? telemetry;
+  const ec2Client = tracer.captureAWSv3Client(new EC2Client({ region: config.region }));
+  const asgClient = tracer.captureAWSv3Client(new AutoScalingClient({ region: config.region }));
+  const ec2 = new Ec2Instances(ec2Client, config.region);
+  const kube = new KubeWorkloads(kubeConfigSource(config.cluster), {
+    fieldManager: config.fieldManager,
+    requestTimeoutMs: config.kubeRequestTimeoutMs,
+    onRetry: (error, attempt) => logger.debug('retrying Kubernetes call', { error: error.message, attempt }),
+  });
+  const lifecycle = new LifecycleActions(asgClient);
+  const groups = new WorkloadGroupCache(kube, config.workloadGroupCacheTtlMs);
+  const registrar = new Registrar({ config, ec2, kube, lifecycle, groups, logger, telemetry: t });
+  return { config, ec2, kube, lifecycle, groups, registrar };
+}

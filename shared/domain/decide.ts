@@ -1,0 +1,134 @@
+import { NETWORK_TAG, WORKLOAD_GROUP_TAG } from '../constants.ts';
+import { type Refusal, RefusalReason } from './errors.ts';
+import type { InstanceHint } from './events.ts';
+import type { GroupRef, InstanceFacts } from './types.ts';
+
+/**
+ * What should happen to one instance's WorkloadEntry: the whole lifecycle policy in one place.
+ *
+ * | EC2 truth / hint                                  | outcome                              |
+ * |---------------------------------------------------|--------------------------------------|
+ * | instance unknown to EC2                           | deregister (it is gone)              |
+ * | shutting-down, terminated                         | deregister                           |
+ * | stopping, stopped                                 | deregister, or keep (policy `keep`)  |
+ * | Spot interruption warning (any action)            | deregister at once                   |
+ * | terminate lifecycle action                        | deregister (the VM is leaving)       |
+ * | launch lifecycle action into a warm pool          | deregister (not in service)          |
+ * | pending/running without the workload-group tag   | ignore (not ours)                    |
+ * | pending/running with a bad tag or namespace       | refuse                               |
+ * | pending/running without a private IPv4            | refuse                               |
+ * | pending/running, tagged                           | register                             |
+ */
+export type InstanceIntent =
+  | { readonly kind: 'register'; readonly group: GroupRef; readonly network?: string }
+  | { readonly kind: 'deregister'; readonly reason: string }
+  | { readonly kind: 'keep'; readonly reason: string }
+  | { readonly kind: 'ignore'; readonly reason: string }
+  | { readonly kind: 'refuse'; readonly refusal: Refusal };
+
+export interface LifecyclePolicy {
+  readonly tagPrefix: string;
+  readonly allowedNamespaces: readonly string[];
+  readonly stoppedInstancePolicy: 'delete' | 'keep';
+}
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** Istio network names end up in the `topology.istio.io/network` label: same rules as a label value. */
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+export function isNamespaceAllowed(namespace: string, allowed: readonly string[]): boolean {
+  return allowed.includes('*') || allowed.includes(namespace);
+}
+
+/** Parses the `<namespace>/<name>` group tag. */
+export function parseGroupTag(value: string): GroupRef | Refusal {
+  const parts = value.trim().split('/');
+  if (parts.length !== 2) {
+    return {
+      reason: RefusalReason.InvalidGroupTag,
+      message: `workload-group tag "${value}" is not <namespace>/<name>`,
+    };
+  }
+  const [namespace, name] = parts as [string, string];
+  if (namespace.length > 63 || !DNS1123_LABEL.test(namespace)) {
+    return {
+      reason: RefusalReason.InvalidGroupTag,
+      message: `namespace "${namespace}" is not a DNS-1123 label`,
+    };
+  }
+  if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
+    return {
+      reason: RefusalReason.InvalidGroupTag,
+      message: `group name "${name}" is not a DNS-1123 subdomain`,
+    };
+  }
+  return { namespace, name };
+}
+
+const isRefusal = (value: GroupRef | Refusal): value is Refusal => 'reason' in value;
+
+/** Decides the intent for one instance from EC2's answer (undefined: EC2 does not know it) and the hint. */
+export function decideInstance(
+  facts: InstanceFacts | undefined,
+  hint: InstanceHint | undefined,
+  policy: LifecyclePolicy,
+): InstanceIntent {
+  if (!facts) return { kind: 'deregister', reason: 'instance not found in EC2' };
+  if (hint?.source === 'ec2-spot-interruption') {
+    // Two minutes' notice: take it out of load balancing now rather than when it is gone.
+    return { kind: 'deregister', reason: 'spot interruption warning' };
+  }
+  const lifecycle = hint?.lifecycleAction;
+  if (lifecycle?.transition === 'terminating')
+    return { kind: 'deregister', reason: 'terminate lifecycle action' };
+  if (lifecycle?.transition === 'launching' && lifecycle.destination === 'WarmPool') {
+    return { kind: 'deregister', reason: 'launching into the warm pool' };
+  }
+  switch (facts.state) {
+    case 'shutting-down':
+    case 'terminated':
+      return { kind: 'deregister', reason: `instance is ${facts.state}` };
+    case 'stopping':
+    case 'stopped':
+      return policy.stoppedInstancePolicy === 'keep'
+        ? { kind: 'keep', reason: `instance is ${facts.state} and the policy keeps its entry` }
+        : { kind: 'deregister', reason: `instance is ${facts.state}` };
+    case 'pending':
+    case 'running':
+      return decideRunning(facts, policy);
+  }
+}
+
+function decideRunning(facts: InstanceFacts, policy: LifecyclePolicy): InstanceIntent {
+  const tag = facts.tags[`${policy.tagPrefix}${WORKLOAD_GROUP_TAG}`];
+  if (tag === undefined) return { kind: 'ignore', reason: 'instance has no workload-group tag' };
+  const group = parseGroupTag(tag);
+  if (isRefusal(group)) return { kind: 'refuse', refusal: group };
+  if (!isNamespaceAllowed(group.namespace, policy.allowedNamespaces)) {
+    return {
+      kind: 'refuse',
+      refusal: {
+        reason: RefusalReason.NamespaceNotAllowed,
+        message: `namespace "${group.namespace}" is not in the allowed namespaces`,
+      },
+    };
+  }
+  const network = facts.tags[`${policy.tagPrefix}${NETWORK_TAG}`];
+  if (network !== undefined && (network.length === 0 || network.length > 63 || !LABEL_VALUE.test(network))) {
+    return {
+      kind: 'refuse',
+      refusal: {
+        reason: RefusalReason.InvalidNetworkTag,
+        message: `network tag "${network}" is not a valid network name`,
+      },
+    };
+  }
+  if (!facts.privateIpAddress) {
+    return {
+      kind: 'refuse',
+      refusal: { reason: RefusalReason.NoPrivateIp, message: 'instance has no primary private IPv4 address' },
+    };
+  }
+  return { kind: 'register', group, ...(network ? { network } : {}) };
+}

@@ -1,0 +1,317 @@
+import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/eventbridge';
+import { z } from 'zod';
+import { INSTANCE_ID_PATTERN, INSTANCE_STATES } from './types.ts';
+
+/**
+ * Event intake: turns whatever arrives (an EventBridge event, an SQS body holding one, an SNS
+ * envelope, or a lifecycle-hook notification in JSON or in AWS's `Key: value` text form) into a
+ * hint about one instance. Pure: no I/O, no clock.
+ *
+ * Events are only hints. Nothing here is trusted as the instance's state; the registrar reads
+ * EC2 for that. Fields AWS fills with placeholders in its own samples (`time`, `resources`) are
+ * accepted as any string and never used.
+ */
+
+/** Lifecycle action to complete once the instance has converged. */
+export interface LifecycleAction {
+  readonly autoScalingGroupName: string;
+  readonly lifecycleHookName: string;
+  readonly token?: string;
+  readonly transition: 'launching' | 'terminating';
+  /** Warm pools: where the instance is going (`AutoScalingGroup` or `WarmPool`). */
+  readonly destination?: string;
+  readonly origin?: string;
+}
+
+export type HintSource =
+  | 'ec2-state-change'
+  | 'ec2-spot-interruption'
+  | 'ec2-rebalance-recommendation'
+  | 'asg-launch-successful'
+  | 'asg-launch-unsuccessful'
+  | 'asg-terminate-successful'
+  | 'asg-lifecycle-action';
+
+/** "Look at this instance": what an event amounts to. */
+export interface InstanceHint {
+  readonly instanceId: string;
+  readonly source: HintSource;
+  readonly detailType: string;
+  readonly eventId?: string;
+  readonly region?: string;
+  readonly account?: string;
+  /** State the event claims, for logs only. */
+  readonly reportedState?: string;
+  readonly autoScalingGroupName?: string;
+  readonly lifecycleAction?: LifecycleAction;
+}
+
+export type Intake =
+  | { readonly kind: 'hint'; readonly hint: InstanceHint }
+  | { readonly kind: 'ignore'; readonly reason: string; readonly detailType?: string }
+  | { readonly kind: 'reject'; readonly reason: string };
+
+const instanceId = z.string().regex(INSTANCE_ID_PATTERN, 'not an EC2 instance id');
+
+/**
+ * The EventBridge envelope, relaxed from Powertools' schema where AWS's own published samples
+ * differ from it: `version` is missing from some, and `time` may be a literal placeholder.
+ */
+export const LenientEventBridgeSchema = EventBridgeSchema.extend({
+  version: z.string().optional(),
+  time: z.string().optional(),
+  resources: z.array(z.string()).optional(),
+  account: z.string().optional(),
+  region: z.string().optional(),
+  id: z.string().optional(),
+});
+type Envelope = z.infer<typeof LenientEventBridgeSchema>;
+
+export const Ec2StateChangeDetail = z.object({ 'instance-id': instanceId, state: z.enum(INSTANCE_STATES) });
+export const Ec2SpotInterruptionDetail = z.object({
+  'instance-id': instanceId,
+  'instance-action': z.string(),
+});
+export const Ec2RebalanceDetail = z.object({ 'instance-id': instanceId });
+export const AsgActivityDetail = z.object({
+  EC2InstanceId: z.union([instanceId, z.literal('')]).optional(),
+  AutoScalingGroupName: z.string().min(1),
+  StatusCode: z.string().optional(),
+});
+export const LifecycleActionDetail = z.object({
+  EC2InstanceId: instanceId,
+  AutoScalingGroupName: z.string().min(1),
+  LifecycleHookName: z.string().min(1),
+  LifecycleActionToken: z.string().min(1).optional(),
+  LifecycleTransition: z.enum(['autoscaling:EC2_INSTANCE_LAUNCHING', 'autoscaling:EC2_INSTANCE_TERMINATING']),
+  NotificationMetadata: z.string().optional(),
+  Origin: z.string().optional(),
+  Destination: z.string().optional(),
+});
+
+interface Route {
+  readonly source: 'aws.ec2' | 'aws.autoscaling';
+  readonly toHint: (detail: unknown, envelope: Envelope) => Intake;
+}
+
+const hint = (h: InstanceHint): Intake => ({ kind: 'hint', hint: h });
+
+function lifecycleFrom(detail: z.infer<typeof LifecycleActionDetail>): LifecycleAction {
+  return {
+    autoScalingGroupName: detail.AutoScalingGroupName,
+    lifecycleHookName: detail.LifecycleHookName,
+    transition:
+      detail.LifecycleTransition === 'autoscaling:EC2_INSTANCE_LAUNCHING' ? 'launching' : 'terminating',
+    ...(detail.LifecycleActionToken ? { token: detail.LifecycleActionToken } : {}),
+    ...(detail.Destination ? { destination: detail.Destination } : {}),
+    ...(detail.Origin ? { origin: detail.Origin } : {}),
+  };
+}
+
+function asgActivity(source: HintSource) {
+  return (raw: unknown, env: Envelope): Intake => {
+    const d = AsgActivityDetail.parse(raw);
+    if (!d.EC2InstanceId) {
+      // A launch can fail before any instance exists: nothing to converge.
+      return {
+        kind: 'ignore',
+        reason: 'no instance in the Auto Scaling activity',
+        detailType: env['detail-type'],
+      };
+    }
+    return hint({
+      ...common(env),
+      instanceId: d.EC2InstanceId,
+      source,
+      autoScalingGroupName: d.AutoScalingGroupName,
+      ...(d.StatusCode ? { reportedState: d.StatusCode } : {}),
+    });
+  };
+}
+
+function common(env: Envelope): Pick<InstanceHint, 'detailType' | 'eventId' | 'region' | 'account'> {
+  return {
+    detailType: env['detail-type'],
+    ...(env.id ? { eventId: env.id } : {}),
+    ...(env.region ? { region: env.region } : {}),
+    ...(env.account ? { account: env.account } : {}),
+  };
+}
+
+/** Detail-types the registrar understands, keyed by `detail-type`. Infra derives its rules from this. */
+export const ROUTES: Readonly<Record<string, Route>> = {
+  'EC2 Instance State-change Notification': {
+    source: 'aws.ec2',
+    toHint: (raw, env) => {
+      const d = Ec2StateChangeDetail.parse(raw);
+      return hint({
+        ...common(env),
+        instanceId: d['instance-id'],
+        source: 'ec2-state-change',
+        reportedState: d.state,
+      });
+    },
+  },
+  'EC2 Spot Instance Interruption Warning': {
+    source: 'aws.ec2',
+    toHint: (raw, env) => {
+      const d = Ec2SpotInterruptionDetail.parse(raw);
+      return hint({
+        ...common(env),
+        instanceId: d['instance-id'],
+        source: 'ec2-spot-interruption',
+        reportedState: `interruption:${d['instance-action']}`,
+      });
+    },
+  },
+  'EC2 Instance Rebalance Recommendation': {
+    source: 'aws.ec2',
+    toHint: (raw, env) => {
+      const d = Ec2RebalanceDetail.parse(raw);
+      return hint({ ...common(env), instanceId: d['instance-id'], source: 'ec2-rebalance-recommendation' });
+    },
+  },
+  'EC2 Instance Launch Successful': {
+    source: 'aws.autoscaling',
+    toHint: asgActivity('asg-launch-successful'),
+  },
+  'EC2 Instance Launch Unsuccessful': {
+    source: 'aws.autoscaling',
+    toHint: asgActivity('asg-launch-unsuccessful'),
+  },
+  'EC2 Instance Terminate Successful': {
+    source: 'aws.autoscaling',
+    toHint: asgActivity('asg-terminate-successful'),
+  },
+  'EC2 Instance-launch Lifecycle Action': { source: 'aws.autoscaling', toHint: lifecycleHint },
+  'EC2 Instance-terminate Lifecycle Action': { source: 'aws.autoscaling', toHint: lifecycleHint },
+};
+
+function lifecycleHint(raw: unknown, env: Envelope): Intake {
+  const d = LifecycleActionDetail.parse(raw);
+  return hint({
+    ...common(env),
+    instanceId: d.EC2InstanceId,
+    source: 'asg-lifecycle-action',
+    autoScalingGroupName: d.AutoScalingGroupName,
+    lifecycleAction: lifecycleFrom(d),
+  });
+}
+
+/** The detail-types handled, for EventBridge rules and docs. */
+export const HANDLED_DETAIL_TYPES: ReadonlyArray<{ source: string; detailType: string }> = Object.entries(
+  ROUTES,
+).map(([detailType, route]) => ({ source: route.source, detailType }));
+
+/**
+ * A lifecycle-hook notification delivered straight to SQS/SNS (not through EventBridge), in JSON.
+ * https://docs.aws.amazon.com/autoscaling/ec2/userguide/prepare-for-lifecycle-notifications.html
+ */
+const DirectNotificationSchema = z.object({
+  Service: z.string().optional(),
+  Event: z.string().optional(),
+  LifecycleTransition: z.string().optional(),
+});
+
+const SnsEnvelopeSchema = z.object({ Type: z.literal('Notification'), Message: z.string() });
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+}
+
+/** Normalises an already-parsed value (an EventBridge event or a direct notification). */
+export function normaliseEvent(value: unknown, depth = 0): Intake {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { kind: 'reject', reason: 'event is not a JSON object' };
+  }
+  const sns = SnsEnvelopeSchema.safeParse(value);
+  if (sns.success && depth < 2) return parseMessageBody(sns.data.Message, depth + 1);
+  if ('detail-type' in value) return normaliseEventBridge(value);
+  const direct = DirectNotificationSchema.safeParse(value);
+  if (direct.success && (direct.data.Event || direct.data.LifecycleTransition)) return normaliseDirect(value);
+  return {
+    kind: 'reject',
+    reason: 'unrecognised event shape (no detail-type, not an Auto Scaling notification)',
+  };
+}
+
+function normaliseEventBridge(value: object): Intake {
+  const envelope = LenientEventBridgeSchema.safeParse(value);
+  if (!envelope.success) {
+    return { kind: 'reject', reason: `malformed EventBridge envelope: ${describeIssues(envelope.error)}` };
+  }
+  const env = envelope.data;
+  const detailType = env['detail-type'];
+  const route = ROUTES[detailType];
+  if (!route || route.source !== env.source) {
+    return { kind: 'ignore', reason: `unhandled event ${env.source} "${detailType}"`, detailType };
+  }
+  try {
+    return route.toHint(env.detail, env);
+  } catch (error) {
+    if (error instanceof z.ZodError) {
+      return { kind: 'reject', reason: `malformed "${detailType}" detail: ${describeIssues(error)}` };
+    }
+    throw error;
+  }
+}
+
+function normaliseDirect(value: object): Intake {
+  const record = value as Record<string, unknown>;
+  if (record.Event === 'autoscaling:TEST_NOTIFICATION') {
+    return {
+      kind: 'ignore',
+      reason: 'Auto Scaling test notification',
+      detailType: 'autoscaling:TEST_NOTIFICATION',
+    };
+  }
+  const parsed = LifecycleActionDetail.safeParse(record);
+  if (!parsed.success) {
+    return { kind: 'reject', reason: `malformed lifecycle notification: ${describeIssues(parsed.error)}` };
+  }
+  return hint({
+    instanceId: parsed.data.EC2InstanceId,
+    source: 'asg-lifecycle-action',
+    detailType: parsed.data.LifecycleTransition,
+    autoScalingGroupName: parsed.data.AutoScalingGroupName,
+    lifecycleAction: lifecycleFrom(parsed.data),
+    ...(typeof record.AccountId === 'string' ? { account: record.AccountId } : {}),
+  });
+}
+
+/**
+ * AWS's documented plain-text notification form: one `Key: value` per line. Returns undefined when
+ * the text is not in that form.
+ */
+export function parseKeyValueText(text: string): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  const lines = text.split(/\r?\n/).filter((line) => line.trim().length > 0);
+  if (lines.length < 2) return undefined;
+  for (const line of lines) {
+    const match = /^([A-Za-z][A-Za-z0-9]*):\s?(.*)$/.exec(line.trim());
+    if (!match) return undefined;
+    out[match[1]!] = match[2]!.trim();
+  }
+  return out;
+}
+
+/** Normalises one SQS message body (or any raw text). Never throws. */
+export function parseMessageBody(body: string, depth = 0): Intake {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    const fields = parseKeyValueText(body);
+    if (fields) return normaliseEvent(fields, depth);
+    return {
+      kind: 'reject',
+      reason: `body is neither JSON nor an Auto Scaling notification: ${preview(body)}`,
+    };
+  }
+  return normaliseEvent(value, depth);
+}
+
+function preview(text: string): string {
+  const flat = text.replace(/\s+/g, ' ');
+  return JSON.stringify(flat.length > 60 ? `${flat.slice(0, 60)}…` : flat);
+}

@@ -1,0 +1,90 @@
+/** The six EC2 instance states. https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-instance-lifecycle.html */
+export const INSTANCE_STATES = [
+  'pending',
+  'running',
+  'shutting-down',
+  'terminated',
+  'stopping',
+  'stopped',
+] as const;
+export type InstanceState = (typeof INSTANCE_STATES)[number];
+
+/** EC2 instance ids: `i-` and 8 or 17 lowercase hex digits. */
+export const INSTANCE_ID_PATTERN = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
+
+/** What EC2 says about one instance right now: the only truth the registrar acts on. */
+export interface InstanceFacts {
+  readonly instanceId: string;
+  readonly state: InstanceState;
+  /** Primary private IPv4 address; absent for terminated instances. */
+  readonly privateIpAddress?: string;
+  readonly availabilityZone?: string;
+  /** Region of the EC2 endpoint that described the instance. */
+  readonly region: string;
+  readonly tags: Readonly<Record<string, string>>;
+  /** ISO-8601 launch time. */
+  readonly launchTime?: string;
+  /** Account that owns the instance (reservation owner). */
+  readonly ownerId?: string;
+}
+
+/** A WorkloadGroup as the registrar needs it. */
+export interface WorkloadGroupView {
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+  readonly apiVersion: string;
+  /** The group object's own annotations (policy such as allowed sources lives here). */
+  readonly annotations: Readonly<Record<string, string>>;
+  /** `spec.metadata`: labels and annotations stamped on every entry. */
+  readonly entryMetadata: {
+    readonly labels: Readonly<Record<string, string>>;
+    readonly annotations: Readonly<Record<string, string>>;
+  };
+  /** `spec.template`: the WorkloadEntry template. */
+  readonly template: WorkloadEntrySpec;
+}
+
+/** `spec` of a networking.istio.io/v1 WorkloadEntry. */
+export interface WorkloadEntrySpec {
+  address?: string;
+  labels?: Record<string, string>;
+  locality?: string;
+  network?: string;
+  ports?: Record<string, number>;
+  serviceAccount?: string;
+  weight?: number;
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+/** A WorkloadEntry object (desired or live). */
+export interface WorkloadEntryObject {
+  apiVersion: string;
+  kind: 'WorkloadEntry';
+  metadata: {
+    name: string;
+    namespace: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: OwnerReference[];
+    uid?: string;
+    resourceVersion?: string;
+  };
+  spec: WorkloadEntrySpec;
+}
+
+/** Reference to a WorkloadGroup, as named by the instance tag `<namespace>/<name>`. */
+export interface GroupRef {
+  readonly namespace: string;
+  readonly name: string;
+}
+
+export const groupKey = (ref: GroupRef): string => `${ref.namespace}/${ref.name}`;
