@@ -1,0 +1,223 @@
+/**
+ * Local stand-in for the EC2 and Auto Scaling Query APIs, reached by the real SDK v3 clients through
+ * AWS_ENDPOINT_URL_EC2 / AWS_ENDPOINT_URL_AUTO_SCALING (or the clients' `endpoint` option).
+ *
+ * One `node:http` server on 127.0.0.1 serves both services: requests are form-encoded POSTs and are
+ * dispatched on `Action` (the service is told apart by `Version`, falling back to the action name).
+ * Signatures are not checked. See README.md in this folder for behaviour and known deviations.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  completeLifecycleAction,
+  describeAutoScalingInstances,
+  LifecycleRegistry,
+  recordLifecycleActionHeartbeat,
+} from './autoscaling.ts';
+import { parseDescribeInstancesXml } from './describe-instances-xml.ts';
+import { describeInstances, InstanceStore } from './ec2.ts';
+import {
+  ApiError,
+  AUTO_SCALING_VERSION,
+  autoScalingResponse,
+  EC2_VERSION,
+  ec2Response,
+  errorResponse,
+  type Service,
+} from './protocol.ts';
+import type { AwsApiStandIn, AwsFaultPlan, FakeInstance } from './types.ts';
+
+export { ASG_NAME_TAG } from './autoscaling.ts';
+export { SUPPORTED_FILTERS } from './ec2.ts';
+export type {
+  AwsApiStandIn,
+  AwsFaultPlan,
+  CompletedLifecycleAction,
+  FakeInstance,
+  InstanceStateName,
+  LifecycleAction,
+} from './types.ts';
+
+type Handler = (params: URLSearchParams) => string;
+
+const EC2_ACTIONS = new Set(['DescribeInstances']);
+const AUTO_SCALING_ACTIONS = new Set([
+  'CompleteLifecycleAction',
+  'RecordLifecycleActionHeartbeat',
+  'DescribeAutoScalingInstances',
+]);
+
+function serviceOf(params: URLSearchParams): Service {
+  const version = params.get('Version');
+  if (version === AUTO_SCALING_VERSION) return 'autoscaling';
+  if (version === EC2_VERSION) return 'ec2';
+  return AUTO_SCALING_ACTIONS.has(params.get('Action') ?? '') ? 'autoscaling' : 'ec2';
+}
+
+/** mulberry32: small, fast, deterministic. */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function checkRate(name: string, value: number | undefined): void {
+  if (value !== undefined && !(value >= 0 && value <= 1)) throw new Error(`setFaults: ${name} must be within 0..1`);
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function startAwsApi(options: { region?: string; latencyMs?: number } = {}): Promise<AwsApiStandIn> {
+  const region = options.region ?? 'us-west-2';
+  const store = new InstanceStore(region);
+  const lifecycle = new LifecycleRegistry();
+  const byAction = new Map<string, number>();
+  let total = 0;
+  let faults: AwsFaultPlan | undefined;
+  let random = seededRandom(1);
+  let latencyMs = options.latencyMs ?? 0;
+  if (!(latencyMs >= 0)) throw new Error('latencyMs must be >= 0');
+
+  const ec2Handlers: Record<string, Handler> = {
+    DescribeInstances: (p) => describeInstances(store, p, { failAfterPages: faults?.failDescribeAfterPages }),
+  };
+  const autoScalingHandlers: Record<string, Handler> = {
+    CompleteLifecycleAction: (p) => completeLifecycleAction(lifecycle, p),
+    RecordLifecycleActionHeartbeat: (p) => recordLifecycleActionHeartbeat(lifecycle, p),
+    DescribeAutoScalingInstances: (p) => describeAutoScalingInstances(store, p),
+  };
+
+  function answer(params: URLSearchParams, service: Service, action: string, requestId: string): string {
+    if (action === '') throw new ApiError('MissingAction', 'The request must contain the parameter Action');
+    const handlers = service === 'ec2' ? ec2Handlers : autoScalingHandlers;
+    const handler = Object.hasOwn(handlers, action) ? handlers[action] : undefined;
+    if (!handler) {
+      throw new ApiError(
+        'InvalidAction',
+        service === 'ec2'
+          ? `The action ${action} is not valid for this web service.`
+          : `Could not find operation ${action} for version ${AUTO_SCALING_VERSION}`,
+      );
+    }
+    const rate = service === 'ec2' ? faults?.ec2ThrottleRate : faults?.autoScalingThrottleRate;
+    if (rate !== undefined && rate > 0 && random() < rate) {
+      throw service === 'ec2'
+        ? new ApiError('RequestLimitExceeded', 'Request limit exceeded.', 503)
+        : new ApiError('Throttling', 'Rate exceeded', 400);
+    }
+    const body = handler(params);
+    return service === 'ec2' ? ec2Response(action, requestId, body) : autoScalingResponse(action, requestId, body);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const requestId = randomUUID();
+    const params = new URLSearchParams(await readBody(req));
+    const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
+    for (const [k, v] of query) if (!params.has(k)) params.set(k, v);
+    const action = params.get('Action') ?? '';
+    total++;
+    byAction.set(action, (byAction.get(action) ?? 0) + 1);
+    const service = serviceOf(params);
+    if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs));
+
+    let status = 200;
+    let xml: string;
+    try {
+      xml = answer(params, service, action, requestId);
+    } catch (err) {
+      const apiError =
+        err instanceof ApiError
+          ? err
+          : new ApiError('InternalError', `stand-in failure: ${(err as Error)?.message ?? String(err)}`, 500);
+      status = apiError.status;
+      xml = errorResponse(service, apiError, requestId);
+    }
+    const payload = Buffer.from(xml, 'utf8');
+    res.writeHead(status, {
+      'content-type': 'text/xml;charset=UTF-8',
+      'content-length': payload.length,
+      'x-amzn-requestid': requestId,
+      date: new Date().toUTCString(),
+    });
+    res.end(payload);
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(String(err));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  let closing: Promise<void> | undefined;
+
+  return {
+    url,
+    env: () => ({
+      AWS_ENDPOINT_URL_EC2: url,
+      AWS_ENDPOINT_URL_AUTO_SCALING: url,
+      AWS_REGION: region,
+      AWS_ACCESS_KEY_ID: 'AKIASTANDIN000000000',
+      AWS_SECRET_ACCESS_KEY: 'stand-in-secret-access-key',
+    }),
+    putInstance: (instance) => store.put(instance),
+    removeInstance: (id) => {
+      store.remove(id);
+    },
+    setState: (id, state) => store.setState(id, state),
+    instance: (id) => store.get(id),
+    instances: () => store.all(),
+    loadDescribeInstancesXml: (xml) => {
+      const parsed: FakeInstance[] = parseDescribeInstancesXml(xml);
+      for (const i of parsed) store.put(i);
+      return parsed.map((i) => ({ ...i, tags: { ...i.tags } }));
+    },
+    addLifecycleAction: (action) => lifecycle.add(action),
+    completedLifecycleActions: () => lifecycle.completed.map((a) => ({ ...a })),
+    stats: () => ({ total, byAction: Object.fromEntries(byAction) }),
+    resetStats: () => {
+      total = 0;
+      byAction.clear();
+    },
+    setFaults: (plan) => {
+      if (plan) {
+        checkRate('ec2ThrottleRate', plan.ec2ThrottleRate);
+        checkRate('autoScalingThrottleRate', plan.autoScalingThrottleRate);
+        const n = plan.failDescribeAfterPages;
+        if (n !== undefined && !(Number.isInteger(n) && n >= 0)) {
+          throw new Error('setFaults: failDescribeAfterPages must be an integer >= 0');
+        }
+      }
+      faults = plan ? { ...plan } : undefined;
+      random = seededRandom(plan?.seed ?? 1);
+    },
+    setLatency: (ms) => {
+      if (!(ms >= 0)) throw new Error('setLatency: ms must be >= 0');
+      latencyMs = ms;
+    },
+    close: () => {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,67 @@
+export type InstanceStateName = 'pending' | 'running' | 'shutting-down' | 'terminated' | 'stopping' | 'stopped';
+
+export interface FakeInstance {
+  instanceId: string;
+  state: InstanceStateName;
+  privateIpAddress?: string;
+  availabilityZone: string;
+  tags: Record<string, string>;
+  /** ISO 8601 */
+  launchTime: string;
+  /** default 123456789012 */
+  ownerId?: string;
+  subnetId?: string;
+  vpcId?: string;
+  instanceType?: string;
+  imageId?: string;
+  instanceLifecycle?: 'spot';
+}
+
+export interface AwsFaultPlan {
+  /** 0..1: share of EC2 requests answered with RequestLimitExceeded, HTTP 503 */
+  ec2ThrottleRate?: number;
+  /** 0..1: share of Auto Scaling requests answered with Throttling, HTTP 400 */
+  autoScalingThrottleRate?: number;
+  /**
+   * Listings (DescribeInstances without InstanceId.N) serve this many pages, then every request
+   * for a later page fails with InternalError, HTTP 500, retries included: a listing that breaks
+   * mid-way. 0 fails the first page.
+   */
+  failDescribeAfterPages?: number;
+  /** Seed of the throttling dice; the same seed and request sequence give the same faults. Default 1. */
+  seed?: number;
+}
+
+export interface LifecycleAction {
+  autoScalingGroupName: string;
+  lifecycleHookName: string;
+  instanceId: string;
+  token: string;
+}
+
+export interface CompletedLifecycleAction extends LifecycleAction {
+  result: string;
+}
+
+export interface AwsApiStandIn {
+  readonly url: string;
+  /**
+   * AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL_AUTO_SCALING, AWS_REGION and dummy
+   * AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. AWS_MAX_ATTEMPTS is deliberately not set.
+   */
+  env(): Record<string, string>;
+  putInstance(instance: FakeInstance): void;
+  removeInstance(id: string): void;
+  setState(id: string, state: InstanceStateName): void;
+  instance(id: string): FakeInstance | undefined;
+  instances(): FakeInstance[];
+  /** Seeds instances from a DescribeInstances XML response; returns what was stored. */
+  loadDescribeInstancesXml(xml: string): FakeInstance[];
+  addLifecycleAction(action: LifecycleAction): void;
+  completedLifecycleActions(): CompletedLifecycleAction[];
+  stats(): { total: number; byAction: Record<string, number> };
+  resetStats(): void;
+  setFaults(plan: AwsFaultPlan | undefined): void;
+  setLatency(ms: number): void;
+  close(): Promise<void>;
+}
