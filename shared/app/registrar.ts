@@ -9,9 +9,10 @@ import { decideInstance, type InstanceIntent } from '../domain/decide.ts';
 import { type Refusal, RefusalReason } from '../domain/errors.ts';
 import { type InstanceHint, type Intake, normaliseEvent, parseMessageBody } from '../domain/events.ts';
 import type { InstanceFacts } from '../domain/types.ts';
-import { entryMatches, isManaged, renderWorkloadEntry } from '../domain/workload-entry.ts';
+import { isManaged, renderWorkloadEntry } from '../domain/workload-entry.ts';
 import type { Telemetry } from '../observability.ts';
 import { Semaphore } from './concurrency.ts';
+import { writeEntry } from './entries.ts';
 import type { WorkloadGroupCache } from './group-cache.ts';
 
 export interface RegistrarDeps {
@@ -156,32 +157,9 @@ export class Registrar {
         if (!rendered.ok) return { action: 'refused', refusal: rendered.refusal };
         const desired = rendered.entry;
         const { namespace, name } = desired.metadata;
-        const key = `${namespace}/${name}`;
-        return this.#kubeSlots.run(async () => {
-          const live = await kube.getWorkloadEntry(namespace, name);
-          if (live && !isManaged(live)) {
-            return {
-              action: 'refused',
-              refusal: {
-                reason: RefusalReason.EntryNotOwned,
-                message: `WorkloadEntry ${key} exists and is not managed by the registrar`,
-              },
-            } as const;
-          }
-          if (entryMatches(live, desired)) return { action: 'unchanged', entry: key } as const;
-          try {
-            await kube.applyWorkloadEntry(desired, live !== undefined);
-          } catch (error) {
-            if (error instanceof KubernetesError && error.status === 422) {
-              return {
-                action: 'refused',
-                refusal: { reason: RefusalReason.Invalid, message: error.message },
-              } as const;
-            }
-            throw error;
-          }
-          return { action: 'applied', entry: key } as const;
-        });
+        const write = await this.#kubeSlots.run(() => writeEntry(kube, desired));
+        if (write.result === 'refused') return { action: 'refused', refusal: write.refusal };
+        return { action: write.result, entry: `${namespace}/${name}` };
       }
     }
   }

@@ -1,0 +1,44 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { parser } from '@aws-lambda-powertools/parser/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy from '@middy/core';
+import type { z } from 'zod';
+import { ReconcileRequestSchema } from '../../shared/app/reconcile-request.ts';
+import { Reconciler, type ReconcileSummary } from '../../shared/app/reconciler.ts';
+import { type AppContext, createApp } from '../../shared/app/wiring.ts';
+import { logger, metrics, telemetry, tracer } from '../../shared/observability.ts';
+
+/**
+ * Reconciler: run by EventBridge Scheduler (payload `{}`) or invoked by hand with
+ * `{dryRun, namespaces, groups, force}`. Returns the sweep's JSON summary.
+ */
+let app: { context: AppContext; reconciler: Reconciler } | undefined;
+
+async function lambdaHandler(request: z.infer<typeof ReconcileRequestSchema>): Promise<ReconcileSummary> {
+  if (!app) {
+    const context = createApp();
+    app = { context, reconciler: new Reconciler({ ...context, logger, telemetry }) };
+  }
+  const summary = await app.reconciler.run(request, (message) => logger.debug(message));
+  logger.info('reconcile finished', {
+    dryRun: summary.dryRun,
+    converged: summary.converged,
+    totals: summary.totals,
+    durationMs: summary.durationMs,
+    safetyStops: summary.safetyStops.length,
+    errors: summary.errors.length,
+  });
+  return summary;
+}
+
+export const handler = middy(lambdaHandler)
+  .use(captureLambdaHandler(tracer, { captureResponse: false }))
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(logMetrics(metrics, { captureColdStartMetric: true }))
+  .use(parser({ schema: ReconcileRequestSchema }));
+
+/** For tests: drop the cached wiring so the next call reads the environment again. */
+export function resetApp(): void {
+  app = undefined;
+}

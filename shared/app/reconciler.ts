@@ -1,0 +1,264 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Ec2Instances } from '../adapters/ec2.ts';
+import { KubernetesError } from '../adapters/errors.ts';
+import type { KubeWorkloads } from '../adapters/kube.ts';
+import type { RegistrarConfig } from '../config/config.ts';
+import { Metric, WORKLOAD_GROUP_TAG } from '../constants.ts';
+import { isNamespaceAllowed } from '../domain/decide.ts';
+import { type ChangeAction, type PlannedChange, planReconcile, type SafetyStop } from '../domain/plan.ts';
+import { groupKey, type InstanceFacts, type WorkloadEntryObject, type WorkloadGroupView } from '../domain/types.ts';
+import type { Telemetry } from '../observability.ts';
+import { mapSettled } from './concurrency.ts';
+import { writeEntry } from './entries.ts';
+
+/** Manual invocation payload (and the CLI's flags). */
+export interface ReconcileRequest {
+  /** Plan only: no writes. */
+  readonly dryRun?: boolean;
+  /** Limit the sweep to these namespaces (each must be allowed). */
+  readonly namespaces?: readonly string[];
+  /** Limit the sweep to these groups, `<namespace>/<name>`. */
+  readonly groups?: readonly string[];
+  /** Apply deletes even past the safety cap. Never overrides an incomplete listing. */
+  readonly force?: boolean;
+}
+
+export interface GroupCounts {
+  create: number;
+  update: number;
+  delete: number;
+  unchanged: number;
+  refused: number;
+  failed: number;
+}
+
+export interface ChangeReport {
+  readonly action: ChangeAction;
+  readonly entry: string;
+  readonly group: string;
+  readonly instanceId?: string;
+  readonly reason: string;
+  readonly status: 'planned' | 'applied' | 'failed' | 'withheld';
+  readonly error?: string;
+}
+
+export interface ReconcileSummary {
+  readonly dryRun: boolean;
+  readonly forced: boolean;
+  readonly startedAt: string;
+  readonly durationMs: number;
+  /** Converged (or, dry run, nothing to change), with no errors and no safety stop. */
+  readonly converged: boolean;
+  readonly totals: GroupCounts;
+  readonly groups: Record<string, GroupCounts>;
+  readonly changes: readonly ChangeReport[];
+  readonly refusals: ReadonlyArray<{ instanceId: string; reason: string; message: string }>;
+  readonly safetyStops: readonly SafetyStop[];
+  /** Set when a listing failed: the sweep made no deletions. */
+  readonly incompleteListing?: string;
+  readonly errors: readonly string[];
+  readonly reads: { readonly instances: number; readonly entries: number; readonly groups: number };
+}
+
+export interface ReconcilerDeps {
+  readonly config: RegistrarConfig;
+  readonly ec2: Ec2Instances;
+  readonly kube: KubeWorkloads;
+  readonly logger: Logger;
+  readonly telemetry: Telemetry;
+  readonly now?: () => number;
+}
+
+export type Progress = (message: string) => void;
+
+const emptyCounts = (): GroupCounts => ({ create: 0, update: 0, delete: 0, unchanged: 0, refused: 0, failed: 0 });
+
+/** Thrown for a request the reconciler refuses to run (a namespace outside the allow-list...). */
+export class ReconcileRequestError extends Error {
+  override readonly name = 'ReconcileRequestError';
+}
+
+/**
+ * The whole-fleet sweep: list tagged instances and managed entries (all pages), plan with the same
+ * domain code as the event path, apply with bounded concurrency, report.
+ */
+export class Reconciler {
+  readonly #deps: ReconcilerDeps;
+  constructor(deps: ReconcilerDeps) {
+    this.#deps = deps;
+  }
+
+  async run(request: ReconcileRequest = {}, progress: Progress = () => {}): Promise<ReconcileSummary> {
+    const { config, ec2, kube, logger, telemetry } = this.#deps;
+    const now = this.#deps.now ?? Date.now;
+    const started = now();
+    const namespaces = this.#namespaces(request);
+    const groupFilter = request.groups ? new Set(request.groups) : undefined;
+    for (const g of groupFilter ?? []) {
+      const ns = g.split('/')[0] ?? '';
+      if (g.split('/').length !== 2 || !isNamespaceAllowed(ns, config.allowedNamespaces)) {
+        throw new ReconcileRequestError(`group "${g}" is not <namespace>/<name> in an allowed namespace`);
+      }
+    }
+    const nsInScope = (ns: string) => namespaces.includes('*') || namespaces.includes(ns);
+    const inScope = (key: string) => {
+      const ns = key.split('/')[0] ?? '';
+      return nsInScope(ns) && isNamespaceAllowed(ns, config.allowedNamespaces) && (!groupFilter || groupFilter.has(key));
+    };
+
+    const errors: string[] = [];
+    let incomplete: string | undefined;
+    const groups = new Map<string, WorkloadGroupView>();
+    const entries: WorkloadEntryObject[] = [];
+    const instances: InstanceFacts[] = [];
+
+    const listGroups = async () => {
+      for (const ns of namespaces) for (const g of await kube.listWorkloadGroups(ns)) groups.set(groupKey(g), g);
+    };
+    const listEntries = async () => {
+      for (const ns of namespaces) {
+        for await (const page of kube.listManagedEntries(ns)) {
+          entries.push(...page);
+          progress(`listed ${entries.length} entries`);
+        }
+      }
+    };
+    const listInstances = async () => {
+      for await (const page of ec2.listTagged(`${config.tagPrefix}${WORKLOAD_GROUP_TAG}`)) {
+        instances.push(...page);
+        progress(`listed ${instances.length} instances`);
+      }
+    };
+    const listings = await Promise.allSettled([listGroups(), listEntries(), listInstances()]);
+    for (const [i, result] of listings.entries()) {
+      if (result.status === 'rejected') {
+        const what = ['WorkloadGroups', 'WorkloadEntries', 'EC2 instances'][i];
+        const message = `listing ${what} failed: ${(result.reason as Error).message ?? result.reason}`;
+        incomplete ??= message;
+        errors.push(message);
+      }
+    }
+    if (incomplete) logger.error('incomplete picture: this sweep makes no deletions', { reason: incomplete });
+
+    const plan = planReconcile({
+      instances,
+      entries,
+      groups,
+      policy: config,
+      inScope,
+      complete: incomplete === undefined,
+      maxDeleteRatio: config.reconcileMaxDeleteRatio,
+      force: request.force === true,
+    });
+    progress(`planned ${plan.changes.length} changes`);
+
+    const perGroup: Record<string, GroupCounts> = {};
+    const counts = (g: string) => {
+      perGroup[g] ??= emptyCounts();
+      return perGroup[g];
+    };
+    for (const [g, n] of plan.unchanged) counts(g).unchanged += n;
+    if (plan.refusals.length > 0) {
+      const tagKey = `${config.tagPrefix}${WORKLOAD_GROUP_TAG}`;
+      const groupOf = new Map(instances.map((f) => [f.instanceId, f.tags[tagKey] ?? '(untagged)']));
+      for (const r of plan.refusals) counts(groupOf.get(r.instanceId) ?? '(untagged)').refused++;
+    }
+
+    const reports: ChangeReport[] = [];
+    const describe = (c: PlannedChange, status: ChangeReport['status'], error?: string): ChangeReport => ({
+      action: c.action,
+      entry: `${c.namespace}/${c.name}`,
+      group: c.group,
+      ...(c.instanceId ? { instanceId: c.instanceId } : {}),
+      reason: c.reason,
+      status,
+      ...(error ? { error } : {}),
+    });
+
+    if (request.dryRun) {
+      for (const c of plan.changes) {
+        counts(c.group)[c.action]++;
+        reports.push(describe(c, 'planned'));
+      }
+    } else {
+      let done = 0;
+      const results = await mapSettled(plan.changes, config.kubeConcurrency, async (c) => {
+        await applyChange(kube, c);
+        if (++done % 500 === 0) progress(`applied ${done}/${plan.changes.length}`);
+      });
+      for (const [i, result] of results.entries()) {
+        const c = plan.changes[i]!;
+        if (result.status === 'fulfilled') {
+          counts(c.group)[c.action]++;
+          reports.push(describe(c, 'applied'));
+        } else {
+          const message = (result.reason as Error).message ?? String(result.reason);
+          counts(c.group).failed++;
+          errors.push(`${c.action} ${c.namespace}/${c.name}: ${message}`);
+          reports.push(describe(c, 'failed', message));
+          if (result.reason instanceof KubernetesError) telemetry.count(Metric.KubernetesErrors);
+        }
+      }
+    }
+    for (const c of plan.withheldDeletes) reports.push(describe(c, 'withheld'));
+
+    const totals = emptyCounts();
+    for (const [group, c] of Object.entries(perGroup)) {
+      for (const k of Object.keys(totals) as Array<keyof GroupCounts>) totals[k] += c[k];
+      if (!request.dryRun) {
+        const dim = { name: 'WorkloadGroup', value: group };
+        telemetry.count(Metric.ReconcileCreated, c.create, dim);
+        telemetry.count(Metric.ReconcileUpdated, c.update, dim);
+        telemetry.count(Metric.ReconcileDeleted, c.delete, dim);
+        telemetry.count(Metric.ReconcileUnchanged, c.unchanged, dim);
+      }
+    }
+    if (!request.dryRun) {
+      telemetry.count(Metric.ReconcileCreated, totals.create);
+      telemetry.count(Metric.ReconcileUpdated, totals.update);
+      telemetry.count(Metric.ReconcileDeleted, totals.delete);
+      telemetry.count(Metric.ReconcileUnchanged, totals.unchanged);
+    }
+    telemetry.count(Metric.ReconcileErrors, errors.length);
+    telemetry.count(Metric.ReconcileSafetyStops, plan.safetyStops.length);
+    const durationMs = now() - started;
+    telemetry.milliseconds(Metric.ReconcileDuration, durationMs);
+    for (const stop of plan.safetyStops) logger.warn(`safety stop: ${stop.message}`, { group: stop.group });
+
+    const pending = request.dryRun ? plan.changes.length : 0;
+    return {
+      dryRun: request.dryRun === true,
+      forced: request.force === true,
+      startedAt: new Date(started).toISOString(),
+      durationMs,
+      converged: errors.length === 0 && plan.safetyStops.length === 0 && pending === 0,
+      totals,
+      groups: perGroup,
+      changes: reports,
+      refusals: plan.refusals.map((r) => ({ instanceId: r.instanceId, reason: r.refusal.reason, message: r.refusal.message })),
+      safetyStops: plan.safetyStops,
+      ...(incomplete ? { incompleteListing: incomplete } : {}),
+      errors,
+      reads: { instances: instances.length, entries: entries.length, groups: groups.size },
+    };
+  }
+
+  #namespaces(request: ReconcileRequest): string[] {
+    const allowed = this.#deps.config.allowedNamespaces;
+    if (!request.namespaces || request.namespaces.length === 0) return [...allowed];
+    for (const ns of request.namespaces) {
+      if (!isNamespaceAllowed(ns, allowed)) throw new ReconcileRequestError(`namespace "${ns}" is not allowed`);
+    }
+    return [...request.namespaces];
+  }
+}
+
+async function applyChange(kube: KubeWorkloads, change: PlannedChange): Promise<void> {
+  if (change.action === 'delete') {
+    await kube.deleteWorkloadEntry(change.namespace, change.name, change.uid);
+    return;
+  }
+  // An update is of an entry just listed as ours; a create reads first, as the event path does.
+  const write = await writeEntry(kube, change.desired!, change.action === 'update' ? { live: change.live } : undefined);
+  if (write.result === 'refused') throw new Error(write.refusal.message);
+}
