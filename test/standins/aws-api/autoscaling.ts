@@ -34,7 +34,8 @@ function requireParams(params: URLSearchParams, names: string[]): void {
     (n) =>
       `Value null at '${n[0]!.toLowerCase()}${n.slice(1)}' failed to satisfy constraint: Member must not be null`,
   );
-  const count = missing.length === 1 ? '1 validation error detected' : `${missing.length} validation errors detected`;
+  const count =
+    missing.length === 1 ? '1 validation error detected' : `${missing.length} validation errors detected`;
   throw new ApiError('ValidationError', `${count}: ${parts.join('; ')}`);
 }
 
@@ -153,7 +154,8 @@ export function describeAutoScalingInstances(store: InstanceStore, params: URLSe
       '<ProtectedFromScaleIn>false</ProtectedFromScaleIn>' +
       '</member>';
   }
-  let result = members === '' ? '<AutoScalingInstances/>' : `<AutoScalingInstances>${members}</AutoScalingInstances>`;
+  let result =
+    members === '' ? '<AutoScalingInstances/>' : `<AutoScalingInstances>${members}</AutoScalingInstances>`;
   if (ids.length > page.length) {
     result += el('NextToken', Buffer.from(page[page.length - 1]!).toString('base64url'));
   }

@@ -62,7 +62,12 @@ export function reservationIdOf(instanceId: string): string {
   return `r-${hexOf(instanceId)}`;
 }
 
-/** One `reservationSet/item` carrying one instance, in the real wire shape. */
+/**
+ * One `reservationSet/item` carrying one instance, in the real wire shape. Only the elements a
+ * registrar can use are rendered (identity, state, placement, network, tags, lifecycle and one
+ * primary network interface); purely descriptive ones (block devices, security groups, monitoring,
+ * hypervisor, ...) are left out because the SDK's XML parsing cost grows with every byte.
+ */
 function renderReservation(i: FakeInstance, region: string): string {
   const code = STATE_CODES[i.state];
   const owner = i.ownerId ?? DEFAULT_OWNER_ID;
@@ -72,67 +77,55 @@ function renderReservation(i: FakeInstance, region: string): string {
   let x = '<item>';
   x += el('reservationId', reservationIdOf(i.instanceId));
   x += el('ownerId', owner);
-  x += '<groupSet/><instancesSet><item>';
+  x += '<instancesSet><item>';
   x += el('instanceId', i.instanceId);
   x += el('imageId', i.imageId ?? DEFAULT_IMAGE_ID);
   x += `<instanceState><code>${code}</code><name>${i.state}</name></instanceState>`;
   x += dns ? el('privateDnsName', dns) : '<privateDnsName/>';
-  x += '<dnsName/>';
-  x += i.state === 'terminated' || i.state === 'stopped' ? el('reason', 'User initiated') : '<reason/>';
-  x += '<amiLaunchIndex>0</amiLaunchIndex><productCodes/>';
   x += el('instanceType', i.instanceType ?? DEFAULT_INSTANCE_TYPE);
   x += el('launchTime', launchTime);
-  x += `<placement>${el('availabilityZone', i.availabilityZone)}<groupName/><tenancy>default</tenancy></placement>`;
-  x += '<monitoring><state>disabled</state></monitoring>';
+  x += `<placement>${el('availabilityZone', i.availabilityZone)}<tenancy>default</tenancy></placement>`;
   x += el('subnetId', net.subnetId);
   x += el('vpcId', net.vpcId);
   x += el('privateIpAddress', net.ip);
-  if (net.vpcId) x += '<sourceDestCheck>true</sourceDestCheck>';
-  x += '<groupSet/>';
-  if (i.state === 'terminated') {
-    x += '<stateReason><code>Client.UserInitiatedShutdown</code><message>Client.UserInitiatedShutdown: User initiated shutdown</message></stateReason>';
-  }
-  x += '<architecture>x86_64</architecture><rootDeviceType>ebs</rootDeviceType><rootDeviceName>/dev/xvda</rootDeviceName><blockDeviceMapping/>';
   x += el('instanceLifecycle', i.instanceLifecycle);
-  x += '<virtualizationType>hvm</virtualizationType><clientToken/>';
   const tagKeys = Object.keys(i.tags);
   if (tagKeys.length > 0) {
     x += '<tagSet>';
     for (const k of tagKeys) x += `<item>${el('key', k)}${el('value', i.tags[k])}</item>`;
     x += '</tagSet>';
   }
-  x += '<hypervisor>xen</hypervisor>';
   if (net.ip && net.vpcId) {
     const h = hex17(i.instanceId);
     x += '<networkInterfaceSet><item>';
     x += el('networkInterfaceId', `eni-${h}`);
     x += el('subnetId', net.subnetId);
     x += el('vpcId', net.vpcId);
-    x += '<description/>';
     x += el('ownerId', owner);
     x += '<status>in-use</status>';
     x += el('macAddress', macAddress(i.instanceId));
     x += el('privateIpAddress', net.ip);
     x += el('privateDnsName', dns);
-    x += '<sourceDestCheck>true</sourceDestCheck><groupSet/>';
-    x += `<attachment>${el('attachmentId', `eni-attach-${h}`)}<deviceIndex>0</deviceIndex><status>attached</status>${el('attachTime', launchTime)}<deleteOnTermination>true</deleteOnTermination><networkCardIndex>0</networkCardIndex></attachment>`;
+    x += `<attachment>${el('attachmentId', `eni-attach-${h}`)}<deviceIndex>0</deviceIndex><status>attached</status></attachment>`;
     x += `<privateIpAddressesSet><item>${el('privateIpAddress', net.ip)}${el('privateDnsName', dns)}<primary>true</primary></item></privateIpAddressesSet>`;
-    x += '<ipv6AddressesSet/><interfaceType>interface</interfaceType>';
     x += '</item></networkInterfaceSet>';
   } else {
     x += '<networkInterfaceSet/>';
   }
-  x += '<ebsOptimized>false</ebsOptimized><enaSupport>true</enaSupport>';
   x += '</item></instancesSet></item>';
   return x;
 }
 
 interface Entry {
   instance: FakeInstance;
-  xml: string | undefined;
+  /** UTF-8 wire XML of the instance's reservation item, rendered when the instance changes. */
+  xml: Buffer;
 }
 
-/** In-memory EC2 instances, indexed by tag key; the wire XML of each instance is rendered once. */
+/**
+ * In-memory EC2 instances, indexed by tag key. The wire XML of each instance is rendered and
+ * UTF-8 encoded once, when it is put or changes state, so a page is one Buffer.concat.
+ */
 export class InstanceStore {
   readonly #region: string;
   readonly #byId = new Map<string, Entry>();
@@ -152,19 +145,23 @@ export class InstanceStore {
         `putInstance: malformed instance id ${JSON.stringify(input?.instanceId)} (expected "i-" + 8 or 17 lowercase hex)`,
       );
     }
-    if (!isStateName(input.state)) throw new Error(`putInstance: unknown state ${JSON.stringify(input.state)}`);
+    if (!isStateName(input.state))
+      throw new Error(`putInstance: unknown state ${JSON.stringify(input.state)}`);
     if (typeof input.availabilityZone !== 'string' || input.availabilityZone === '') {
       throw new Error(`putInstance: ${input.instanceId} needs an availabilityZone`);
     }
     if (Number.isNaN(Date.parse(input.launchTime))) {
-      throw new Error(`putInstance: ${input.instanceId} launchTime ${JSON.stringify(input.launchTime)} is not a date`);
+      throw new Error(
+        `putInstance: ${input.instanceId} launchTime ${JSON.stringify(input.launchTime)} is not a date`,
+      );
     }
     for (const [k, v] of Object.entries(input.tags ?? {})) {
-      if (typeof v !== 'string') throw new Error(`putInstance: tag ${k} of ${input.instanceId} is not a string`);
+      if (typeof v !== 'string')
+        throw new Error(`putInstance: tag ${k} of ${input.instanceId} is not a string`);
     }
     const instance = copyInstance({ ...input, tags: input.tags ?? {} });
     this.#unindex(instance.instanceId);
-    this.#byId.set(instance.instanceId, { instance, xml: undefined });
+    this.#byId.set(instance.instanceId, { instance, xml: this.#render(instance) });
     for (const key of Object.keys(instance.tags)) {
       let set = this.#tagIndex.get(key);
       if (!set) {
@@ -189,7 +186,7 @@ export class InstanceStore {
     if (!entry) throw new Error(`setState: no instance ${id}`);
     if (!isStateName(state)) throw new Error(`setState: unknown state ${JSON.stringify(state)}`);
     entry.instance = { ...entry.instance, state };
-    entry.xml = undefined;
+    entry.xml = this.#render(entry.instance);
     this.#changed();
   }
 
@@ -220,10 +217,9 @@ export class InstanceStore {
     return this.#sortedAll;
   }
 
-  reservationXml(id: string): string {
+  reservationXml(id: string): Buffer {
     const entry = this.#byId.get(id);
     if (!entry) throw new Error(`no instance ${id}`);
-    entry.xml ??= renderReservation(entry.instance, this.#region);
     return entry.xml;
   }
 
@@ -250,6 +246,10 @@ export class InstanceStore {
       set?.delete(id);
       if (set?.size === 0) this.#tagIndex.delete(key);
     }
+  }
+
+  #render(instance: FakeInstance): Buffer {
+    return Buffer.from(renderReservation(instance, this.#region), 'utf8');
   }
 
   #changed(): void {
@@ -311,7 +311,12 @@ const ATTRIBUTE_FILTERS: Record<string, Accessor> = {
   'instance-lifecycle': (i) => i.instanceLifecycle,
 };
 
-export const SUPPORTED_FILTERS: readonly string[] = [...Object.keys(ATTRIBUTE_FILTERS), 'tag:<key>', 'tag-key', 'tag-value'];
+export const SUPPORTED_FILTERS: readonly string[] = [
+  ...Object.keys(ATTRIBUTE_FILTERS),
+  'tag:<key>',
+  'tag-key',
+  'tag-value',
+];
 
 interface CompiledFilter {
   name: string;
@@ -375,7 +380,12 @@ function decodeToken(raw: string, queryHash: string): PageToken {
   }
   if (typeof parsed !== 'object' || parsed === null) throw invalid();
   const t = parsed as Partial<PageToken>;
-  if (typeof t.q !== 'string' || typeof t.a !== 'string' || typeof t.p !== 'number' || !Number.isInteger(t.p)) {
+  if (
+    typeof t.q !== 'string' ||
+    typeof t.a !== 'string' ||
+    typeof t.p !== 'number' ||
+    !Number.isInteger(t.p)
+  ) {
     throw invalid();
   }
   if (t.q !== queryHash || t.p < 1) throw invalid();
@@ -403,9 +413,15 @@ export interface DescribeOptions {
 }
 
 const UNPAGINATED_TOKEN_PAGE_SIZE = 1000;
+const RESERVATION_SET_OPEN = Buffer.from('<reservationSet>');
+const RESERVATION_SET_CLOSE = Buffer.from('</reservationSet>');
 
-/** Body of a DescribeInstancesResponse (everything after requestId). */
-export function describeInstances(store: InstanceStore, params: URLSearchParams, options: DescribeOptions): string {
+/** Body of a DescribeInstancesResponse (everything after requestId), UTF-8 encoded. */
+export function describeInstances(
+  store: InstanceStore,
+  params: URLSearchParams,
+  options: DescribeOptions,
+): Buffer {
   const ids = readList(params, 'InstanceId');
   const filters: { name: string; values: string[] }[] = [];
   for (let n = 1; ; n++) {
@@ -450,7 +466,8 @@ export function describeInstances(store: InstanceStore, params: URLSearchParams,
 
   const queryKey = JSON.stringify([ids, filters]);
   const queryHash = fnv1a(queryKey);
-  const token = nextTokenRaw === null || nextTokenRaw === '' ? undefined : decodeToken(nextTokenRaw, queryHash);
+  const token =
+    nextTokenRaw === null || nextTokenRaw === '' ? undefined : decodeToken(nextTokenRaw, queryHash);
   const pageIndex = token?.p ?? 0;
   if (ids.length === 0 && options.failAfterPages !== undefined && pageIndex >= options.failAfterPages) {
     throw new ApiError('InternalError', 'An internal error has occurred', 500);
@@ -462,7 +479,10 @@ export function describeInstances(store: InstanceStore, params: URLSearchParams,
       throw new ApiError('InvalidInstanceID.NotFound', `The instance ID '${missing[0]}' does not exist`);
     }
     if (missing.length > 1) {
-      throw new ApiError('InvalidInstanceID.NotFound', `The instance IDs '${missing.join(', ')}' do not exist`);
+      throw new ApiError(
+        'InvalidInstanceID.NotFound',
+        `The instance IDs '${missing.join(', ')}' do not exist`,
+      );
     }
   }
 
@@ -479,13 +499,15 @@ export function describeInstances(store: InstanceStore, params: URLSearchParams,
   const start = token ? upperBound(matching, token.a) : 0;
   const size = pageSize ?? (token ? UNPAGINATED_TOKEN_PAGE_SIZE : matching.length);
   const end = Math.min(matching.length, start + size);
-  let body = '';
-  for (let k = start; k < end; k++) body += store.reservationXml(matching[k]!);
-  body = body === '' ? '<reservationSet/>' : `<reservationSet>${body}</reservationSet>`;
+  if (start >= end && end >= matching.length) return Buffer.from('<reservationSet/>');
+  const parts: Buffer[] = [RESERVATION_SET_OPEN];
+  for (let k = start; k < end; k++) parts.push(store.reservationXml(matching[k]!));
+  parts.push(RESERVATION_SET_CLOSE);
   if (end < matching.length) {
-    body += `<nextToken>${escapeXml(encodeToken({ q: queryHash, p: pageIndex + 1, a: matching[end - 1]! }))}</nextToken>`;
+    const next = encodeToken({ q: queryHash, p: pageIndex + 1, a: matching[end - 1]! });
+    parts.push(Buffer.from(`<nextToken>${escapeXml(next)}</nextToken>`));
   }
-  return body;
+  return Buffer.concat(parts);
 }
 
 /** The smallest candidate set the request allows, using the tag-key index where possible. */

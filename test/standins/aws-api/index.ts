@@ -39,9 +39,9 @@ export type {
   LifecycleAction,
 } from './types.ts';
 
-type Handler = (params: URLSearchParams) => string;
+type Ec2Handler = (params: URLSearchParams) => Buffer;
+type AutoScalingHandler = (params: URLSearchParams) => string;
 
-const EC2_ACTIONS = new Set(['DescribeInstances']);
 const AUTO_SCALING_ACTIONS = new Set([
   'CompleteLifecycleAction',
   'RecordLifecycleActionHeartbeat',
@@ -68,7 +68,8 @@ function seededRandom(seed: number): () => number {
 }
 
 function checkRate(name: string, value: number | undefined): void {
-  if (value !== undefined && !(value >= 0 && value <= 1)) throw new Error(`setFaults: ${name} must be within 0..1`);
+  if (value !== undefined && !(value >= 0 && value <= 1))
+    throw new Error(`setFaults: ${name} must be within 0..1`);
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
@@ -77,7 +78,9 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-export async function startAwsApi(options: { region?: string; latencyMs?: number } = {}): Promise<AwsApiStandIn> {
+export async function startAwsApi(
+  options: { region?: string; latencyMs?: number } = {},
+): Promise<AwsApiStandIn> {
   const region = options.region ?? 'us-west-2';
   const store = new InstanceStore(region);
   const lifecycle = new LifecycleRegistry();
@@ -88,20 +91,19 @@ export async function startAwsApi(options: { region?: string; latencyMs?: number
   let latencyMs = options.latencyMs ?? 0;
   if (!(latencyMs >= 0)) throw new Error('latencyMs must be >= 0');
 
-  const ec2Handlers: Record<string, Handler> = {
+  const ec2Handlers: Record<string, Ec2Handler> = {
     DescribeInstances: (p) => describeInstances(store, p, { failAfterPages: faults?.failDescribeAfterPages }),
   };
-  const autoScalingHandlers: Record<string, Handler> = {
+  const autoScalingHandlers: Record<string, AutoScalingHandler> = {
     CompleteLifecycleAction: (p) => completeLifecycleAction(lifecycle, p),
     RecordLifecycleActionHeartbeat: (p) => recordLifecycleActionHeartbeat(lifecycle, p),
     DescribeAutoScalingInstances: (p) => describeAutoScalingInstances(store, p),
   };
 
-  function answer(params: URLSearchParams, service: Service, action: string, requestId: string): string {
+  function answer(params: URLSearchParams, service: Service, action: string, requestId: string): Buffer {
     if (action === '') throw new ApiError('MissingAction', 'The request must contain the parameter Action');
     const handlers = service === 'ec2' ? ec2Handlers : autoScalingHandlers;
-    const handler = Object.hasOwn(handlers, action) ? handlers[action] : undefined;
-    if (!handler) {
+    if (!Object.hasOwn(handlers, action)) {
       throw new ApiError(
         'InvalidAction',
         service === 'ec2'
@@ -115,8 +117,9 @@ export async function startAwsApi(options: { region?: string; latencyMs?: number
         ? new ApiError('RequestLimitExceeded', 'Request limit exceeded.', 503)
         : new ApiError('Throttling', 'Rate exceeded', 400);
     }
-    const body = handler(params);
-    return service === 'ec2' ? ec2Response(action, requestId, body) : autoScalingResponse(action, requestId, body);
+    return service === 'ec2'
+      ? ec2Response(action, requestId, ec2Handlers[action]!(params))
+      : Buffer.from(autoScalingResponse(action, requestId, autoScalingHandlers[action]!(params)), 'utf8');
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -131,18 +134,17 @@ export async function startAwsApi(options: { region?: string; latencyMs?: number
     if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs));
 
     let status = 200;
-    let xml: string;
+    let payload: Buffer;
     try {
-      xml = answer(params, service, action, requestId);
+      payload = answer(params, service, action, requestId);
     } catch (err) {
       const apiError =
         err instanceof ApiError
           ? err
           : new ApiError('InternalError', `stand-in failure: ${(err as Error)?.message ?? String(err)}`, 500);
       status = apiError.status;
-      xml = errorResponse(service, apiError, requestId);
+      payload = Buffer.from(errorResponse(service, apiError, requestId), 'utf8');
     }
-    const payload = Buffer.from(xml, 'utf8');
     res.writeHead(status, {
       'content-type': 'text/xml;charset=UTF-8',
       'content-length': payload.length,

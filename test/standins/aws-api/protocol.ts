@@ -33,8 +33,12 @@ export class ApiError extends Error {
 
 const XML_DECL = '<?xml version="1.0" encoding="UTF-8"?>\n';
 
-export function ec2Response(action: string, requestId: string, body: string): string {
-  return `${XML_DECL}<${action}Response xmlns="${EC2_XMLNS}"><requestId>${requestId}</requestId>${body}</${action}Response>`;
+export function ec2Response(action: string, requestId: string, body: Buffer): Buffer {
+  return Buffer.concat([
+    Buffer.from(`${XML_DECL}<${action}Response xmlns="${EC2_XMLNS}"><requestId>${requestId}</requestId>`),
+    body,
+    Buffer.from(`</${action}Response>`),
+  ]);
 }
 
 export function autoScalingResponse(action: string, requestId: string, result: string): string {

@@ -1,4 +1,10 @@
-export type InstanceStateName = 'pending' | 'running' | 'shutting-down' | 'terminated' | 'stopping' | 'stopped';
+export type InstanceStateName =
+  | 'pending'
+  | 'running'
+  | 'shutting-down'
+  | 'terminated'
+  | 'stopping'
+  | 'stopped';
 
 export interface FakeInstance {
   instanceId: string;

@@ -15,8 +15,7 @@ const XML_ESCAPES: Record<string, string> = {
 // Characters XML 1.0 cannot carry at all (C0 controls except tab/newline/carriage return, lone
 // surrogates, U+FFFE/U+FFFF) are replaced by U+FFFD so a response is always well-formed.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
-const INVALID_XML_CHARS =
-  /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF\uD800-\uDFFF]/gu; // with /u only lone surrogates match
+const INVALID_XML_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF\uD800-\uDFFF]/gu; // with /u only lone surrogates match
 const NEEDS_ESCAPE = /[&<>"'\r]/g;
 const NEEDS_ANY_WORK =
   // biome-ignore lint/suspicious/noControlCharactersInRegex: see INVALID_XML_CHARS.
@@ -60,7 +59,8 @@ function decodeEntities(s: string): string {
  */
 export function parseXml(xml: string): XmlElement {
   const src = xml.replace(/\r\n?/g, '\n');
-  const tokenRe = /<!--[\s\S]*?-->|<!\[CDATA\[([\s\S]*?)\]\]>|<\?[\s\S]*?\?>|<!DOCTYPE[^>]*>|<\/\s*([^\s>]+)\s*>|<([^\s/>!?]+)((?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*)\s*(\/?)>|([^<]+)/gy;
+  const tokenRe =
+    /<!--[\s\S]*?-->|<!\[CDATA\[([\s\S]*?)\]\]>|<\?[\s\S]*?\?>|<!DOCTYPE[^>]*>|<\/\s*([^\s>]+)\s*>|<([^\s/>!?]+)((?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*)\s*(\/?)>|([^<]+)/gy;
   const attrRe = /([^\s=/>]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/g;
   const stack: XmlElement[] = [];
   let root: XmlElement | undefined;
@@ -68,7 +68,10 @@ export function parseXml(xml: string): XmlElement {
   while (index < src.length) {
     tokenRe.lastIndex = index;
     const m = tokenRe.exec(src);
-    if (!m) throw new Error(`XML parse error near offset ${index}: ${JSON.stringify(src.slice(index, index + 40))}`);
+    if (!m)
+      throw new Error(
+        `XML parse error near offset ${index}: ${JSON.stringify(src.slice(index, index + 40))}`,
+      );
     index = tokenRe.lastIndex;
     const [whole, cdata, closeName, openName, attrText, selfClose, text] = m;
     const top = stack[stack.length - 1];

@@ -15,7 +15,12 @@ import {
   paginateDescribeInstances,
 } from '@aws-sdk/client-ec2';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type AwsApiStandIn, type FakeInstance, type InstanceStateName, startAwsApi } from '#test/standins/aws-api/index.ts';
+import {
+  type AwsApiStandIn,
+  type FakeInstance,
+  type InstanceStateName,
+  startAwsApi,
+} from '#test/standins/aws-api/index.ts';
 
 const FIXTURES = new URL('../../fixtures/ec2/', import.meta.url);
 const credentials = { accessKeyId: 'AKIDSTANDINTEST', secretAccessKey: 'not-a-secret' };
@@ -67,7 +72,12 @@ describe('Stand-in: EC2 and Auto Scaling Query API', () => {
   beforeEach(async () => {
     api = await startAwsApi();
     ec2 = new EC2Client({ endpoint: api.url, region: 'us-west-2', credentials, maxAttempts: 3 });
-    autoScaling = new AutoScalingClient({ endpoint: api.url, region: 'us-west-2', credentials, maxAttempts: 3 });
+    autoScaling = new AutoScalingClient({
+      endpoint: api.url,
+      region: 'us-west-2',
+      credentials,
+      maxAttempts: 3,
+    });
   });
 
   afterEach(async () => {
@@ -133,7 +143,11 @@ describe('Stand-in: EC2 and Auto Scaling Query API', () => {
       expect(instance.NetworkInterfaces).toHaveLength(1);
       expect(instance.NetworkInterfaces![0]!.PrivateIpAddress).toBe('10.1.2.3');
       expect(instance.NetworkInterfaces![0]!.PrivateIpAddresses).toEqual([
-        { Primary: true, PrivateIpAddress: '10.1.2.3', PrivateDnsName: 'ip-10-1-2-3.us-west-2.compute.internal' },
+        {
+          Primary: true,
+          PrivateIpAddress: '10.1.2.3',
+          PrivateDnsName: 'ip-10-1-2-3.us-west-2.compute.internal',
+        },
       ]);
     });
 
@@ -161,7 +175,14 @@ describe('Stand-in: EC2 and Auto Scaling Query API', () => {
 
     it('reports each state with its code, and a terminated instance without network placement', async () => {
       // Prepare
-      const states: InstanceStateName[] = ['pending', 'running', 'shutting-down', 'terminated', 'stopping', 'stopped'];
+      const states: InstanceStateName[] = [
+        'pending',
+        'running',
+        'shutting-down',
+        'terminated',
+        'stopping',
+        'stopped',
+      ];
       states.forEach((state, n) => {
         api.putInstance(fakeInstance(n, { state }));
       });
@@ -210,22 +231,39 @@ describe('Stand-in: EC2 and Auto Scaling Query API', () => {
     beforeEach(() => {
       api.putInstance(fakeInstance(1, { tags: { app: 'web', env: 'prod' }, availabilityZone: 'us-west-2a' }));
       api.putInstance(fakeInstance(2, { tags: { app: 'api', env: 'prod' }, availabilityZone: 'us-west-2b' }));
-      api.putInstance(fakeInstance(3, { tags: { app: 'web', env: 'dev' }, state: 'stopped', vpcId: 'vpc-0other' }));
       api.putInstance(
-        fakeInstance(4, { tags: { owner: 'team*a' }, subnetId: 'subnet-0other', availabilityZone: 'us-west-2c' }),
+        fakeInstance(3, { tags: { app: 'web', env: 'dev' }, state: 'stopped', vpcId: 'vpc-0other' }),
+      );
+      api.putInstance(
+        fakeInstance(4, {
+          tags: { owner: 'team*a' },
+          subnetId: 'subnet-0other',
+          availabilityZone: 'us-west-2c',
+        }),
       );
       api.putInstance(fakeInstance(5, { tags: {}, state: 'terminated' }));
     });
 
     it.each([
       ['tag:<key>, values ORed', [{ Name: 'tag:app', Values: ['web', 'api'] }], [1, 2, 3]],
-      ['filters ANDed', [{ Name: 'tag:app', Values: ['web'] }, { Name: 'tag:env', Values: ['prod'] }], [1]],
+      [
+        'filters ANDed',
+        [
+          { Name: 'tag:app', Values: ['web'] },
+          { Name: 'tag:env', Values: ['prod'] },
+        ],
+        [1],
+      ],
       ['tag-key', [{ Name: 'tag-key', Values: ['owner'] }], [4]],
       ['tag-value', [{ Name: 'tag-value', Values: ['dev', 'api'] }], [2, 3]],
       ['instance-state-name', [{ Name: 'instance-state-name', Values: ['stopped', 'terminated'] }], [3, 5]],
       ['instance-id', [{ Name: 'instance-id', Values: [instanceIdFor(2), instanceIdFor(4)] }], [2, 4]],
       ['availability-zone', [{ Name: 'availability-zone', Values: ['us-west-2a'] }], [1]],
-      ['vpc-id (a terminated instance has none)', [{ Name: 'vpc-id', Values: ['vpc-0123456789abcdef0'] }], [1, 2, 4]],
+      [
+        'vpc-id (a terminated instance has none)',
+        [{ Name: 'vpc-id', Values: ['vpc-0123456789abcdef0'] }],
+        [1, 2, 4],
+      ],
       ['subnet-id', [{ Name: 'subnet-id', Values: ['subnet-0other'] }], [4]],
       ['* wildcard', [{ Name: 'tag:app', Values: ['w*'] }], [1, 3]],
       ['? wildcard matches exactly one character', [{ Name: 'tag:app', Values: ['a?i', 'we?'] }], [1, 2, 3]],
@@ -328,7 +366,11 @@ describe('Stand-in: EC2 and Auto Scaling Query API', () => {
       // Act
       const garbage = await failure(describeAll({ MaxResults: 5, NextToken: 'not-a-token' }));
       const foreign = await failure(
-        describeAll({ MaxResults: 5, NextToken: first.NextToken, Filters: [{ Name: 'tag-key', Values: ['x'] }] }),
+        describeAll({
+          MaxResults: 5,
+          NextToken: first.NextToken,
+          Filters: [{ Name: 'tag-key', Values: ['x'] }],
+        }),
       );
 
       // Assess
@@ -350,7 +392,9 @@ describe('Stand-in: EC2 and Auto Scaling Query API', () => {
     it('pages 2,500 tag-matching instances out of 3,000 in pages of 1,000 without loss or duplicates', async () => {
       // Prepare
       for (let n = 0; n < 3000; n++) {
-        api.putInstance(fakeInstance(n, { tags: n % 6 === 5 ? { other: 'x' } : { 'mesh.example.com/workload': 'app' } }));
+        api.putInstance(
+          fakeInstance(n, { tags: n % 6 === 5 ? { other: 'x' } : { 'mesh.example.com/workload': 'app' } }),
+        );
       }
       api.resetStats();
 
@@ -381,7 +425,9 @@ describe('Stand-in: EC2 and Auto Scaling Query API', () => {
       // Act
       api.removeInstance(instanceIdFor(3));
       api.putInstance(fakeInstance(25));
-      const second = await ec2.send(new DescribeInstancesCommand({ MaxResults: 10, NextToken: first.NextToken }));
+      const second = await ec2.send(
+        new DescribeInstancesCommand({ MaxResults: 10, NextToken: first.NextToken }),
+      );
 
       // Assess
       const secondIds = idsOf((second.Reservations ?? []).flatMap((r) => r.Instances ?? []));
@@ -491,7 +537,12 @@ describe('Stand-in: EC2 and Auto Scaling Query API', () => {
       const err = await failure(autoScaling.send(new DescribeAutoScalingInstancesCommand({})));
       api.setFaults({ autoScalingThrottleRate: 0.5, seed: 3 });
       api.resetStats();
-      const patient = new AutoScalingClient({ endpoint: api.url, region: 'us-west-2', credentials, maxAttempts: 10 });
+      const patient = new AutoScalingClient({
+        endpoint: api.url,
+        region: 'us-west-2',
+        credentials,
+        maxAttempts: 10,
+      });
       for (let k = 0; k < 10; k++) await patient.send(new DescribeAutoScalingInstancesCommand({}));
       patient.destroy();
 
@@ -589,7 +640,9 @@ describe('Stand-in: EC2 and Auto Scaling Query API', () => {
       expect(twice.Code).toBe('ValidationError');
       expect(twice.message).toBe(`No active Lifecycle Action found with token ${action.token}`);
       expect(twice.$metadata.httpStatusCode).toBe(400);
-      expect(byInstance.message).toBe(`No active Lifecycle Action found with instance ID ${instanceIdFor(1)}`);
+      expect(byInstance.message).toBe(
+        `No active Lifecycle Action found with instance ID ${instanceIdFor(1)}`,
+      );
       expect(wrongGroup.name).toBe('ValidationError');
       expect(api.completedLifecycleActions()).toHaveLength(1);
     });
@@ -649,7 +702,9 @@ describe('Stand-in: EC2 and Auto Scaling Query API', () => {
   describe('DescribeAutoScalingInstances', () => {
     it('returns grouped instances with a lifecycle state derived from the EC2 state', async () => {
       // Prepare
-      api.putInstance(fakeInstance(1, { tags: { [ASG_TAG]: 'web-asg' }, state: 'running', instanceType: 'm7g.large' }));
+      api.putInstance(
+        fakeInstance(1, { tags: { [ASG_TAG]: 'web-asg' }, state: 'running', instanceType: 'm7g.large' }),
+      );
       api.putInstance(fakeInstance(2, { tags: { [ASG_TAG]: 'web-asg' }, state: 'pending' }));
       api.putInstance(fakeInstance(3, { tags: { [ASG_TAG]: 'api-asg' }, state: 'shutting-down' }));
       api.putInstance(fakeInstance(4, { tags: { [ASG_TAG]: 'api-asg' }, state: 'terminated' }));
@@ -665,7 +720,12 @@ describe('Stand-in: EC2 and Auto Scaling Query API', () => {
 
       // Assess
       expect(
-        all.AutoScalingInstances?.map((i) => [i.InstanceId, i.AutoScalingGroupName, i.LifecycleState, i.HealthStatus]),
+        all.AutoScalingInstances?.map((i) => [
+          i.InstanceId,
+          i.AutoScalingGroupName,
+          i.LifecycleState,
+          i.HealthStatus,
+        ]),
       ).toEqual([
         [instanceIdFor(1), 'web-asg', 'InService', 'HEALTHY'],
         [instanceIdFor(2), 'web-asg', 'Pending', 'HEALTHY'],
@@ -718,7 +778,10 @@ describe('Stand-in: EC2 and Auto Scaling Query API', () => {
       // Assess
       expect(instances.Reservations?.[0]?.Instances?.[0]?.InstanceId).toBe(instanceIdFor(1));
       expect(grouped.AutoScalingInstances?.[0]?.InstanceId).toBe(instanceIdFor(1));
-      expect(api.stats()).toEqual({ total: 2, byAction: { DescribeInstances: 1, DescribeAutoScalingInstances: 1 } });
+      expect(api.stats()).toEqual({
+        total: 2,
+        byAction: { DescribeInstances: 1, DescribeAutoScalingInstances: 1 },
+      });
     });
 
     it('counts requests per action, resets the counts, and applies latency', async () => {
@@ -741,7 +804,9 @@ describe('Stand-in: EC2 and Auto Scaling Query API', () => {
 
     it('refuses to store an instance with a malformed id', () => {
       // Act + Assess
-      expect(() => api.putInstance(fakeInstance(1, { instanceId: 'i-nothex!' }))).toThrow(/malformed instance id/);
+      expect(() => api.putInstance(fakeInstance(1, { instanceId: 'i-nothex!' }))).toThrow(
+        /malformed instance id/,
+      );
     });
   });
 
@@ -757,7 +822,9 @@ describe('Stand-in: EC2 and Auto Scaling Query API', () => {
       // Assess
       expect(loaded.map((i) => i.instanceId)).toEqual(['i-4382922a', 'i-8474834a']);
       const byId = new Map(
-        (out.Reservations ?? []).flatMap((r) => (r.Instances ?? []).map((i) => [i.InstanceId, { r, i }] as const)),
+        (out.Reservations ?? []).flatMap((r) =>
+          (r.Instances ?? []).map((i) => [i.InstanceId, { r, i }] as const),
+        ),
       );
       const classic = byId.get('i-4382922a')!;
       expect(classic.r.OwnerId).toBe('123456789098');
@@ -785,7 +852,9 @@ describe('Stand-in: EC2 and Auto Scaling Query API', () => {
 
     it('seeds the tagged libcloud fixture, replacing an instance with the same id', async () => {
       // Prepare
-      api.loadDescribeInstancesXml(readFileSync(new URL('libcloud.describe_instances.xml', FIXTURES), 'utf8'));
+      api.loadDescribeInstancesXml(
+        readFileSync(new URL('libcloud.describe_instances.xml', FIXTURES), 'utf8'),
+      );
       const xml = readFileSync(new URL('libcloud.describe_instances_with_tags.xml', FIXTURES), 'utf8');
 
       // Act
