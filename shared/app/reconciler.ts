@@ -5,7 +5,13 @@ import type { KubeWorkloads } from '../adapters/kube.ts';
 import type { RegistrarConfig } from '../config/config.ts';
 import { Metric, WORKLOAD_GROUP_TAG } from '../constants.ts';
 import { isNamespaceAllowed } from '../domain/decide.ts';
-import { type ChangeAction, type PlannedChange, planReconcile, type SafetyStop } from '../domain/plan.ts';
+import {
+  type ChangeAction,
+  type PlannedChange,
+  type ReconcilePlan,
+  planReconcile,
+  type SafetyStop,
+} from '../domain/plan.ts';
 import { groupKey, type InstanceFacts, type WorkloadEntryObject, type WorkloadGroupView } from '../domain/types.ts';
 import type { Telemetry } from '../observability.ts';
 import { mapSettled } from './concurrency.ts';
@@ -71,6 +77,17 @@ export interface ReconcilerDeps {
 
 export type Progress = (message: string) => void;
 
+/** What one sweep saw, and its plan. */
+export interface Observation {
+  readonly instances: readonly InstanceFacts[];
+  readonly entries: readonly WorkloadEntryObject[];
+  readonly groups: ReadonlyMap<string, WorkloadGroupView>;
+  readonly plan: ReconcilePlan;
+  readonly errors: string[];
+  readonly inScope: (groupKey: string) => boolean;
+  readonly incomplete?: string;
+}
+
 const emptyCounts = (): GroupCounts => ({ create: 0, update: 0, delete: 0, unchanged: 0, refused: 0, failed: 0 });
 
 /** Thrown for a request the reconciler refuses to run (a namespace outside the allow-list...). */
@@ -88,10 +105,12 @@ export class Reconciler {
     this.#deps = deps;
   }
 
-  async run(request: ReconcileRequest = {}, progress: Progress = () => {}): Promise<ReconcileSummary> {
-    const { config, ec2, kube, logger, telemetry } = this.#deps;
-    const now = this.#deps.now ?? Date.now;
-    const started = now();
+  /**
+   * Lists the fleet and the cluster and plans, without writing: what `status` and dry runs show.
+   * Throws {@link ReconcileRequestError} for a request outside the allow-list.
+   */
+  async observe(request: ReconcileRequest = {}, progress: Progress = () => {}): Promise<Observation> {
+    const { config, ec2, kube, logger } = this.#deps;
     const namespaces = this.#namespaces(request);
     const groupFilter = request.groups ? new Set(request.groups) : undefined;
     for (const g of groupFilter ?? []) {
@@ -150,6 +169,14 @@ export class Reconciler {
       maxDeleteRatio: config.reconcileMaxDeleteRatio,
       force: request.force === true,
     });
+    return { instances, entries, groups, plan, errors, inScope, ...(incomplete ? { incomplete } : {}) };
+  }
+
+  async run(request: ReconcileRequest = {}, progress: Progress = () => {}): Promise<ReconcileSummary> {
+    const { config, kube, logger, telemetry } = this.#deps;
+    const now = this.#deps.now ?? Date.now;
+    const started = now();
+    const { instances, entries, groups, plan, errors, incomplete } = await this.observe(request, progress);
     progress(`planned ${plan.changes.length} changes`);
 
     const perGroup: Record<string, GroupCounts> = {};
