@@ -1,0 +1,232 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { logger, metrics } from '../../shared/observability.ts';
+import { eventText, stateChange, withInstance } from '../helpers/fixtures.ts';
+import { GROUP_TAG, type Harness, instance, NAMESPACE, reviewsGroup, startHarness } from '../helpers/harness.ts';
+
+const IDS = ['i-0000000000000aa01', 'i-0000000000000aa02', 'i-0000000000000aa03', 'i-0000000000000aa04'];
+
+/** The cluster state that matters: entry name -> spec. */
+const snapshot = (h: Harness) =>
+  Object.fromEntries(h.entries().map((e) => [e.metadata.name, { spec: e.spec, labels: e.metadata.labels }]));
+
+describe('Registrar handler: level-triggered convergence', () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await startHarness();
+    h.kube.seed(reviewsGroup());
+  });
+  afterEach(async () => {
+    vi.restoreAllMocks();
+    await h.close();
+  });
+
+  it('renders the entry of the contract and the API server accepts it (schema and CEL)', async () => {
+    h.aws.putInstance(instance(IDS[0]!, { tags: { [GROUP_TAG]: 'bookinfo/reviews', 'aws:autoscaling:groupName': 'my-asg', 'istio-vm/network': 'vm-net' } }));
+    await h.send([stateChange(IDS[0]!, 'running')]);
+    const [entry] = h.entries() as Array<Record<string, any>>;
+    const group = h.kube.get('networking.istio.io/v1', 'WorkloadGroup', NAMESPACE, 'reviews')!;
+    expect(entry).toMatchObject({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'WorkloadEntry',
+      metadata: {
+        name: `reviews-${IDS[0]}`,
+        namespace: NAMESPACE,
+        labels: {
+          app: 'reviews',
+          version: 'v1',
+          'app.kubernetes.io/managed-by': 'istio-vm-registrar',
+          'istio-vm-registrar.io/instance-id': IDS[0],
+        },
+        annotations: {
+          'istio-vm-registrar.io/autoscaling-group': 'my-asg',
+          'istio-vm-registrar.io/launch-time': '2026-11-26T09:00:00.000Z',
+        },
+        ownerReferences: [{ kind: 'WorkloadGroup', name: 'reviews', uid: group.metadata.uid, controller: true }],
+      },
+      spec: {
+        address: instance(IDS[0]!).privateIpAddress,
+        network: 'vm-net',
+        locality: 'us-west-2/us-west-2b',
+        ports: { http: 9080 },
+        serviceAccount: 'reviews',
+        labels: { app: 'reviews', version: 'v1' },
+      },
+    });
+  });
+
+  it('replaying a sequence twice, or shuffled, ends in the same state, and a converged replay writes nothing', async () => {
+    // Prepare: two running, one terminated, one stopped.
+    h.aws.putInstance(instance(IDS[0]!));
+    h.aws.putInstance(instance(IDS[1]!));
+    h.aws.putInstance(instance(IDS[2]!, { state: 'terminated' }));
+    h.aws.putInstance(instance(IDS[3]!, { state: 'stopped' }));
+    const sequence = [
+      withInstance('asg-ec2-instance-launch-successful.json', IDS[0]!),
+      stateChange(IDS[1]!, 'pending'),
+      stateChange(IDS[1]!, 'running'),
+      stateChange(IDS[2]!, 'running'), // stale hint: EC2 says terminated
+      withInstance('asg-ec2-instance-terminate-successful.json', IDS[2]!),
+      stateChange(IDS[3]!, 'stopped'),
+    ];
+
+    // Act
+    await h.send(sequence);
+    const first = snapshot(h);
+    const writesBefore = h.kube.stats().writes;
+    await h.send(sequence);
+    const writesOfReplay = h.kube.stats().writes - writesBefore;
+    for (const body of [...sequence].reverse()) await h.send([body]);
+    const writesOfReversed = h.kube.stats().writes - writesBefore;
+
+    // Assess
+    expect(Object.keys(first).sort()).toEqual([`reviews-${IDS[0]}`, `reviews-${IDS[1]}`]);
+    expect(snapshot(h)).toEqual(first);
+    expect(writesOfReplay).toBe(0);
+    expect(writesOfReversed).toBe(0);
+  });
+
+  it('follows EC2, not the event: a "running" event for a stopped instance deletes its entry', async () => {
+    h.aws.putInstance(instance(IDS[0]!));
+    await h.send([stateChange(IDS[0]!, 'running')]);
+    h.aws.setState(IDS[0]!, 'stopped');
+    await h.send([stateChange(IDS[0]!, 'running')]);
+    expect(h.entries()).toEqual([]);
+  });
+
+  it('keeps the entry of a stopped instance when STOPPED_INSTANCE_POLICY=keep', async () => {
+    await h.close();
+    h = await startHarness({ STOPPED_INSTANCE_POLICY: 'keep' });
+    h.kube.seed(reviewsGroup());
+    h.aws.putInstance(instance(IDS[0]!));
+    await h.send([stateChange(IDS[0]!, 'running')]);
+    h.aws.setState(IDS[0]!, 'stopped');
+    await h.send([stateChange(IDS[0]!, 'stopped')]);
+    expect(h.entries().map((e) => e.metadata.name)).toEqual([`reviews-${IDS[0]}`]);
+  });
+
+  it('updates the address when EC2 reports a new private IP', async () => {
+    h.aws.putInstance(instance(IDS[0]!));
+    await h.send([stateChange(IDS[0]!, 'running')]);
+    h.aws.putInstance(instance(IDS[0]!, { privateIpAddress: '10.9.9.9' }));
+    await h.send([stateChange(IDS[0]!, 'running')]);
+    expect(h.entries()[0]!.spec.address).toBe('10.9.9.9');
+  });
+
+  it('batches DescribeInstances: one call for a batch naming several instances', async () => {
+    for (const id of IDS) h.aws.putInstance(instance(id));
+    h.aws.resetStats();
+    await h.send(IDS.map((id) => stateChange(id, 'running')));
+    expect(h.aws.stats().byAction.DescribeInstances).toBe(1);
+    expect(h.entries()).toHaveLength(4);
+  });
+
+  it('never touches an entry it does not own', async () => {
+    const foreign = {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'WorkloadEntry',
+      metadata: { name: `reviews-${IDS[0]}`, namespace: NAMESPACE, labels: { 'istio-vm-registrar.io/instance-id': IDS[0] } },
+      spec: { address: '192.168.0.1' },
+    };
+    h.kube.seed(foreign);
+    h.aws.putInstance(instance(IDS[0]!));
+    const warn = vi.spyOn(logger, 'warn');
+    await h.send([stateChange(IDS[0]!, 'running')]);
+    h.aws.setState(IDS[0]!, 'terminated');
+    await h.send([stateChange(IDS[0]!, 'terminated')]);
+    expect(h.entries()[0]!.spec.address).toBe('192.168.0.1');
+    expect(warn).toHaveBeenCalledWith(expect.stringContaining('not managed by the registrar'), expect.anything());
+  });
+
+  it('deleting the WorkloadGroup removes its entries through the owner reference', async () => {
+    h.aws.putInstance(instance(IDS[0]!));
+    await h.send([stateChange(IDS[0]!, 'running')]);
+    const group = h.kube.get('networking.istio.io/v1', 'WorkloadGroup', NAMESPACE, 'reviews')!;
+    const { CustomObjectsApi, KubeConfig } = await import('@kubernetes/client-node');
+    const kc = new KubeConfig();
+    kc.loadFromString(h.kube.kubeconfigYaml());
+    await kc.makeApiClient(CustomObjectsApi).deleteNamespacedCustomObject({
+      group: 'networking.istio.io',
+      version: 'v1',
+      namespace: NAMESPACE,
+      plural: 'workloadgroups',
+      name: group.metadata.name!,
+    });
+    expect(h.entries()).toEqual([]);
+  });
+
+  it('accepts an EventBridge event invoked directly, without SQS', async () => {
+    h.aws.putInstance(instance(IDS[0]!));
+    const result = await h.invoke(JSON.parse(stateChange(IDS[0]!, 'running')));
+    expect(result).toMatchObject({ result: { kind: 'converged', outcome: { action: 'applied' } } });
+    expect(h.entries()).toHaveLength(1);
+  });
+});
+
+describe('Registrar handler: bad input', () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await startHarness();
+    h.kube.seed(reviewsGroup());
+  });
+  afterEach(async () => {
+    vi.restoreAllMocks();
+    await h.close();
+  });
+
+  it('reports each bad record and converges the good ones of the same batch; nothing is retried', async () => {
+    // Prepare
+    const good = IDS[0]!;
+    h.aws.putInstance(instance(good));
+    h.aws.putInstance(instance(IDS[1]!, { tags: { [GROUP_TAG]: 'not a group' } }));
+    h.aws.putInstance(instance(IDS[2]!, { tags: { [GROUP_TAG]: 'kube-system/reviews' } }));
+    h.aws.putInstance(instance(IDS[3]!, { tags: { [GROUP_TAG]: 'bookinfo/ratings' } }));
+    h.aws.putInstance(instance('i-0000000000000aa05', { privateIpAddress: undefined, tags: { [GROUP_TAG]: 'bookinfo/reviews' } }));
+    const unknownType = JSON.parse(eventText('ec2-instance-state-change-pending.json'));
+    unknownType['detail-type'] = 'EC2 Instance Exploded';
+    const addMetric = vi.spyOn(metrics, 'addMetric');
+    const error = vi.spyOn(logger, 'error');
+    const warn = vi.spyOn(logger, 'warn');
+
+    // Act
+    const response = await h.send([
+      '{"detail-type": "EC2 Instance State-change Notifi', // truncated JSON
+      'test',
+      JSON.stringify(unknownType),
+      stateChange(IDS[1]!, 'running'), // invalid tag
+      stateChange(IDS[2]!, 'running'), // namespace not allowed
+      stateChange(IDS[3]!, 'running'), // group does not exist
+      stateChange('i-0000000000000aa05', 'running'), // no private IP
+      stateChange(good, 'running'),
+    ]);
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(h.entries().map((e) => e.metadata.name)).toEqual([`reviews-${good}`]);
+    const refusedReasons = warn.mock.calls.map(([, extra]) => (extra as { reason?: string }).reason).sort();
+    expect(refusedReasons).toEqual(['invalid-group-tag', 'namespace-not-allowed', 'no-private-ip', 'workload-group-not-found']);
+    expect(error).toHaveBeenCalledTimes(2);
+    const count = (name: string) => addMetric.mock.calls.filter(([n]) => n === name).reduce((s, [, , v]) => s + Number(v), 0);
+    expect(count('EventsRejected')).toBe(2);
+    expect(count('EventsIgnored')).toBe(1);
+    expect(count('EntriesApplied')).toBe(1);
+  });
+
+  it('hands back only the records that hit a retriable failure, and they converge on redelivery', async () => {
+    h.aws.putInstance(instance(IDS[0]!));
+    h.kube.setFaults({ failureRate: 1, kinds: [503], onlyWrites: true, seed: 1 });
+    const first = await h.send([stateChange(IDS[0]!, 'running'), 'test']);
+    expect(first.batchItemFailures).toEqual([{ itemIdentifier: 'batch1-0' }]);
+    h.kube.setFaults(undefined);
+    const second = await h.send([stateChange(IDS[0]!, 'running')]);
+    expect(second.batchItemFailures).toEqual([]);
+    expect(h.entries()).toHaveLength(1);
+  });
+
+  it('fails records (for SQS to redeliver) when EC2 keeps throttling', async () => {
+    h.aws.putInstance(instance(IDS[0]!));
+    h.aws.setFaults({ ec2ThrottleRate: 1, seed: 3 });
+    const response = await h.send([stateChange(IDS[0]!, 'running')]);
+    expect(response.batchItemFailures).toHaveLength(1);
+    expect(h.entries()).toEqual([]);
+  });
+});
