@@ -1,0 +1,367 @@
+import { ArnFormat, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
+import type { IAutoScalingGroup } from 'aws-cdk-lib/aws-autoscaling';
+import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { environmentSchema } from '#shared/config/config.ts';
+import {
+  DEFAULT_FIELD_MANAGER,
+  DEFAULT_TAG_PREFIX,
+  MANAGED_BY_VALUE,
+  METRICS_NAMESPACE,
+} from '#shared/constants.ts';
+import { createNodeFunction } from './node-function.ts';
+
+/** Powertools log levels the functions accept in POWERTOOLS_LOG_LEVEL. */
+export type RegistrarLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+
+export interface RegistrarFunctionsProps {
+  /**
+   * Namespaces the registrar may write WorkloadEntries into (ALLOWED_NAMESPACES). `*` allows every
+   * namespace and is not recommended.
+   */
+  readonly allowedNamespaces: readonly string[];
+  /** Name of the EKS cluster (CLUSTER_NAME): token authentication and the access entry use it. */
+  readonly clusterName: string;
+  /**
+   * Kubernetes API URL (CLUSTER_ENDPOINT). With it and `clusterCertificateAuthorityData`, the
+   * functions skip eks:DescribeCluster and get no permission for it.
+   * @default - looked up with eks:DescribeCluster at cold start
+   */
+  readonly clusterEndpoint?: string;
+  /**
+   * Base64 PEM bundle of the cluster CA (CLUSTER_CA_DATA).
+   * @default - looked up with eks:DescribeCluster at cold start
+   */
+  readonly clusterCertificateAuthorityData?: string;
+  /**
+   * Prefix of the instance tags the registrar reads (TAG_PREFIX).
+   * @default 'istio-vm/'
+   */
+  readonly tagPrefix?: string;
+  /**
+   * What happens to the entry of a stopping/stopped instance (STOPPED_INSTANCE_POLICY).
+   * @default 'delete'
+   */
+  readonly stoppedInstancePolicy?: 'delete' | 'keep';
+  /**
+   * Complete Auto Scaling lifecycle actions (CONTINUE) once the entry has converged
+   * (COMPLETE_LIFECYCLE_ACTIONS). When false the registrar gets no autoscaling permission.
+   * @default true
+   */
+  readonly completeLifecycleActions?: boolean;
+  /**
+   * Parallel Kubernetes writes in one batch or sweep (KUBE_CONCURRENCY, 1-64).
+   * @default 8
+   */
+  readonly kubeConcurrency?: number;
+  /**
+   * A sweep that would delete more than this share of a group's entries stops unless forced
+   * (RECONCILE_MAX_DELETE_RATIO, 0-1).
+   * @default 0.5
+   */
+  readonly reconcileMaxDeleteRatio?: number;
+  /**
+   * Server-side apply field manager (FIELD_MANAGER).
+   * @default 'istio-vm-registrar'
+   */
+  readonly fieldManager?: string;
+  /**
+   * How long a WorkloadGroup read stays cached (WORKLOAD_GROUP_CACHE_TTL_SECONDS, 0-3600 s).
+   * @default Duration.seconds(30)
+   */
+  readonly workloadGroupCacheTtl?: Duration;
+  /**
+   * Timeout of one Kubernetes request (KUBE_REQUEST_TIMEOUT_MS, 100 ms-120 s).
+   * @default Duration.seconds(10)
+   */
+  readonly kubeRequestTimeout?: Duration;
+  /**
+   * Auto Scaling groups whose lifecycle actions the registrar completes. The permission is scoped
+   * to their ARNs.
+   * @default - any group in this account and region (`autoScalingGroup:*:autoScalingGroupName/*`)
+   */
+  readonly autoScalingGroups?: readonly IAutoScalingGroup[];
+  /**
+   * POWERTOOLS_SERVICE_NAME of both functions: the `service` dimension of every custom metric,
+   * which the alarms and the dashboard select on.
+   * @default 'istio-vm-registrar'
+   */
+  readonly serviceName?: string;
+  /**
+   * CloudWatch namespace of the custom metrics (POWERTOOLS_METRICS_NAMESPACE).
+   * @default 'IstioVmRegistrar'
+   */
+  readonly metricsNamespace?: string;
+  /**
+   * POWERTOOLS_LOG_LEVEL and the Lambda application log level.
+   * @default 'INFO'
+   */
+  readonly logLevel?: RegistrarLogLevel;
+  /** @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+  /** @default Duration.seconds(30) */
+  readonly registrarTimeout?: Duration;
+  /** @default 512 */
+  readonly registrarMemorySize?: number;
+  /** @default Duration.minutes(5) */
+  readonly reconcilerTimeout?: Duration;
+  /** @default 1024 */
+  readonly reconcilerMemorySize?: number;
+  /**
+   * Reserved concurrency of the reconciler (1 keeps sweeps from overlapping).
+   * @default - unreserved
+   */
+  readonly reconcilerReservedConcurrency?: number;
+  /**
+   * VPC to run the functions in: needed when the cluster's API endpoint is private. The functions
+   * then need a route to the EC2, Auto Scaling and EKS APIs (NAT gateway or interface endpoints).
+   * @default - not in a VPC
+   */
+  readonly vpc?: IVpc;
+  /** @default - the VPC's private subnets */
+  readonly vpcSubnets?: SubnetSelection;
+  /**
+   * Security groups of the functions; they must be allowed into the cluster endpoint on 443.
+   * @default - one new security group when `vpc` is set
+   */
+  readonly securityGroups?: readonly ISecurityGroup[];
+}
+
+const LOG_LEVELS: Readonly<Record<RegistrarLogLevel, lambda.ApplicationLogLevel>> = {
+  DEBUG: lambda.ApplicationLogLevel.DEBUG,
+  INFO: lambda.ApplicationLogLevel.INFO,
+  WARN: lambda.ApplicationLogLevel.WARN,
+  ERROR: lambda.ApplicationLogLevel.ERROR,
+};
+
+/**
+ * The registrar (SQS-triggered) and reconciler (scheduled or invoked) functions, one role each,
+ * the configuration both read, and the IAM statements their AWS calls need, scoped as tightly as
+ * the services allow:
+ * - `ec2:DescribeInstances` on `*` (EC2 Describe* actions support no resource-level permissions);
+ * - `autoscaling:CompleteLifecycleAction` (registrar only) on the configured groups' ARNs, or on
+ *   every group of this account and region;
+ * - `eks:DescribeCluster` on this cluster's ARN, only when endpoint or CA are not given.
+ * Kubernetes authentication is a presigned sts:GetCallerIdentity URL, which needs no permission.
+ */
+export class RegistrarFunctions extends Construct {
+  public readonly registrar: NodejsFunction;
+  public readonly reconciler: NodejsFunction;
+  /** Environment both functions share (without NODE_OPTIONS). */
+  public readonly environment: Readonly<Record<string, string>>;
+  /** The `service` dimension of the custom metrics. */
+  public readonly serviceName: string;
+  public readonly metricsNamespace: string;
+  /** Cluster ARN the functions may describe. */
+  public readonly clusterArn: string;
+  public readonly clusterName: string;
+  /** Security groups the functions run with (empty outside a VPC). */
+  public readonly securityGroups: readonly ISecurityGroup[];
+
+  constructor(scope: Construct, id: string, props: RegistrarFunctionsProps) {
+    super(scope, id);
+    this.serviceName = props.serviceName ?? MANAGED_BY_VALUE;
+    this.metricsNamespace = props.metricsNamespace ?? METRICS_NAMESPACE;
+    this.clusterName = props.clusterName;
+    this.environment = renderEnvironment(props, this.serviceName, this.metricsNamespace);
+    validate(this, props, this.environment);
+
+    const stack = Stack.of(this);
+    this.clusterArn = stack.formatArn({
+      service: 'eks',
+      resource: 'cluster',
+      resourceName: props.clusterName,
+    });
+    const logLevel = LOG_LEVELS[props.logLevel ?? 'INFO'];
+    this.securityGroups = props.vpc ? (props.securityGroups ?? [this.createSecurityGroup(props.vpc)]) : [];
+    const common = {
+      environment: this.environment,
+      applicationLogLevel: logLevel,
+      ...(props.logRetention ? { logRetention: props.logRetention } : {}),
+      ...(props.vpc
+        ? {
+            vpc: props.vpc,
+            ...(props.vpcSubnets ? { vpcSubnets: props.vpcSubnets } : {}),
+            securityGroups: this.securityGroups,
+          }
+        : {}),
+    };
+    this.registrar = createNodeFunction(this, 'Registrar', {
+      ...common,
+      name: 'registrar',
+      description: 'istio-vm-registrar: converges WorkloadEntries for EC2/Auto Scaling events (SQS batches)',
+      timeout: props.registrarTimeout ?? Duration.seconds(30),
+      memorySize: props.registrarMemorySize ?? 512,
+    });
+    this.reconciler = createNodeFunction(this, 'Reconciler', {
+      ...common,
+      name: 'reconciler',
+      description:
+        'istio-vm-registrar: sweeps every tagged instance and managed WorkloadEntry and repairs drift',
+      timeout: props.reconcilerTimeout ?? Duration.minutes(5),
+      memorySize: props.reconcilerMemorySize ?? 1024,
+      ...(props.reconcilerReservedConcurrency !== undefined
+        ? { reservedConcurrentExecutions: props.reconcilerReservedConcurrency }
+        : {}),
+    });
+    const needsDescribeCluster = !(props.clusterEndpoint && props.clusterCertificateAuthorityData);
+    for (const fn of [this.registrar, this.reconciler]) {
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'ReadInstances',
+          actions: ['ec2:DescribeInstances'],
+          resources: ['*'],
+        }),
+      );
+      if (needsDescribeCluster) {
+        fn.addToRolePolicy(
+          new iam.PolicyStatement({
+            sid: 'DescribeCluster',
+            actions: ['eks:DescribeCluster'],
+            resources: [this.clusterArn],
+          }),
+        );
+      }
+    }
+    if (props.completeLifecycleActions ?? true) {
+      this.grantCompleteLifecycleAction(this.registrar, props.autoScalingGroups);
+    }
+
+    for (const fn of [this.registrar, this.reconciler]) {
+      Validations.of(fn.role!).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'Resource "*" is only on actions without resource-level permissions: ec2:DescribeInstances ' +
+          '(https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html), ' +
+          'xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing), and, in a VPC, the ' +
+          'ec2:*NetworkInterface* actions Lambda validates against "*".',
+      });
+    }
+  }
+
+  /**
+   * One group for both functions, so the cluster endpoint needs one ingress rule. Outbound is HTTPS
+   * only: the EC2, Auto Scaling, EKS and Kubernetes APIs.
+   */
+  private createSecurityGroup(vpc: IVpc): ec2.ISecurityGroup {
+    const group = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc,
+      description: 'istio-vm-registrar functions: HTTPS out to AWS APIs and the Kubernetes API',
+      allowAllOutbound: false,
+    });
+    group.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs and the Kubernetes API');
+    return group;
+  }
+
+  /**
+   * Lets `grantee` complete lifecycle actions of `groups`, or of every group in this account and
+   * region. Seam for a reconciler that completes actions stuck in Pending:Wait.
+   */
+  public grantCompleteLifecycleAction(
+    grantee: iam.IGrantable,
+    groups?: readonly IAutoScalingGroup[],
+  ): iam.Grant {
+    const stack = Stack.of(this);
+    const resources =
+      groups && groups.length > 0
+        ? groups.map((group) => group.autoScalingGroupArn)
+        : [
+            stack.formatArn({
+              service: 'autoscaling',
+              resource: 'autoScalingGroup',
+              resourceName: '*:autoScalingGroupName/*',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          ];
+    const grant = iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['autoscaling:CompleteLifecycleAction'],
+      resourceArns: resources,
+    });
+    if (!groups || groups.length === 0) {
+      const role = grantee.grantPrincipal instanceof iam.Role ? grantee.grantPrincipal : undefined;
+      if (role) {
+        Validations.of(role).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/*]`,
+          reason:
+            'No Auto Scaling group names were configured, so CompleteLifecycleAction is scoped to the groups of this account and region only; ' +
+            'the ARN of a group holds a generated UUID (autoScalingGroup:<uuid>:autoScalingGroupName/<name>), hence the first "*". ' +
+            'Set autoScalingGroupNames to narrow it.',
+        });
+      }
+    } else {
+      const role = grantee.grantPrincipal instanceof iam.Role ? grantee.grantPrincipal : undefined;
+      for (const group of groups) {
+        if (role && !Token.isUnresolved(group.autoScalingGroupName)) {
+          Validations.of(role).acknowledge({
+            id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/${group.autoScalingGroupName}]`,
+            reason: `The ARN of Auto Scaling group "${group.autoScalingGroupName}" holds a UUID assigned at creation (autoScalingGroup:<uuid>:autoScalingGroupName/<name>); the "*" stands for that UUID only.`,
+          });
+        }
+      }
+    }
+    return grant;
+  }
+}
+
+function renderEnvironment(
+  props: RegistrarFunctionsProps,
+  serviceName: string,
+  metricsNamespace: string,
+): Record<string, string> {
+  const seconds = (duration: Duration | undefined, fallback: number): string =>
+    String(duration ? duration.toSeconds() : fallback);
+  const env: Record<string, string> = {
+    ALLOWED_NAMESPACES: props.allowedNamespaces.join(','),
+    CLUSTER_NAME: props.clusterName,
+    TAG_PREFIX: props.tagPrefix ?? DEFAULT_TAG_PREFIX,
+    STOPPED_INSTANCE_POLICY: props.stoppedInstancePolicy ?? 'delete',
+    FIELD_MANAGER: props.fieldManager ?? DEFAULT_FIELD_MANAGER,
+    WORKLOAD_GROUP_CACHE_TTL_SECONDS: seconds(props.workloadGroupCacheTtl, 30),
+    COMPLETE_LIFECYCLE_ACTIONS: String(props.completeLifecycleActions ?? true),
+    KUBE_REQUEST_TIMEOUT_MS: String(
+      props.kubeRequestTimeout ? props.kubeRequestTimeout.toMilliseconds() : 10_000,
+    ),
+    KUBE_CONCURRENCY: String(props.kubeConcurrency ?? 8),
+    RECONCILE_MAX_DELETE_RATIO: String(props.reconcileMaxDeleteRatio ?? 0.5),
+    POWERTOOLS_SERVICE_NAME: serviceName,
+    POWERTOOLS_METRICS_NAMESPACE: metricsNamespace,
+    POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
+  };
+  if (props.clusterEndpoint) env.CLUSTER_ENDPOINT = props.clusterEndpoint;
+  if (props.clusterCertificateAuthorityData) env.CLUSTER_CA_DATA = props.clusterCertificateAuthorityData;
+  return env;
+}
+
+/** Fails synth with every problem at once, checked by the same schema the functions use at init. */
+function validate(
+  scope: Construct,
+  props: RegistrarFunctionsProps,
+  env: Readonly<Record<string, string>>,
+): void {
+  const problems: string[] = [];
+  const concrete = Object.fromEntries(Object.entries(env).filter(([, value]) => !Token.isUnresolved(value)));
+  const parsed = environmentSchema.safeParse(concrete);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
+  }
+  if (
+    !Token.isUnresolved(props.clusterName) &&
+    !/^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$/.test(props.clusterName)
+  ) {
+    problems.push(`clusterName "${props.clusterName}" is not an EKS cluster name`);
+  }
+  if (props.securityGroups && !props.vpc) problems.push('securityGroups needs vpc');
+  if (props.vpcSubnets && !props.vpc) problems.push('vpcSubnets needs vpc');
+  if (props.reconcilerReservedConcurrency !== undefined && props.reconcilerReservedConcurrency < 1) {
+    problems.push('reconcilerReservedConcurrency must be at least 1');
+  }
+  if (problems.length > 0) {
+    throw new Error(`RegistrarFunctions (${scope.node.path}): invalid configuration: ${problems.join('; ')}`);
+  }
+}
