@@ -8,11 +8,16 @@ import { isNamespaceAllowed } from '../domain/decide.ts';
 import {
   type ChangeAction,
   type PlannedChange,
-  type ReconcilePlan,
   planReconcile,
+  type ReconcilePlan,
   type SafetyStop,
 } from '../domain/plan.ts';
-import { groupKey, type InstanceFacts, type WorkloadEntryObject, type WorkloadGroupView } from '../domain/types.ts';
+import {
+  groupKey,
+  type InstanceFacts,
+  type WorkloadEntryObject,
+  type WorkloadGroupView,
+} from '../domain/types.ts';
 import type { Telemetry } from '../observability.ts';
 import { mapSettled } from './concurrency.ts';
 import { writeEntry } from './entries.ts';
@@ -88,7 +93,14 @@ export interface Observation {
   readonly incomplete?: string;
 }
 
-const emptyCounts = (): GroupCounts => ({ create: 0, update: 0, delete: 0, unchanged: 0, refused: 0, failed: 0 });
+const emptyCounts = (): GroupCounts => ({
+  create: 0,
+  update: 0,
+  delete: 0,
+  unchanged: 0,
+  refused: 0,
+  failed: 0,
+});
 
 /** Thrown for a request the reconciler refuses to run (a namespace outside the allow-list...). */
 export class ReconcileRequestError extends Error {
@@ -122,7 +134,11 @@ export class Reconciler {
     const nsInScope = (ns: string) => namespaces.includes('*') || namespaces.includes(ns);
     const inScope = (key: string) => {
       const ns = key.split('/')[0] ?? '';
-      return nsInScope(ns) && isNamespaceAllowed(ns, config.allowedNamespaces) && (!groupFilter || groupFilter.has(key));
+      return (
+        nsInScope(ns) &&
+        isNamespaceAllowed(ns, config.allowedNamespaces) &&
+        (!groupFilter || groupFilter.has(key))
+      );
     };
 
     const errors: string[] = [];
@@ -132,7 +148,8 @@ export class Reconciler {
     const instances: InstanceFacts[] = [];
 
     const listGroups = async () => {
-      for (const ns of namespaces) for (const g of await kube.listWorkloadGroups(ns)) groups.set(groupKey(g), g);
+      for (const ns of namespaces)
+        for (const g of await kube.listWorkloadGroups(ns)) groups.set(groupKey(g), g);
     };
     const listEntries = async () => {
       for (const ns of namespaces) {
@@ -262,7 +279,11 @@ export class Reconciler {
       totals,
       groups: perGroup,
       changes: reports,
-      refusals: plan.refusals.map((r) => ({ instanceId: r.instanceId, reason: r.refusal.reason, message: r.refusal.message })),
+      refusals: plan.refusals.map((r) => ({
+        instanceId: r.instanceId,
+        reason: r.refusal.reason,
+        message: r.refusal.message,
+      })),
       safetyStops: plan.safetyStops,
       ...(incomplete ? { incompleteListing: incomplete } : {}),
       errors,
@@ -274,7 +295,8 @@ export class Reconciler {
     const allowed = this.#deps.config.allowedNamespaces;
     if (!request.namespaces || request.namespaces.length === 0) return [...allowed];
     for (const ns of request.namespaces) {
-      if (!isNamespaceAllowed(ns, allowed)) throw new ReconcileRequestError(`namespace "${ns}" is not allowed`);
+      if (!isNamespaceAllowed(ns, allowed))
+        throw new ReconcileRequestError(`namespace "${ns}" is not allowed`);
     }
     return [...request.namespaces];
   }
@@ -286,6 +308,10 @@ async function applyChange(kube: KubeWorkloads, change: PlannedChange): Promise<
     return;
   }
   // An update is of an entry just listed as ours; a create reads first, as the event path does.
-  const write = await writeEntry(kube, change.desired!, change.action === 'update' ? { live: change.live } : undefined);
+  const write = await writeEntry(
+    kube,
+    change.desired!,
+    change.action === 'update' ? { live: change.live } : undefined,
+  );
   if (write.result === 'refused') throw new Error(write.refusal.message);
 }

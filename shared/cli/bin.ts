@@ -19,7 +19,6 @@ process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 process.env.POWERTOOLS_TRACE_ENABLED ??= 'false';
 process.env.POWERTOOLS_LOG_LEVEL ??= process.argv.includes('--verbose') ? 'DEBUG' : 'WARN';
 
-
 const USAGE = `usage: vm-registrar <command> [options]
 
 commands:
@@ -87,7 +86,11 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write('usage: vm-registrar manifests gateway --network NAME [--multi-network]\n');
         return EXIT.usage;
       }
-      return (await import('./manifests.ts')).printGateway(values.network, values['multi-network'], values.namespace?.[0]);
+      return (await import('./manifests.ts')).printGateway(
+        values.network,
+        values['multi-network'],
+        values.namespace?.[0],
+      );
     default:
       process.stderr.write(`unknown command "${command}"\n${USAGE}\n`);
       return EXIT.usage;

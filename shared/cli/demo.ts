@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SQSBatchResponse } from 'aws-lambda';
-import { EXIT } from './exit.ts';
 import { ENTRY_HEADERS, entryRows } from './entries-table.ts';
+import { EXIT } from './exit.ts';
 import { cliContext } from './replay.ts';
 import { renderTable } from './table.ts';
 
@@ -71,7 +71,11 @@ export async function runDemo(): Promise<number> {
         privateIpAddress: `10.0.${i + 1}.${10 + i}`,
         availabilityZone: zones[i]!,
         launchTime: new Date(Date.UTC(2026, 10, 26, 9, i)).toISOString(),
-        tags: { 'istio-vm/workload-group': 'bookinfo/reviews', 'aws:autoscaling:groupName': 'my-asg', Name: `reviews-${i + 1}` },
+        tags: {
+          'istio-vm/workload-group': 'bookinfo/reviews',
+          'aws:autoscaling:groupName': 'my-asg',
+          Name: `reviews-${i + 1}`,
+        },
       });
       aws.addLifecycleAction({
         autoScalingGroupName: 'my-asg',
@@ -110,7 +114,10 @@ export async function runDemo(): Promise<number> {
     log(`lifecycle actions completed: ${aws.completedLifecycleActions().length}`);
 
     const before = kubeApi.stats().writes;
-    await send('replay of the same scale-out', ids.map((id) => stateChange(id, 'running')));
+    await send(
+      'replay of the same scale-out',
+      ids.map((id) => stateChange(id, 'running')),
+    );
     log(`writes made by the replay: ${kubeApi.stats().writes - before} (converged: nothing to do)`);
 
     const leaving = ids[2]!;

@@ -5,7 +5,11 @@ import { renderTable } from './table.ts';
 /** Rows of a WorkloadEntry table, as the demo and `replay` print them. */
 export function entryRows(entries: readonly WorkloadEntryObject[]): string[][] {
   return [...entries]
-    .sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`))
+    .sort((a, b) =>
+      `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(
+        `${b.metadata.namespace}/${b.metadata.name}`,
+      ),
+    )
     .map((e) => [
       e.metadata.namespace,
       e.metadata.name,
@@ -20,7 +24,16 @@ export function entryRows(entries: readonly WorkloadEntryObject[]): string[][] {
     ]);
 }
 
-export const ENTRY_HEADERS = ['NAMESPACE', 'NAME', 'ADDRESS', 'LOCALITY', 'NETWORK', 'PORTS', 'INSTANCE', 'ASG'];
+export const ENTRY_HEADERS = [
+  'NAMESPACE',
+  'NAME',
+  'ADDRESS',
+  'LOCALITY',
+  'NETWORK',
+  'PORTS',
+  'INSTANCE',
+  'ASG',
+];
 
 /** Prints every managed entry in the allowed namespaces of the current configuration. */
 export async function printEntries(): Promise<void> {

@@ -30,7 +30,14 @@ export function formatSummary(summary: ReconcileSummary): string {
     lines.push(
       renderTable(
         ['ACTION', 'ENTRY', 'GROUP', 'INSTANCE', 'STATUS', 'REASON'],
-        summary.changes.map((c) => [c.action, c.entry, c.group, c.instanceId ?? '', c.status, c.error ?? c.reason]),
+        summary.changes.map((c) => [
+          c.action,
+          c.entry,
+          c.group,
+          c.instanceId ?? '',
+          c.status,
+          c.error ?? c.reason,
+        ]),
       ),
       '',
     );
@@ -44,7 +51,8 @@ export function formatSummary(summary: ReconcileSummary): string {
   );
   for (const r of summary.refusals) lines.push(`refused ${r.instanceId}: ${r.message}`);
   for (const s of summary.safetyStops) lines.push(`SAFETY STOP ${s.group}: ${s.message}`);
-  if (summary.incompleteListing) lines.push(`INCOMPLETE: ${summary.incompleteListing}; no deletions were made`);
+  if (summary.incompleteListing)
+    lines.push(`INCOMPLETE: ${summary.incompleteListing}; no deletions were made`);
   for (const e of summary.errors) lines.push(`error: ${e}`);
   const t = summary.totals;
   lines.push(
@@ -58,7 +66,9 @@ export async function runReconcile(request: ReconcileRequest, output: 'table' | 
   const { reconciler: r } = await reconciler();
   const summary = await r.run(request, progress);
   if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
-  process.stdout.write(output === 'json' ? `${JSON.stringify(summary, null, 2)}\n` : `${formatSummary(summary)}\n`);
+  process.stdout.write(
+    output === 'json' ? `${JSON.stringify(summary, null, 2)}\n` : `${formatSummary(summary)}\n`,
+  );
   return exitCodeFor(summary);
 }
 
@@ -84,15 +94,35 @@ export async function runStatus(namespaces: readonly string[], output: 'table' |
     const change = pendingByInstance.get(f.instanceId);
     const refusal = refusals.get(f.instanceId);
     const state = change ? `needs ${change.action}` : refusal ? `refused: ${refusal.reason}` : 'in step';
-    rows.push([group, f.instanceId, f.state, f.privateIpAddress ?? '', key, entry?.spec.address ?? '', state]);
+    rows.push([
+      group,
+      f.instanceId,
+      f.state,
+      f.privateIpAddress ?? '',
+      key,
+      entry?.spec.address ?? '',
+      state,
+    ]);
   }
   for (const e of seen.entries) {
     const id = e.metadata.labels?.[INSTANCE_ID_LABEL] ?? '';
     if (instanceIds.has(id)) continue;
     const key = `${e.metadata.namespace}/${e.metadata.name}`;
     const change = pending.get(key);
-    const state = change ? `needs ${change.action}` : withheld.has(key) ? 'stale (delete withheld)' : 'in step';
-    rows.push(['', id, '(not listed)', '', `${e.metadata.namespace}/${e.metadata.name}`, e.spec.address ?? '', state]);
+    const state = change
+      ? `needs ${change.action}`
+      : withheld.has(key)
+        ? 'stale (delete withheld)'
+        : 'in step';
+    rows.push([
+      '',
+      id,
+      '(not listed)',
+      '',
+      `${e.metadata.namespace}/${e.metadata.name}`,
+      e.spec.address ?? '',
+      state,
+    ]);
   }
   rows.sort((a, b) => (a[0] ?? '').localeCompare(b[0] ?? '') || (a[1] ?? '').localeCompare(b[1] ?? ''));
   const outOfStep = rows.filter((row) => row[6] !== 'in step').length;

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Context, SQSBatchResponse } from 'aws-lambda';
-import { EXIT } from './exit.ts';
 import { printEntries } from './entries-table.ts';
+import { EXIT } from './exit.ts';
 
 /** A Lambda context for invocations made from the CLI. */
 export function cliContext(functionName = 'vm-registrar-cli'): Context {
@@ -68,7 +68,9 @@ export async function runReplay(files: readonly string[], output: 'table' | 'jso
     failures += failed.length;
     results.push({ file, failed });
     if (output === 'table') {
-      process.stderr.write(`${file}: ${failed.length === 0 ? 'ok' : `${failed.length} record(s) failed, would be retried`}\n`);
+      process.stderr.write(
+        `${file}: ${failed.length === 0 ? 'ok' : `${failed.length} record(s) failed, would be retried`}\n`,
+      );
     }
   }
   if (output === 'json') process.stdout.write(`${JSON.stringify({ results }, null, 2)}\n`);

@@ -83,7 +83,10 @@ export function planReconcile(input: PlanInput): ReconcilePlan {
         if (!group) {
           refusals.push({
             instanceId: facts.instanceId,
-            refusal: { reason: RefusalReason.WorkloadGroupNotFound, message: `WorkloadGroup ${key} does not exist` },
+            refusal: {
+              reason: RefusalReason.WorkloadGroupNotFound,
+              message: `WorkloadGroup ${key} does not exist`,
+            },
           });
           break;
         }
@@ -93,7 +96,11 @@ export function planReconcile(input: PlanInput): ReconcilePlan {
           break;
         }
         const { namespace, name } = rendered.entry.metadata;
-        desired.set(`${namespace}/${name}`, { entry: rendered.entry, instanceId: facts.instanceId, group: key });
+        desired.set(`${namespace}/${name}`, {
+          entry: rendered.entry,
+          instanceId: facts.instanceId,
+          group: key,
+        });
         break;
       }
       case 'keep':
@@ -146,7 +153,10 @@ export function planReconcile(input: PlanInput): ReconcilePlan {
       bump(unchanged, group);
       continue;
     }
-    const reason = instanceId && leaving.has(instanceId) ? leaving.get(instanceId)! : 'no running tagged instance wants it';
+    const reason =
+      instanceId && leaving.has(instanceId)
+        ? leaving.get(instanceId)!
+        : 'no running tagged instance wants it';
     deletes.push({
       action: 'delete',
       namespace: live.metadata.namespace,

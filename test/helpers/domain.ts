@@ -23,7 +23,11 @@ export function group(overrides: Partial<WorkloadGroupView> = {}): WorkloadGroup
     apiVersion: 'networking.istio.io/v1',
     annotations: {},
     entryMetadata: { labels: { app: 'reviews', version: 'v1' }, annotations: {} },
-    template: { ports: { http: 9080 }, serviceAccount: 'reviews', labels: { tier: 'backend', app: 'template-app' } },
+    template: {
+      ports: { http: 9080 },
+      serviceAccount: 'reviews',
+      labels: { tier: 'backend', app: 'template-app' },
+    },
     ...overrides,
   };
 }

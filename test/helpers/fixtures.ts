@@ -35,7 +35,10 @@ export function sqsEvent(bodies: readonly string[], prefix = 'msg') {
  * running/stopping/stopped/shutting-down, and the detail shape is identical for every state.
  */
 export function stateChange(instanceId: string, state: string, region = 'us-west-2'): string {
-  const sample = JSON.parse(eventText('ec2-instance-state-change-terminated.json')) as Record<string, unknown>;
+  const sample = JSON.parse(eventText('ec2-instance-state-change-terminated.json')) as Record<
+    string,
+    unknown
+  >;
   return JSON.stringify({ ...sample, region, detail: { 'instance-id': instanceId, state } });
 }
 

@@ -13,7 +13,14 @@ export const NAMESPACE = 'bookinfo';
 export const GROUP_TAG = 'istio-vm/workload-group';
 
 /** The sample WorkloadGroup the tests register instances into. */
-export function reviewsGroup(overrides: { name?: string; namespace?: string; spec?: Record<string, unknown>; annotations?: Record<string, string> } = {}) {
+export function reviewsGroup(
+  overrides: {
+    name?: string;
+    namespace?: string;
+    spec?: Record<string, unknown>;
+    annotations?: Record<string, string>;
+  } = {},
+) {
   return {
     apiVersion: 'networking.istio.io/v1',
     kind: 'WorkloadGroup',

@@ -1,5 +1,5 @@
-import { createApp } from '../../shared/app/wiring.ts';
 import { Reconciler } from '../../shared/app/reconciler.ts';
+import { createApp } from '../../shared/app/wiring.ts';
 import { logger, telemetry } from '../../shared/observability.ts';
 
 /** A Reconciler wired from the current environment (the harness's stand-ins). */

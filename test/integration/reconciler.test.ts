@@ -1,8 +1,18 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { handler as reconcilerHandler, resetApp as resetReconciler } from '../../functions/reconciler/handler.ts';
+import {
+  handler as reconcilerHandler,
+  resetApp as resetReconciler,
+} from '../../functions/reconciler/handler.ts';
 import { cliContext } from '../../shared/cli/replay.ts';
 import { stateChange } from '../helpers/fixtures.ts';
-import { GROUP_TAG, type Harness, instance, NAMESPACE, reviewsGroup, startHarness } from '../helpers/harness.ts';
+import {
+  GROUP_TAG,
+  type Harness,
+  instance,
+  NAMESPACE,
+  reviewsGroup,
+  startHarness,
+} from '../helpers/harness.ts';
 import { reconcilerFromEnv } from '../helpers/reconcile.ts';
 
 const id = (n: number) => `i-${n.toString(16).padStart(17, '0')}`;
@@ -41,7 +51,14 @@ describe('Reconciler: whole-fleet sweep', () => {
     expect(summary.totals).toMatchObject({ create: 1, update: 1, delete: 2, unchanged: 3, failed: 0 });
     const byName = Object.fromEntries(h.entries().map((e) => [e.metadata.name, e.spec.address]));
     expect(Object.keys(byName).sort()).toEqual(
-      ['hand-made', `reviews-${id(3)}`, `reviews-${id(4)}`, `reviews-${id(5)}`, `reviews-${id(6)}`, `reviews-${id(7)}`].sort(),
+      [
+        'hand-made',
+        `reviews-${id(3)}`,
+        `reviews-${id(4)}`,
+        `reviews-${id(5)}`,
+        `reviews-${id(6)}`,
+        `reviews-${id(7)}`,
+      ].sort(),
     );
     expect(byName[`reviews-${id(3)}`]).toBe('10.1.1.1');
     expect(byName['hand-made']).toBe('192.168.1.1');
@@ -51,7 +68,9 @@ describe('Reconciler: whole-fleet sweep', () => {
   it('rolls a template change out to existing entries (ports, labels, serviceAccount, network, weight)', async () => {
     for (let n = 1; n <= 3; n++) h.aws.putInstance(instance(id(n)));
     await h.send([1, 2, 3].map((n) => stateChange(id(n), 'running')));
-    const { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } = await import('@kubernetes/client-node');
+    const { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } = await import(
+      '@kubernetes/client-node'
+    );
     const kc = new KubeConfig();
     kc.loadFromString(h.kube.kubeconfigYaml());
     await kc.makeApiClient(CustomObjectsApi).patchNamespacedCustomObject(
@@ -76,7 +95,12 @@ describe('Reconciler: whole-fleet sweep', () => {
     expect(summary.totals.update).toBe(3);
     for (const entry of h.entries()) {
       // Merge patch merged the port maps: http stays, grpc joins.
-      expect(entry.spec).toMatchObject({ ports: { http: 9080, grpc: 9090 }, serviceAccount: 'reviews-v2', network: 'vm-net', weight: 5 });
+      expect(entry.spec).toMatchObject({
+        ports: { http: 9080, grpc: 9090 },
+        serviceAccount: 'reviews-v2',
+        network: 'vm-net',
+        weight: 5,
+      });
       expect(entry.metadata.labels).toMatchObject({ version: 'v2' });
     }
   });
@@ -110,7 +134,9 @@ describe('Reconciler: whole-fleet sweep', () => {
     for (let n = 1; n <= 6; n++) h.aws.removeInstance(id(n));
 
     const stopped = await reconcilerFromEnv().run();
-    expect(stopped.safetyStops).toEqual([expect.objectContaining({ group: `${NAMESPACE}/reviews`, deletes: 6, entries: 10 })]);
+    expect(stopped.safetyStops).toEqual([
+      expect.objectContaining({ group: `${NAMESPACE}/reviews`, deletes: 6, entries: 10 }),
+    ]);
     expect(h.entries()).toHaveLength(10);
 
     const forced = await reconcilerFromEnv().run({ force: true });
@@ -140,9 +166,15 @@ describe('Reconciler: whole-fleet sweep', () => {
 
   it('the Lambda handler validates the payload and returns the JSON summary', async () => {
     h.aws.putInstance(instance(id(1)));
-    const summary = (await reconcilerHandler({ dryRun: true }, cliContext('reconciler-test'))) as { totals: { create: number } };
+    const summary = (await reconcilerHandler({ dryRun: true }, cliContext('reconciler-test'))) as {
+      totals: { create: number };
+    };
     expect(summary.totals.create).toBe(1);
-    await expect(reconcilerHandler({ dryRun: 'yes' }, cliContext('reconciler-test'))).rejects.toThrow();
-    await expect(reconcilerHandler({ drynRun: true }, cliContext('reconciler-test'))).rejects.toThrow();
+    await expect(
+      reconcilerHandler({ dryRun: 'yes' } as never, cliContext('reconciler-test')),
+    ).rejects.toThrow();
+    await expect(
+      reconcilerHandler({ drynRun: true } as never, cliContext('reconciler-test')),
+    ).rejects.toThrow();
   });
 });

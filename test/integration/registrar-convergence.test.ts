@@ -1,7 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { logger, metrics } from '../../shared/observability.ts';
 import { eventText, stateChange, withInstance } from '../helpers/fixtures.ts';
-import { GROUP_TAG, type Harness, instance, NAMESPACE, reviewsGroup, startHarness } from '../helpers/harness.ts';
+import {
+  GROUP_TAG,
+  type Harness,
+  instance,
+  NAMESPACE,
+  reviewsGroup,
+  startHarness,
+} from '../helpers/harness.ts';
 
 const IDS = ['i-0000000000000aa01', 'i-0000000000000aa02', 'i-0000000000000aa03', 'i-0000000000000aa04'];
 
@@ -21,7 +28,15 @@ describe('Registrar handler: level-triggered convergence', () => {
   });
 
   it('renders the entry of the contract and the API server accepts it (schema and CEL)', async () => {
-    h.aws.putInstance(instance(IDS[0]!, { tags: { [GROUP_TAG]: 'bookinfo/reviews', 'aws:autoscaling:groupName': 'my-asg', 'istio-vm/network': 'vm-net' } }));
+    h.aws.putInstance(
+      instance(IDS[0]!, {
+        tags: {
+          [GROUP_TAG]: 'bookinfo/reviews',
+          'aws:autoscaling:groupName': 'my-asg',
+          'istio-vm/network': 'vm-net',
+        },
+      }),
+    );
     await h.send([stateChange(IDS[0]!, 'running')]);
     const [entry] = h.entries() as Array<Record<string, any>>;
     const group = h.kube.get('networking.istio.io/v1', 'WorkloadGroup', NAMESPACE, 'reviews')!;
@@ -41,7 +56,9 @@ describe('Registrar handler: level-triggered convergence', () => {
           'istio-vm-registrar.io/autoscaling-group': 'my-asg',
           'istio-vm-registrar.io/launch-time': '2026-11-26T09:00:00.000Z',
         },
-        ownerReferences: [{ kind: 'WorkloadGroup', name: 'reviews', uid: group.metadata.uid, controller: true }],
+        ownerReferences: [
+          { kind: 'WorkloadGroup', name: 'reviews', uid: group.metadata.uid, controller: true },
+        ],
       },
       spec: {
         address: instance(IDS[0]!).privateIpAddress,
@@ -124,7 +141,11 @@ describe('Registrar handler: level-triggered convergence', () => {
     const foreign = {
       apiVersion: 'networking.istio.io/v1',
       kind: 'WorkloadEntry',
-      metadata: { name: `reviews-${IDS[0]}`, namespace: NAMESPACE, labels: { 'istio-vm-registrar.io/instance-id': IDS[0] } },
+      metadata: {
+        name: `reviews-${IDS[0]}`,
+        namespace: NAMESPACE,
+        labels: { 'istio-vm-registrar.io/instance-id': IDS[0]! },
+      },
       spec: { address: '192.168.0.1' },
     };
     h.kube.seed(foreign);
@@ -134,7 +155,10 @@ describe('Registrar handler: level-triggered convergence', () => {
     h.aws.setState(IDS[0]!, 'terminated');
     await h.send([stateChange(IDS[0]!, 'terminated')]);
     expect(h.entries()[0]!.spec.address).toBe('192.168.0.1');
-    expect(warn).toHaveBeenCalledWith(expect.stringContaining('not managed by the registrar'), expect.anything());
+    expect(warn).toHaveBeenCalledWith(
+      expect.stringContaining('not managed by the registrar'),
+      expect.anything(),
+    );
   });
 
   it('deleting the WorkloadGroup removes its entries through the owner reference', async () => {
@@ -180,7 +204,12 @@ describe('Registrar handler: bad input', () => {
     h.aws.putInstance(instance(IDS[1]!, { tags: { [GROUP_TAG]: 'not a group' } }));
     h.aws.putInstance(instance(IDS[2]!, { tags: { [GROUP_TAG]: 'kube-system/reviews' } }));
     h.aws.putInstance(instance(IDS[3]!, { tags: { [GROUP_TAG]: 'bookinfo/ratings' } }));
-    h.aws.putInstance(instance('i-0000000000000aa05', { privateIpAddress: undefined, tags: { [GROUP_TAG]: 'bookinfo/reviews' } }));
+    h.aws.putInstance(
+      instance('i-0000000000000aa05', {
+        privateIpAddress: undefined,
+        tags: { [GROUP_TAG]: 'bookinfo/reviews' },
+      }),
+    );
     const unknownType = JSON.parse(eventText('ec2-instance-state-change-pending.json'));
     unknownType['detail-type'] = 'EC2 Instance Exploded';
     const addMetric = vi.spyOn(metrics, 'addMetric');
@@ -203,9 +232,15 @@ describe('Registrar handler: bad input', () => {
     expect(response).toEqual({ batchItemFailures: [] });
     expect(h.entries().map((e) => e.metadata.name)).toEqual([`reviews-${good}`]);
     const refusedReasons = warn.mock.calls.map(([, extra]) => (extra as { reason?: string }).reason).sort();
-    expect(refusedReasons).toEqual(['invalid-group-tag', 'namespace-not-allowed', 'no-private-ip', 'workload-group-not-found']);
+    expect(refusedReasons).toEqual([
+      'invalid-group-tag',
+      'namespace-not-allowed',
+      'no-private-ip',
+      'workload-group-not-found',
+    ]);
     expect(error).toHaveBeenCalledTimes(2);
-    const count = (name: string) => addMetric.mock.calls.filter(([n]) => n === name).reduce((s, [, , v]) => s + Number(v), 0);
+    const count = (name: string) =>
+      addMetric.mock.calls.filter(([n]) => n === name).reduce((s, [, , v]) => s + Number(v), 0);
     expect(count('EventsRejected')).toBe(2);
     expect(count('EventsIgnored')).toBe(1);
     expect(count('EntriesApplied')).toBe(1);

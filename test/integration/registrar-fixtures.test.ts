@@ -45,12 +45,20 @@ const CASES: Record<string, Case> = {
   'asg-warm-pool-launch-lifecycle-action-ec2-to-asg.json': {
     ec2: 'running',
     expect: 'entry',
-    lifecycle: { hook: 'my-launch-lifecycle-hook', token: '87654321-4321-4321-4321-21098EXAMPLE', asg: 'my-asg' },
+    lifecycle: {
+      hook: 'my-launch-lifecycle-hook',
+      token: '87654321-4321-4321-4321-21098EXAMPLE',
+      asg: 'my-asg',
+    },
   },
   'asg-warm-pool-launch-lifecycle-action-warmpool-to-asg.json': {
     ec2: 'running',
     expect: 'entry',
-    lifecycle: { hook: 'my-launch-lifecycle-hook', token: '19cc4d4a-e450-4d1c-b448-0de67EXAMPLE', asg: 'my-asg' },
+    lifecycle: {
+      hook: 'my-launch-lifecycle-hook',
+      token: '19cc4d4a-e450-4d1c-b448-0de67EXAMPLE',
+      asg: 'my-asg',
+    },
   },
   'aws-lambda-go.autoscaling-event-launch-successful.json': { ec2: 'running', expect: 'entry' },
   'aws-lambda-go.autoscaling-event-launch-unsuccessful.json': { ec2: 'absent', expect: 'no-entry' },
@@ -66,7 +74,11 @@ const CASES: Record<string, Case> = {
     lifecycle: { hook: 'my-lifecycle-hook', token: '87654321-4321-4321-4321-210987654321', asg: 'my-asg' },
   },
   'ec2-instance-rebalance-recommendation.json': { ec2: 'running', expect: 'entry' },
-  'ec2-instance-state-change-pending-cwe-2015.json': { ec2: 'running', instanceId: 'i-abcd1111', expect: 'entry' },
+  'ec2-instance-state-change-pending-cwe-2015.json': {
+    ec2: 'running',
+    instanceId: 'i-abcd1111',
+    expect: 'entry',
+  },
   'ec2-instance-state-change-pending.json': { ec2: 'running', instanceId: 'i-abcd1111', expect: 'entry' },
   // The event says terminated; EC2 agrees (truth decides, not the event).
   'ec2-instance-state-change-terminated.json': { ec2: 'terminated', registered: true, expect: 'no-entry' },
@@ -97,14 +109,25 @@ describe('Registrar handler: every verbatim AWS event sample', () => {
       const id = c.instanceId ?? ID;
       if (c.registered) {
         h.aws.putInstance(instance(id));
-        await h.send([JSON.stringify({ 'detail-type': 'EC2 Instance Rebalance Recommendation', source: 'aws.ec2', detail: { 'instance-id': id } })]);
+        await h.send([
+          JSON.stringify({
+            'detail-type': 'EC2 Instance Rebalance Recommendation',
+            source: 'aws.ec2',
+            detail: { 'instance-id': id },
+          }),
+        ]);
         expect(h.entries().map((e) => e.metadata.name)).toEqual([`reviews-${id}`]);
       }
       if (c.ec2 === 'running') h.aws.putInstance(instance(id));
       if (c.ec2 === 'terminated') h.aws.putInstance(instance(id, { state: 'terminated' }));
       if (c.ec2 === 'absent') h.aws.removeInstance(id);
       if (c.lifecycle) {
-        h.aws.addLifecycleAction({ autoScalingGroupName: c.lifecycle.asg, lifecycleHookName: c.lifecycle.hook, instanceId: id, token: c.lifecycle.token });
+        h.aws.addLifecycleAction({
+          autoScalingGroupName: c.lifecycle.asg,
+          lifecycleHookName: c.lifecycle.hook,
+          instanceId: id,
+          token: c.lifecycle.token,
+        });
       }
       const addMetric = vi.spyOn(metrics, 'addMetric');
       const text = eventText(file);
