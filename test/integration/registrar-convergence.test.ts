@@ -38,7 +38,7 @@ describe('Registrar handler: level-triggered convergence', () => {
       }),
     );
     await h.send([stateChange(IDS[0]!, 'running')]);
-    const [entry] = h.entries() as Array<Record<string, any>>;
+    const [entry] = h.entries() as unknown as Array<Record<string, unknown>>;
     const group = h.kube.get('networking.istio.io/v1', 'WorkloadGroup', NAMESPACE, 'reviews')!;
     expect(entry).toMatchObject({
       apiVersion: 'networking.istio.io/v1',
