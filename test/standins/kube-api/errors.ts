@@ -21,8 +21,21 @@ export class StatusError extends Error {
   }
 }
 
-function failure(code: number, reason: string, message: string, details?: KubeStatus['details']): StatusError {
-  const status: KubeStatus = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+function failure(
+  code: number,
+  reason: string,
+  message: string,
+  details?: KubeStatus['details'],
+): StatusError {
+  const status: KubeStatus = {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason,
+    code,
+  };
   if (details !== undefined) status.details = details;
   return new StatusError(status);
 }
@@ -48,11 +61,21 @@ function details(gr: GroupResource, name: string): NonNullable<KubeStatus['detai
 }
 
 export function notFound(gr: GroupResource, name: string): StatusError {
-  return failure(404, 'NotFound', `${qualified(gr.resource, gr.group)} "${name}" not found`, details(gr, name));
+  return failure(
+    404,
+    'NotFound',
+    `${qualified(gr.resource, gr.group)} "${name}" not found`,
+    details(gr, name),
+  );
 }
 
 export function alreadyExists(gr: GroupResource, name: string): StatusError {
-  return failure(409, 'AlreadyExists', `${qualified(gr.resource, gr.group)} "${name}" already exists`, details(gr, name));
+  return failure(
+    409,
+    'AlreadyExists',
+    `${qualified(gr.resource, gr.group)} "${name}" already exists`,
+    details(gr, name),
+  );
 }
 
 export function conflict(gr: GroupResource, name: string, why: string): StatusError {
@@ -64,7 +87,8 @@ export function conflict(gr: GroupResource, name: string, why: string): StatusEr
   );
 }
 
-export const OBJECT_MODIFIED = 'the object has been modified; please apply your changes to the latest version and try again';
+export const OBJECT_MODIFIED =
+  'the object has been modified; please apply your changes to the latest version and try again';
 
 export function badRequest(message: string): StatusError {
   return failure(400, 'BadRequest', message);
@@ -87,7 +111,8 @@ export function unauthorized(): StatusError {
 }
 
 export function forbidden(gr: GroupResource, name: string, why: string): StatusError {
-  const what = name === '' ? qualified(gr.resource, gr.group) : `${qualified(gr.resource, gr.group)} "${name}"`;
+  const what =
+    name === '' ? qualified(gr.resource, gr.group) : `${qualified(gr.resource, gr.group)} "${name}"`;
   return failure(403, 'Forbidden', `${what} is forbidden: ${why}`, details(gr, name));
 }
 
@@ -100,9 +125,14 @@ export function serviceUnavailable(why: string): StatusError {
 }
 
 export function tooManyRequests(): StatusError {
-  const err = failure(429, 'TooManyRequests', 'the server has received too many requests and has asked us to try again later', {
-    retryAfterSeconds: 0,
-  });
+  const err = failure(
+    429,
+    'TooManyRequests',
+    'the server has received too many requests and has asked us to try again later',
+    {
+      retryAfterSeconds: 0,
+    },
+  );
   return new StatusError(err.status, { 'Retry-After': '0' });
 }
 
@@ -173,7 +203,12 @@ function renderValue(v: unknown): string {
   return JSON.stringify(v);
 }
 
-export function fieldError(type: FieldErrorType, field: string, value?: unknown, detail?: string): FieldError {
+export function fieldError(
+  type: FieldErrorType,
+  field: string,
+  value?: unknown,
+  detail?: string,
+): FieldError {
   const e: FieldError = { type, field, hasValue: value !== undefined };
   if (e.hasValue) e.value = value;
   if (detail !== undefined) e.detail = detail;

@@ -57,7 +57,8 @@ export class JsonPatchError extends Error {
 function parsePointer(path: unknown): string[] {
   if (typeof path !== 'string') throw new JsonPatchError('path is missing or not a string', true);
   if (path === '') return [];
-  if (!path.startsWith('/')) throw new JsonPatchError(`JSON pointer must start with "/": ${JSON.stringify(path)}`, true);
+  if (!path.startsWith('/'))
+    throw new JsonPatchError(`JSON pointer must start with "/": ${JSON.stringify(path)}`, true);
   return path
     .slice(1)
     .split('/')
@@ -66,7 +67,8 @@ function parsePointer(path: unknown): string[] {
 
 function arrayIndex(seg: string, length: number, forAdd: boolean, path: string): number {
   if (seg === '-' && forAdd) return length;
-  if (!/^(0|[1-9][0-9]*)$/.test(seg)) throw new JsonPatchError(`invalid array index ${JSON.stringify(seg)} in ${path}`, false);
+  if (!/^(0|[1-9][0-9]*)$/.test(seg))
+    throw new JsonPatchError(`invalid array index ${JSON.stringify(seg)} in ${path}`, false);
   const i = Number(seg);
   if (i > length || (!forAdd && i === length)) {
     throw new JsonPatchError(`array index out of bounds ${i} in ${path}`, false);
@@ -131,7 +133,8 @@ function addAt(doc: unknown, path: string, value: unknown, replace: boolean): un
 
 /** RFC 6902 JSON patch over a copy of `doc`. */
 export function jsonPatch(doc: unknown, ops: unknown): unknown {
-  if (!Array.isArray(ops)) throw new JsonPatchError('json: cannot unmarshal object into Go value of type jsonpatch.Patch', true);
+  if (!Array.isArray(ops))
+    throw new JsonPatchError('json: cannot unmarshal object into Go value of type jsonpatch.Patch', true);
   let out = deepClone(doc);
   for (const raw of ops) {
     if (!isObject(raw)) throw new JsonPatchError('invalid JSON patch operation', true);
@@ -139,11 +142,13 @@ export function jsonPatch(doc: unknown, ops: unknown): unknown {
     const path = raw.path as string;
     switch (op) {
       case 'add':
-        if (!Object.hasOwn(raw, 'value')) throw new JsonPatchError('add operation does not apply: value is missing', true);
+        if (!Object.hasOwn(raw, 'value'))
+          throw new JsonPatchError('add operation does not apply: value is missing', true);
         out = addAt(out, path, deepClone(raw.value), false);
         break;
       case 'replace':
-        if (!Object.hasOwn(raw, 'value')) throw new JsonPatchError('replace operation does not apply: value is missing', true);
+        if (!Object.hasOwn(raw, 'value'))
+          throw new JsonPatchError('replace operation does not apply: value is missing', true);
         out = addAt(out, path, deepClone(raw.value), true);
         break;
       case 'remove':

@@ -1,0 +1,988 @@
+/**
+ * The stand-in's storage and verbs, independent of HTTP: a sorted table per resource (etcd key order),
+ * a global resourceVersion counter, consistent paging snapshots, the admission/validation pipeline of
+ * create/update/patch/apply, deletion with finalizers and owner-reference garbage collection.
+ */
+import { randomUUID } from 'node:crypto';
+import { load } from 'js-yaml';
+import {
+  alreadyExists,
+  badRequest,
+  conflict,
+  type FieldError,
+  fieldError,
+  forbidden,
+  forbiddenField,
+  type GroupResource,
+  gone,
+  internalError,
+  invalidObject,
+  invalidOptions,
+  notFound,
+  OBJECT_MODIFIED,
+  required,
+  unsupportedMediaType,
+} from './errors.ts';
+import { deepClone, deepEqual, isObject, JsonPatchError, jsonPatch, mergePatch, storeKey } from './json.ts';
+import { metadataDecodeError, validateObjectMeta } from './metadata.ts';
+import { type Allocator, apiVersionOf, type ResourceType } from './resources.ts';
+import { celErrors, prune, schemaErrors } from './schema.ts';
+import type { Matcher } from './selectors.ts';
+import { apply, now, type OwnershipContext, recordUpdate } from './ssa.ts';
+import type { JsonObject, KubeObject, ManagedFieldsEntry, ObjectMeta, OwnerReference } from './types.ts';
+
+export interface Stored {
+  obj: KubeObject;
+  /** JSON at the storage version, `apiVersion` first. */
+  json: string;
+  key: string;
+}
+
+interface Snapshot {
+  items: Stored[];
+  rv: number;
+  at: number;
+}
+
+class Table {
+  readonly rt: ResourceType;
+  readonly items = new Map<string, Stored>();
+  /** Keys in etcd order (`ns/name`). */
+  readonly keys: string[] = [];
+  modRv = 0;
+  snapshots = new Map<number, Snapshot>();
+  private sorted?: { modRv: number; items: Stored[] };
+  readonly prefixLen: number;
+
+  constructor(rt: ResourceType) {
+    this.rt = rt;
+    this.prefixLen = `{"apiVersion":${JSON.stringify(apiVersionOf(rt, rt.storageVersion))}`.length;
+  }
+
+  put(s: Stored, rv: number): void {
+    if (!this.items.has(s.key)) this.keys.splice(lowerBound(this.keys, s.key), 0, s.key);
+    this.items.set(s.key, s);
+    this.modRv = rv;
+  }
+
+  remove(key: string, rv: number): void {
+    if (!this.items.delete(key)) return;
+    const i = lowerBound(this.keys, key);
+    if (this.keys[i] === key) this.keys.splice(i, 1);
+    this.modRv = rv;
+  }
+
+  /** All objects in key order; shared between lists until the table changes. */
+  sortedItems(): Stored[] {
+    if (this.sorted === undefined || this.sorted.modRv !== this.modRv) {
+      this.sorted = { modRv: this.modRv, items: this.keys.map((k) => this.items.get(k)!) };
+    }
+    return this.sorted.items;
+  }
+
+  render(s: Stored, version: string): string {
+    if (version === this.rt.storageVersion) return s.json;
+    return `{"apiVersion":${JSON.stringify(apiVersionOf(this.rt, version))}${s.json.slice(this.prefixLen)}`;
+  }
+}
+
+function lowerBound(keys: string[], key: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Range of keys belonging to one namespace (or everything). */
+function nsRange(items: Array<{ key: string }>, ns: string | undefined): [number, number] {
+  if (ns === undefined || ns === '') return [0, items.length];
+  const keys = { length: items.length, at: (i: number) => items[i]!.key };
+  const bound = (k: string): number => {
+    let lo = 0;
+    let hi = keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (keys.at(mid) < k) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  return [bound(`${ns}/`), bound(`${ns}0`)];
+}
+
+export interface Target {
+  rt: ResourceType;
+  version: string;
+  namespace: string;
+  name: string;
+  subresource: string;
+}
+
+export interface WriteOptions {
+  fieldManager?: string;
+  fieldValidation?: string;
+  dryRun: boolean;
+  force?: boolean;
+  /** User-Agent, the default field manager's source. */
+  userAgent?: string;
+}
+
+export interface Written {
+  code: number;
+  json: string;
+  warnings: string[];
+}
+
+export interface ListOptions {
+  labels?: Matcher;
+  fields?: Matcher;
+  limit?: number;
+  continueToken?: string;
+}
+
+export const PATCH_TYPES = {
+  json: 'application/json-patch+json',
+  merge: 'application/merge-patch+json',
+  strategic: 'application/strategic-merge-patch+json',
+  apply: 'application/apply-patch+yaml',
+} as const;
+
+const SNAPSHOT_TTL_MS = 5 * 60_000;
+const SNAPSHOTS_PER_TABLE = 32;
+const GENERATE_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
+
+export class Engine implements Allocator {
+  private rv = 1000;
+  private nextIp = 10;
+  readonly types: ResourceType[];
+  private readonly tables = new Map<string, Table>();
+  private readonly byUid = new Map<string, { table: Table; key: string }>();
+  /** owner uid -> dependents (`tableId\nkey`). */
+  private readonly dependents = new Map<string, Set<string>>();
+  private readonly nsTable: Table;
+
+  constructor(types: ResourceType[]) {
+    this.types = types;
+    for (const rt of types) this.tables.set(rt.id, new Table(rt));
+    this.nsTable = this.tables.get('/namespaces')!;
+  }
+
+  clusterIP(): string {
+    const n = this.nextIp++;
+    return `10.96.${(n >> 8) & 255}.${n & 255}`;
+  }
+
+  currentRv(): string {
+    return String(this.rv);
+  }
+
+  /** Resolves `apiVersion` + `kind` (for the direct-access API). */
+  typeFor(apiVersion: string, kind: string): { rt: ResourceType; version: string } {
+    const slash = apiVersion.lastIndexOf('/');
+    const group = slash < 0 ? '' : apiVersion.slice(0, slash);
+    const version = slash < 0 ? apiVersion : apiVersion.slice(slash + 1);
+    const rt = this.types.find((t) => t.group === group && t.kind === kind && t.versions.includes(version));
+    if (rt === undefined) throw new Error(`the stand-in does not serve ${kind} in ${apiVersion}`);
+    return { rt, version };
+  }
+
+  private table(rt: ResourceType): Table {
+    return this.tables.get(rt.id)!;
+  }
+
+  private gr(rt: ResourceType): GroupResource {
+    return { group: rt.group, resource: rt.plural };
+  }
+
+  // ---- reads ----
+
+  getStored(rt: ResourceType, namespace: string, name: string): Stored | undefined {
+    return this.table(rt).items.get(storeKey(rt.namespaced ? namespace : '', name));
+  }
+
+  get(t: Target): string {
+    const s = this.getStored(t.rt, t.namespace, t.name);
+    if (s === undefined) throw notFound(this.gr(t.rt), t.name);
+    return this.table(t.rt).render(s, t.version);
+  }
+
+  objects(rt: ResourceType, namespace: string | undefined): Stored[] {
+    const items = this.table(rt).sortedItems();
+    const [lo, hi] = nsRange(items, rt.namespaced ? namespace : undefined);
+    return items.slice(lo, hi);
+  }
+
+  render(rt: ResourceType, s: Stored, version: string): string {
+    return this.table(rt).render(s, version);
+  }
+
+  list(rt: ResourceType, version: string, namespace: string | undefined, opts: ListOptions): string {
+    const table = this.table(rt);
+    let snap: Snapshot;
+    let startKey: string | undefined;
+    if (opts.continueToken !== undefined && opts.continueToken !== '') {
+      const token = decodeContinue(opts.continueToken);
+      const found = table.snapshots.get(token.rv);
+      if (found === undefined || Date.now() - found.at > SNAPSHOT_TTL_MS) {
+        throw gone(
+          'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.',
+        );
+      }
+      snap = found;
+      startKey = token.start;
+    } else {
+      snap = { items: table.sortedItems(), rv: this.rv, at: Date.now() };
+    }
+    const items = snap.items;
+    let [i, hi] = nsRange(items, rt.namespaced ? namespace : undefined);
+    if (startKey !== undefined) {
+      let lo = i;
+      let top = hi;
+      while (lo < top) {
+        const mid = (lo + top) >>> 1;
+        if (items[mid]!.key < startKey) lo = mid + 1;
+        else top = mid;
+      }
+      i = lo;
+    }
+    const limit = opts.limit !== undefined && opts.limit > 0 ? opts.limit : Number.POSITIVE_INFINITY;
+    const out: string[] = [];
+    let last: Stored | undefined;
+    for (; i < hi && out.length < limit; i++) {
+      const s = items[i]!;
+      last = s;
+      if (opts.labels !== undefined && !opts.labels(s.obj)) continue;
+      if (opts.fields !== undefined && !opts.fields(s.obj)) continue;
+      out.push(table.render(s, version));
+    }
+    const meta: JsonObject = { resourceVersion: String(snap.rv) };
+    if (i < hi && last !== undefined) {
+      if (!table.snapshots.has(snap.rv)) this.keepSnapshot(table, snap);
+      meta.continue = encodeContinue(snap.rv, `${last.key}\u0000`);
+      if (opts.labels === undefined && opts.fields === undefined) meta.remainingItemCount = hi - i;
+    }
+    const av = apiVersionOf(rt, version);
+    return `{"apiVersion":${JSON.stringify(av)},"items":[${out.join(',')}],"kind":${JSON.stringify(rt.listKind)},"metadata":${JSON.stringify(meta)}}`;
+  }
+
+  private keepSnapshot(table: Table, snap: Snapshot): void {
+    table.snapshots.set(snap.rv, snap);
+    const cutoff = Date.now() - SNAPSHOT_TTL_MS;
+    for (const [rv, s] of table.snapshots) {
+      if (table.snapshots.size > SNAPSHOTS_PER_TABLE || s.at < cutoff) table.snapshots.delete(rv);
+      else break;
+    }
+  }
+
+  // ---- writes: shared pieces ----
+
+  private checkKind(rt: ResourceType, version: string, body: JsonObject, requireTypeMeta: boolean): void {
+    const expected = apiVersionOf(rt, version);
+    const av = body.apiVersion;
+    const kind = body.kind;
+    if (requireTypeMeta) {
+      if (kind === undefined || kind === '') {
+        throw badRequest(`Object 'Kind' is missing in '${JSON.stringify(body).slice(0, 200)}'`);
+      }
+      if (av === undefined || av === '') {
+        throw badRequest(`Object 'apiVersion' is missing in '${JSON.stringify(body).slice(0, 200)}'`);
+      }
+    }
+    if (av !== undefined && av !== '' && av !== expected) {
+      throw badRequest(
+        `the API version in the data (${String(av)}) does not match the expected API version (${expected})`,
+      );
+    }
+    if (kind !== undefined && kind !== '' && kind !== rt.kind) {
+      throw badRequest(
+        `the kind in the data (${String(kind)}) does not match the expected kind (${rt.kind})`,
+      );
+    }
+    body.apiVersion = expected;
+    body.kind = rt.kind;
+  }
+
+  private meta(body: JsonObject): ObjectMeta {
+    const err = metadataDecodeError(body.metadata);
+    if (err !== undefined) throw badRequest(err);
+    if (!isObject(body.metadata)) body.metadata = {};
+    return body.metadata as ObjectMeta;
+  }
+
+  private checkNamespace(rt: ResourceType, meta: ObjectMeta, namespace: string): void {
+    if (rt.namespaced) {
+      if (meta.namespace !== undefined && meta.namespace !== '' && meta.namespace !== namespace) {
+        throw badRequest(
+          'the namespace of the provided object does not match the namespace sent on the request',
+        );
+      }
+      meta.namespace = namespace;
+    } else {
+      delete meta.namespace;
+    }
+  }
+
+  private namespaceMustExist(rt: ResourceType, namespace: string): void {
+    if (!rt.namespaced) return;
+    const ns = this.nsTable.items.get(namespace);
+    if (ns === undefined) throw notFound({ group: '', resource: 'namespaces' }, namespace);
+    if (ns.obj.metadata.deletionTimestamp !== undefined) {
+      throw forbidden(
+        this.gr(rt),
+        '',
+        `unable to create new content in namespace ${namespace} because it is being terminated`,
+      );
+    }
+  }
+
+  private pruneBody(t: Target, body: JsonObject, opts: WriteOptions): string[] {
+    const schema = t.rt.schemas.get(t.version)!;
+    const unknown = prune(body, schema.root);
+    if (unknown.length === 0 || opts.fieldValidation === 'Ignore') return [];
+    if (opts.fieldValidation === 'Strict') {
+      throw badRequest(`strict decoding error: ${unknown.map((u) => `unknown field "${u}"`).join(', ')}`);
+    }
+    return unknown.map((u) => `unknown field "${u}"`);
+  }
+
+  private validate(t: Target, obj: JsonObject, old: JsonObject | undefined): void {
+    const rt = t.rt;
+    const meta = obj.metadata as ObjectMeta;
+    const errs: FieldError[] = validateObjectMeta(meta, rt.namespaced, rt.nameFn);
+    if (old !== undefined) {
+      const oldMeta = old.metadata as ObjectMeta;
+      if (oldMeta.deletionTimestamp !== undefined) {
+        const added = (meta.finalizers ?? []).filter((f) => !(oldMeta.finalizers ?? []).includes(f));
+        if (added.length > 0) {
+          errs.push(
+            forbiddenField(
+              'metadata.finalizers',
+              `no new finalizers can be added if the object is being deleted, found new finalizers []string{${added.map((f) => JSON.stringify(f)).join(', ')}}`,
+            ),
+          );
+        }
+      }
+    }
+    const schema = rt.schemas.get(t.version)!;
+    if (schema.validate !== undefined) {
+      const schemaErrs = schemaErrors(schema.validate, obj, schema.root);
+      errs.push(...schemaErrs);
+      errs.push(...celErrors(obj, old, schema.root));
+    }
+    if (rt.validate !== undefined) errs.push(...rt.validate(obj, old));
+    if (errs.length > 0)
+      throw invalidObject({ group: rt.group, kind: rt.kind }, String(meta.name ?? ''), errs);
+  }
+
+  private manager(opts: WriteOptions): string {
+    if (opts.fieldManager !== undefined && opts.fieldManager !== '') return opts.fieldManager;
+    const ua = opts.userAgent ?? '';
+    const prefix = ua.split('/')[0]?.trim() ?? '';
+    return prefix === '' ? 'unknown' : prefix;
+  }
+
+  private checkFieldManager(opts: WriteOptions): void {
+    const fm = opts.fieldManager;
+    if (fm !== undefined && fm.length > 128) {
+      throw invalidOptions('PatchOptions', [
+        fieldError('FieldValueTooLong', 'fieldManager', undefined, 'may not be more than 128 bytes'),
+      ]);
+    }
+  }
+
+  private ownership(t: Target, manager: string): OwnershipContext {
+    let reset: string[];
+    if (t.subresource === 'status') {
+      reset = [];
+    } else {
+      reset = t.rt.statusSubresource ? ['f:status'] : [];
+    }
+    return {
+      root: t.rt.schemas.get(t.version)!.root,
+      manager,
+      apiVersion: apiVersionOf(t.rt, t.version),
+      subresource: t.subresource,
+      reset,
+    };
+  }
+
+  /** The object as it will be stored: storage apiVersion first, metadata in server order. */
+  private normalize(rt: ResourceType, obj: JsonObject): KubeObject {
+    const { apiVersion: _a, kind: _k, metadata, ...rest } = obj;
+    const m = metadata as ObjectMeta;
+    const order = [
+      'name',
+      'generateName',
+      'namespace',
+      'uid',
+      'resourceVersion',
+      'generation',
+      'creationTimestamp',
+      'deletionTimestamp',
+      'deletionGracePeriodSeconds',
+      'labels',
+      'annotations',
+      'ownerReferences',
+      'finalizers',
+      'managedFields',
+    ];
+    const meta: ObjectMeta = {};
+    for (const k of order) {
+      const v = m[k];
+      if (v === undefined) continue;
+      if ((k === 'labels' || k === 'annotations') && isObject(v) && Object.keys(v).length === 0) continue;
+      if (
+        (k === 'ownerReferences' || k === 'finalizers' || k === 'managedFields') &&
+        Array.isArray(v) &&
+        v.length === 0
+      ) {
+        continue;
+      }
+      meta[k] = v;
+    }
+    const out: KubeObject = {
+      apiVersion: apiVersionOf(rt, rt.storageVersion),
+      kind: rt.kind,
+      metadata: meta,
+    };
+    for (const [k, v] of Object.entries(rest)) {
+      if (k !== 'status') out[k] = v;
+    }
+    if (rest.status !== undefined) out.status = rest.status;
+    return out;
+  }
+
+  private specChanged(old: JsonObject, next: JsonObject): boolean {
+    const strip = (o: JsonObject): JsonObject => {
+      const { metadata: _m, status: _s, apiVersion: _a, kind: _k, ...rest } = o;
+      return rest;
+    };
+    return !deepEqual(strip(old), strip(next));
+  }
+
+  private store(rt: ResourceType, obj: KubeObject): Stored {
+    const table = this.table(rt);
+    const key = storeKey(rt.namespaced ? (obj.metadata.namespace ?? '') : '', obj.metadata.name ?? '');
+    const previous = table.items.get(key);
+    const s: Stored = { obj, json: JSON.stringify(obj), key };
+    table.put(s, this.rv);
+    if (previous !== undefined) this.unindex(rt, previous);
+    this.index(rt, s);
+    return s;
+  }
+
+  private index(rt: ResourceType, s: Stored): void {
+    const uid = s.obj.metadata.uid!;
+    this.byUid.set(uid, { table: this.table(rt), key: s.key });
+    for (const ref of s.obj.metadata.ownerReferences ?? []) {
+      let set = this.dependents.get(ref.uid);
+      if (set === undefined) {
+        set = new Set();
+        this.dependents.set(ref.uid, set);
+      }
+      set.add(`${rt.id}\n${s.key}`);
+    }
+  }
+
+  private unindex(rt: ResourceType, s: Stored): void {
+    this.byUid.delete(s.obj.metadata.uid!);
+    for (const ref of s.obj.metadata.ownerReferences ?? []) {
+      const set = this.dependents.get(ref.uid);
+      set?.delete(`${rt.id}\n${s.key}`);
+      if (set?.size === 0) this.dependents.delete(ref.uid);
+    }
+  }
+
+  private removeStored(rt: ResourceType, s: Stored): void {
+    const table = this.table(rt);
+    this.rv++;
+    table.remove(s.key, this.rv);
+    this.unindex(rt, s);
+  }
+
+  // ---- create ----
+
+  create(t: Target, body: unknown, opts: WriteOptions): Written {
+    if (!isObject(body)) throw badRequest('the body of the request must be a JSON object');
+    const rt = t.rt;
+    this.checkFieldManager(opts);
+    this.checkKind(rt, t.version, body, rt.crd);
+    const meta = this.meta(body);
+    this.checkNamespace(rt, meta, t.namespace);
+    const warnings = this.pruneBody(t, body, opts);
+    if (
+      (meta.name === undefined || meta.name === '') &&
+      typeof meta.generateName === 'string' &&
+      meta.generateName !== ''
+    ) {
+      let suffix = '';
+      for (let i = 0; i < 5; i++) suffix += GENERATE_CHARS[Math.floor(Math.random() * GENERATE_CHARS.length)];
+      meta.name = `${meta.generateName}${suffix}`;
+    }
+    if (meta.resourceVersion !== undefined && meta.resourceVersion !== '') {
+      throw internalError('resourceVersion should not be set on objects to be created');
+    }
+    if (rt.statusSubresource && rt.crd) delete body.status;
+    const ns = rt.namespaced ? t.namespace : '';
+    this.namespaceMustExist(rt, ns);
+    const obj = this.admitNew(t, body, meta, (o) =>
+      recordUpdate(undefined, o, this.ownership(t, this.manager(opts))),
+    );
+    if (this.getStored(rt, ns, meta.name ?? '') !== undefined)
+      throw alreadyExists(this.gr(rt), String(meta.name));
+    return { code: 201, json: this.commitNew(t, obj, opts.dryRun), warnings };
+  }
+
+  /** System metadata, registry defaults, validation and ownership for a new object. */
+  private admitNew(
+    t: Target,
+    body: JsonObject,
+    meta: ObjectMeta,
+    managed: (o: JsonObject) => ManagedFieldsEntry[],
+  ): KubeObject {
+    for (const k of [
+      'uid',
+      'resourceVersion',
+      'generation',
+      'creationTimestamp',
+      'deletionTimestamp',
+      'deletionGracePeriodSeconds',
+      'selfLink',
+    ]) {
+      delete meta[k];
+    }
+    t.rt.prepare?.(body, undefined, this);
+    this.validate(t, body, undefined);
+    meta.uid = randomUUID();
+    meta.creationTimestamp = now();
+    if (t.rt.tracksGeneration) meta.generation = 1;
+    meta.managedFields = managed(body);
+    return this.normalize(t.rt, body);
+  }
+
+  private commitNew(t: Target, obj: KubeObject, dryRun: boolean): string {
+    const table = this.table(t.rt);
+    if (dryRun) return table.render({ obj, json: JSON.stringify(obj), key: '' }, t.version);
+    this.rv++;
+    obj.metadata.resourceVersion = String(this.rv);
+    return table.render(this.store(t.rt, obj), t.version);
+  }
+
+  // ---- update / patch / apply on existing objects ----
+
+  private existing(t: Target): Stored {
+    const s = this.getStored(t.rt, t.namespace, t.name);
+    if (s === undefined) throw notFound(this.gr(t.rt), t.name);
+    return s;
+  }
+
+  private preconditions(t: Target, meta: ObjectMeta, current: KubeObject): void {
+    if (meta.uid !== undefined && meta.uid !== '' && meta.uid !== current.metadata.uid) {
+      throw conflict(
+        this.gr(t.rt),
+        t.name,
+        `Precondition failed: UID in precondition: ${meta.uid}, UID in object meta: ${current.metadata.uid}`,
+      );
+    }
+    if (
+      meta.resourceVersion !== undefined &&
+      meta.resourceVersion !== '' &&
+      meta.resourceVersion !== current.metadata.resourceVersion
+    ) {
+      throw conflict(this.gr(t.rt), t.name, OBJECT_MODIFIED);
+    }
+  }
+
+  /** PUT, and the second half of JSON/merge patches. */
+  update(t: Target, body: unknown, opts: WriteOptions): Written {
+    if (!isObject(body)) throw badRequest('the body of the request must be a JSON object');
+    this.checkFieldManager(opts);
+    const current = this.existing(t);
+    const rt = t.rt;
+    this.checkKind(rt, t.version, body, rt.crd);
+    const meta = this.meta(body);
+    if (meta.name !== undefined && meta.name !== '' && meta.name !== t.name) {
+      throw badRequest(
+        `the name of the object (${meta.name}) does not match the name on the URL (${t.name})`,
+      );
+    }
+    this.checkNamespace(rt, meta, t.namespace);
+    this.preconditions(t, meta, current.obj);
+    const warnings = this.pruneBody(t, body, opts);
+    const old = current.obj;
+    let next: JsonObject;
+    if (t.subresource === 'status') {
+      next = deepClone(old) as JsonObject;
+      if (body.status === undefined) delete next.status;
+      else next.status = body.status;
+    } else {
+      next = body;
+      if (rt.statusSubresource && rt.crd) {
+        if (old.status === undefined) delete next.status;
+        else next.status = deepClone(old.status);
+      }
+      const nm = next.metadata as ObjectMeta;
+      const om = old.metadata;
+      nm.name = om.name;
+      for (const k of [
+        'uid',
+        'creationTimestamp',
+        'deletionTimestamp',
+        'deletionGracePeriodSeconds',
+        'generation',
+      ] as const) {
+        if (om[k] === undefined) delete nm[k];
+        else (nm as JsonObject)[k] = om[k];
+      }
+      const mf = nm.managedFields;
+      if (Array.isArray(mf) && mf.length === 1 && isObject(mf[0]) && Object.keys(mf[0]).length === 0)
+        nm.managedFields = [];
+      else if (!Array.isArray(mf) || mf.length === 0) nm.managedFields = deepClone(om.managedFields ?? []);
+    }
+    rt.prepare?.(next, old, this);
+    this.validate(t, next, old);
+    const nm = next.metadata as ObjectMeta;
+    nm.managedFields = recordUpdate(old, next, this.ownership(t, this.manager(opts)));
+    return { code: 200, json: this.commitUpdate(t, current, next, opts.dryRun), warnings };
+  }
+
+  private commitUpdate(t: Target, current: Stored, nextRaw: JsonObject, dryRun: boolean): string {
+    const rt = t.rt;
+    const old = current.obj;
+    const next = this.normalize(rt, nextRaw);
+    const nm = next.metadata;
+    if (rt.tracksGeneration)
+      nm.generation = (old.metadata.generation ?? 1) + (this.specChanged(old, next) ? 1 : 0);
+    nm.resourceVersion = old.metadata.resourceVersion!;
+    const table = this.table(rt);
+    if (sameIgnoringTimes(old, next)) return table.render(current, t.version);
+    if (dryRun) return table.render({ obj: next, json: JSON.stringify(next), key: '' }, t.version);
+    if (nm.deletionTimestamp !== undefined && (nm.finalizers ?? []).length === 0) {
+      this.removeStored(rt, current);
+      this.collectDependents(old.metadata.uid!, 'Background');
+      nm.resourceVersion = String(this.rv);
+      return table.render({ obj: next, json: JSON.stringify(next), key: '' }, t.version);
+    }
+    this.rv++;
+    nm.resourceVersion = String(this.rv);
+    return table.render(this.store(rt, next), t.version);
+  }
+
+  patch(t: Target, contentType: string, text: string, opts: WriteOptions): Written {
+    if (contentType === PATCH_TYPES.apply) return this.apply(t, text, opts);
+    if (opts.force !== undefined) {
+      throw invalidOptions('PatchOptions', [
+        forbiddenField('force', 'may not be specified for non-apply patch'),
+      ]);
+    }
+    if (contentType === PATCH_TYPES.strategic && t.rt.crd) {
+      throw unsupportedMediaType(
+        'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml',
+      );
+    }
+    let patch: unknown;
+    try {
+      patch = JSON.parse(text);
+    } catch (e) {
+      throw badRequest(`error decoding patch: ${(e as Error).message}`);
+    }
+    const current = this.existing(t);
+    const doc = JSON.parse(this.table(t.rt).render(current, t.version)) as JsonObject;
+    let patched: unknown;
+    if (contentType === PATCH_TYPES.json) {
+      try {
+        patched = jsonPatch(doc, patch);
+      } catch (e) {
+        if (e instanceof JsonPatchError) {
+          if (e.malformed) throw badRequest(e.message);
+          throw invalidObject({ group: '', kind: '' }, '', [
+            fieldError('FieldValueInvalid', '', undefined, e.message),
+          ]);
+        }
+        throw e;
+      }
+    } else {
+      if (!isObject(patch))
+        throw badRequest('json: cannot unmarshal into Go value of type map[string]interface {}');
+      patched = mergePatch(doc, patch);
+    }
+    if (!isObject(patched)) throw badRequest('patched object is not a JSON object');
+    return this.update(t, patched, opts);
+  }
+
+  private apply(t: Target, text: string, opts: WriteOptions): Written {
+    const rt = t.rt;
+    if (opts.fieldManager === undefined || opts.fieldManager === '') {
+      throw invalidOptions('PatchOptions', [required('fieldManager', 'is required for apply patch')]);
+    }
+    this.checkFieldManager(opts);
+    let cfg: unknown;
+    try {
+      cfg = JSON.parse(text);
+    } catch {
+      try {
+        cfg = load(text);
+      } catch (e) {
+        throw badRequest(`error decoding YAML: ${(e as Error).message}`);
+      }
+    }
+    if (!isObject(cfg)) throw badRequest('error decoding YAML: the applied configuration must be an object');
+    if (cfg.apiVersion === undefined || cfg.apiVersion === '')
+      throw badRequest('apiVersion must be set in the applied configuration');
+    if (cfg.kind === undefined || cfg.kind === '')
+      throw badRequest('kind must be set in the applied configuration');
+    this.checkKind(rt, t.version, cfg, true);
+    const meta = this.meta(cfg);
+    if (meta.managedFields !== undefined) throw badRequest('metadata.managedFields must be nil');
+    if (meta.name !== undefined && meta.name !== '' && meta.name !== t.name) {
+      throw badRequest(
+        `the name of the object (${meta.name}) does not match the name on the URL (${t.name})`,
+      );
+    }
+    meta.name = t.name;
+    this.checkNamespace(rt, meta, t.namespace);
+    const warnings = this.pruneBody(t, cfg, opts);
+    const current = this.getStored(rt, t.namespace, t.name);
+    if (current !== undefined) this.preconditions(t, meta, current.obj);
+    for (const k of [
+      'uid',
+      'resourceVersion',
+      'generation',
+      'creationTimestamp',
+      'deletionTimestamp',
+      'deletionGracePeriodSeconds',
+      'selfLink',
+    ]) {
+      delete meta[k];
+    }
+    const ctx = this.ownership(t, opts.fieldManager);
+    if (t.subresource === 'status') {
+      for (const k of Object.keys(cfg))
+        if (!['apiVersion', 'kind', 'metadata', 'status'].includes(k)) delete cfg[k];
+      cfg.metadata = { name: meta.name, ...(rt.namespaced ? { namespace: meta.namespace } : {}) };
+      ctx.reset = [];
+    } else if (rt.statusSubresource && rt.crd) {
+      delete cfg.status;
+    }
+    if (current === undefined) {
+      if (t.subresource === 'status') throw notFound(this.gr(rt), t.name);
+      const ns = rt.namespaced ? t.namespace : '';
+      this.namespaceMustExist(rt, ns);
+      const created = apply(undefined, cfg, opts.force === true, ctx);
+      const createdMeta = created.metadata as ObjectMeta;
+      const managed = createdMeta.managedFields ?? [];
+      const obj = this.admitNew(t, created, createdMeta, () => managed);
+      return { code: 201, json: this.commitNew(t, obj, opts.dryRun), warnings };
+    }
+    const merged = apply(current.obj, cfg, opts.force === true, ctx);
+    rt.prepare?.(merged, current.obj, this);
+    this.validate(t, merged, current.obj);
+    return { code: 200, json: this.commitUpdate(t, current, merged, opts.dryRun), warnings };
+  }
+
+  // ---- delete ----
+
+  delete(t: Target, options: JsonObject, dryRun: boolean): { code: number; json: string } {
+    const rt = t.rt;
+    const current = this.existing(t);
+    const obj = current.obj;
+    const pre = isObject(options.preconditions) ? options.preconditions : {};
+    if (typeof pre.uid === 'string' && pre.uid !== '' && pre.uid !== obj.metadata.uid) {
+      throw conflict(
+        this.gr(rt),
+        t.name,
+        `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${obj.metadata.uid}`,
+      );
+    }
+    if (
+      typeof pre.resourceVersion === 'string' &&
+      pre.resourceVersion !== '' &&
+      pre.resourceVersion !== obj.metadata.resourceVersion
+    ) {
+      throw conflict(
+        this.gr(rt),
+        t.name,
+        `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${obj.metadata.resourceVersion}`,
+      );
+    }
+    let policy = typeof options.propagationPolicy === 'string' ? options.propagationPolicy : undefined;
+    if (policy !== undefined && !['Orphan', 'Background', 'Foreground'].includes(policy)) {
+      throw invalidOptions('DeleteOptions', [
+        fieldError(
+          'FieldValueNotSupported',
+          'propagationPolicy',
+          policy,
+          'supported values: "Foreground", "Background", "Orphan", "nil"',
+        ),
+      ]);
+    }
+    if (options.orphanDependents !== undefined && policy !== undefined) {
+      throw invalidOptions('DeleteOptions', [
+        invalidField(
+          'propagationPolicy',
+          policy,
+          'orphanDependents and deletionPropagation cannot be both set',
+        ),
+      ]);
+    }
+    if (options.orphanDependents === true) policy = 'Orphan';
+    const table = this.table(rt);
+    if (dryRun) return { code: 200, json: this.deleteResponse(t, current) };
+    if (rt === this.nsTable.rt) return { code: 200, json: this.deleteNamespace(current) };
+    if ((obj.metadata.finalizers ?? []).length > 0) {
+      if (obj.metadata.deletionTimestamp !== undefined)
+        return { code: 200, json: table.render(current, t.version) };
+      const next = deepClone(obj);
+      next.metadata.deletionTimestamp = now();
+      next.metadata.deletionGracePeriodSeconds = 0;
+      this.rv++;
+      next.metadata.resourceVersion = String(this.rv);
+      return { code: 200, json: table.render(this.store(rt, next), t.version) };
+    }
+    this.removeStored(rt, current);
+    this.collectDependents(obj.metadata.uid!, policy ?? 'Background');
+    return { code: 200, json: this.deleteResponse(t, current) };
+  }
+
+  private deleteResponse(t: Target, s: Stored): string {
+    if (t.rt.deleteReturnsObject) return this.table(t.rt).render(s, t.version);
+    const details: JsonObject = { name: s.obj.metadata.name, kind: t.rt.plural, uid: s.obj.metadata.uid };
+    if (t.rt.group !== '') details.group = t.rt.group;
+    return JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details });
+  }
+
+  private deleteNamespace(current: Stored): string {
+    const ns = current.obj.metadata.name!;
+    for (const rt of this.types) {
+      if (!rt.namespaced) continue;
+      for (const s of this.objects(rt, ns)) {
+        const live = this.table(rt).items.get(s.key);
+        if (live === undefined) continue;
+        this.removeStored(rt, live);
+        this.collectDependents(live.obj.metadata.uid!, 'Background');
+      }
+    }
+    this.removeStored(this.nsTable.rt, current);
+    const gone = deepClone(current.obj);
+    gone.metadata.deletionTimestamp = now();
+    gone.status = { phase: 'Terminating' };
+    return JSON.stringify(gone);
+  }
+
+  /** Owner-reference garbage collection for a deleted owner (synchronous background cascade). */
+  private collectDependents(ownerUid: string, policy: string): void {
+    const deps = this.dependents.get(ownerUid);
+    if (deps === undefined) return;
+    for (const ref of [...deps]) {
+      const [tableId, key] = ref.split('\n') as [string, string];
+      const table = this.tables.get(tableId)!;
+      const s = table.items.get(key);
+      if (s === undefined) continue;
+      const refs: OwnerReference[] = s.obj.metadata.ownerReferences ?? [];
+      const others = refs.filter((r) => r.uid !== ownerUid);
+      const liveOwner = others.some((r) => this.byUid.has(r.uid));
+      if (policy === 'Orphan' || liveOwner) {
+        const next = deepClone(s.obj);
+        if (others.length === 0) delete next.metadata.ownerReferences;
+        else next.metadata.ownerReferences = others;
+        this.rv++;
+        next.metadata.resourceVersion = String(this.rv);
+        this.store(table.rt, next);
+        continue;
+      }
+      if ((s.obj.metadata.finalizers ?? []).length > 0) {
+        if (s.obj.metadata.deletionTimestamp === undefined) {
+          const next = deepClone(s.obj);
+          next.metadata.deletionTimestamp = now();
+          next.metadata.deletionGracePeriodSeconds = 0;
+          this.rv++;
+          next.metadata.resourceVersion = String(this.rv);
+          this.store(table.rt, next);
+        }
+        continue;
+      }
+      this.removeStored(table.rt, s);
+      this.collectDependents(s.obj.metadata.uid!, policy);
+    }
+  }
+
+  deleteCollection(
+    rt: ResourceType,
+    version: string,
+    namespace: string | undefined,
+    opts: ListOptions,
+    dryRun: boolean,
+  ): string {
+    const victims = this.objects(rt, namespace).filter(
+      (s) =>
+        (opts.labels === undefined || opts.labels(s.obj)) &&
+        (opts.fields === undefined || opts.fields(s.obj)),
+    );
+    const out: string[] = [];
+    for (const s of victims) {
+      const t: Target = {
+        rt,
+        version,
+        namespace: s.obj.metadata.namespace ?? '',
+        name: s.obj.metadata.name!,
+        subresource: '',
+      };
+      out.push(this.delete(t, {}, dryRun).json);
+    }
+    if (!rt.deleteReturnsObject)
+      return JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success' });
+    return `{"apiVersion":${JSON.stringify(apiVersionOf(rt, version))},"items":[${out.join(',')}],"kind":${JSON.stringify(rt.listKind)},"metadata":{"resourceVersion":${JSON.stringify(String(this.rv))}}}`;
+  }
+}
+
+function invalidField(field: string, value: unknown, detail: string): FieldError {
+  return fieldError('FieldValueInvalid', field, value, detail);
+}
+
+/** Equal apart from managedFields timestamps: such a write is a no-op and keeps the resourceVersion. */
+function sameIgnoringTimes(a: KubeObject, b: KubeObject): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  for (const k of keys) {
+    if (k !== 'metadata' && !deepEqual(a[k], b[k])) return false;
+  }
+  const ma = a.metadata;
+  const mb = b.metadata;
+  const metaKeys = new Set([...Object.keys(ma), ...Object.keys(mb)]);
+  for (const k of metaKeys) {
+    if (k !== 'managedFields' && !deepEqual(ma[k], mb[k])) return false;
+  }
+  const fa = ma.managedFields ?? [];
+  const fb = mb.managedFields ?? [];
+  if (fa.length !== fb.length) return false;
+  return fa.every((e, i) => {
+    const o = fb[i]!;
+    return (
+      e.manager === o.manager &&
+      e.operation === o.operation &&
+      e.apiVersion === o.apiVersion &&
+      e.subresource === o.subresource &&
+      deepEqual(e.fieldsV1, o.fieldsV1)
+    );
+  });
+}
+
+function encodeContinue(rv: number, start: string): string {
+  return Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv, start })).toString('base64url');
+}
+
+function decodeContinue(token: string): { rv: number; start: string } {
+  try {
+    const o = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as JsonObject;
+    if (o.v !== 'meta.k8s.io/v1' || typeof o.rv !== 'number' || typeof o.start !== 'string')
+      throw new Error('bad');
+    return { rv: o.rv, start: o.start };
+  } catch {
+    throw badRequest(
+      'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)',
+    );
+  }
+}

@@ -1,0 +1,565 @@
+/**
+ * A local Kubernetes API server stand-in for tests: plain node:http on 127.0.0.1, reached through the real
+ * @kubernetes/client-node with a kubeconfig pointing at it. It serves the Istio CRDs from
+ * test/fixtures/istio-crds (validated with their OpenAPI schemas and CEL rules), Namespaces, Services and
+ * EndpointSlices, and rejects what a real kube-apiserver rejects, with the same Status bodies and codes.
+ */
+import { writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { load } from 'js-yaml';
+import { Engine, type ListOptions, PATCH_TYPES, type Target } from './engine.ts';
+import {
+  badRequest,
+  internalError,
+  isStatusError,
+  methodNotAllowed,
+  resourceNotFound,
+  type StatusError,
+  serviceUnavailable,
+  tooManyRequests,
+  unauthorized,
+  unsupportedMediaType,
+} from './errors.ts';
+import { deepClone, isObject } from './json.ts';
+import {
+  apiGroupDoc,
+  apiGroupListDoc,
+  apiResourceListDoc,
+  apiVersionsDoc,
+  builtinResources,
+  loadCrds,
+  type ResourceType,
+} from './resources.ts';
+import { fieldMatcher, labelMatcher } from './selectors.ts';
+import type { JsonObject, KubeObject } from './types.ts';
+
+export { StatusError } from './errors.ts';
+export type { KubeObject, KubeStatus, ManagedFieldsEntry, ObjectMeta, OwnerReference } from './types.ts';
+
+export interface KubeApiOptions {
+  /** Directory of CustomResourceDefinition YAML files; default test/fixtures/istio-crds. */
+  crdDir?: string;
+  /** Delay added before every request is handled. */
+  latencyMs?: number;
+  /** Namespaces that exist from the start; default ['default']. */
+  namespaces?: string[];
+}
+
+export interface RequestStats {
+  total: number;
+  /** POST/PUT/PATCH/DELETE requests received, whatever the outcome. */
+  writes: number;
+  /** e.g. 'apply', 'create', 'update', 'patch', 'delete', 'deletecollection', 'get', 'list', 'discovery'. */
+  byVerb: Record<string, number>;
+}
+
+export interface FaultPlan {
+  /** 0..1 of requests. */
+  failureRate: number;
+  /** Default all four; 429 carries Retry-After: 0; 'reset' destroys the socket before or after the write. */
+  kinds?: Array<500 | 503 | 429 | 'reset'>;
+  onlyWrites?: boolean;
+  /** Seed of the deterministic PRNG. */
+  seed?: number;
+}
+
+export interface KubeApiStandIn {
+  readonly url: string;
+  /** A kubeconfig (cluster, user and context 'standin') pointing at url, token auth with any token. */
+  kubeconfigYaml(): string;
+  writeKubeconfig(path: string): void;
+  stats(): RequestStats;
+  resetStats(): void;
+  setFaults(plan: FaultPlan | undefined): void;
+  setLatency(ms: number): void;
+  createNamespace(name: string): void;
+  /** Stores an object without HTTP, validated like an HTTP create (its status, if any, is then written). */
+  seed(obj: KubeObject): KubeObject;
+  get(apiVersion: string, kind: string, namespace: string, name: string): KubeObject | undefined;
+  list(apiVersion: string, kind: string, namespace?: string): KubeObject[];
+  close(): Promise<void>;
+}
+
+const DEFAULT_CRD_DIR = fileURLToPath(new URL('../../fixtures/istio-crds/', import.meta.url));
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const SEED_MANAGER = 'kube-api-standin';
+
+/** mulberry32: small, fast, deterministic. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Route {
+  kind: 'doc' | 'resource';
+  doc?: JsonObject;
+  rt?: ResourceType;
+  version?: string;
+  namespace?: string;
+  name?: string;
+  subresource?: string;
+}
+
+function parseBool(v: string | null): boolean | undefined {
+  if (v === null) return undefined;
+  return v === 'true' || v === '1' || v === '';
+}
+
+class StandIn implements KubeApiStandIn {
+  url = '';
+  private readonly engine: Engine;
+  private readonly server: Server;
+  private latency: number;
+  private counters: RequestStats = { total: 0, writes: 0, byVerb: {} };
+  private faults?: { plan: FaultPlan; kinds: Array<500 | 503 | 429 | 'reset'>; rng: () => number };
+
+  constructor(engine: Engine, latencyMs: number) {
+    this.engine = engine;
+    this.latency = latencyMs;
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((e: unknown) => {
+        if (!res.headersSent) this.sendError(res, internalError(String(e)));
+      });
+    });
+    // client-node 2.x builds a new undici Agent (so a new connection) per request: idle sockets are
+    // never reused by it, so close them soon rather than pile up thousands of descriptors.
+    this.server.keepAliveTimeout = 2_000;
+  }
+
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(0, '127.0.0.1', () => resolve());
+    });
+    const { port } = this.server.address() as AddressInfo;
+    this.url = `http://127.0.0.1:${port}`;
+  }
+
+  kubeconfigYaml(): string {
+    return [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters:',
+      '- name: standin',
+      '  cluster:',
+      `    server: ${this.url}`,
+      '    insecure-skip-tls-verify: true',
+      'users:',
+      '- name: standin',
+      '  user:',
+      '    token: standin-token',
+      'contexts:',
+      '- name: standin',
+      '  context:',
+      '    cluster: standin',
+      '    user: standin',
+      '    namespace: default',
+      'current-context: standin',
+      '',
+    ].join('\n');
+  }
+
+  writeKubeconfig(path: string): void {
+    writeFileSync(path, this.kubeconfigYaml());
+  }
+
+  stats(): RequestStats {
+    return { total: this.counters.total, writes: this.counters.writes, byVerb: { ...this.counters.byVerb } };
+  }
+
+  resetStats(): void {
+    this.counters = { total: 0, writes: 0, byVerb: {} };
+  }
+
+  setFaults(plan: FaultPlan | undefined): void {
+    if (plan === undefined || plan.failureRate <= 0) {
+      this.faults = undefined;
+      return;
+    }
+    const all: Array<500 | 503 | 429 | 'reset'> = [500, 503, 429, 'reset'];
+    const kinds = plan.kinds !== undefined && plan.kinds.length > 0 ? [...plan.kinds] : all;
+    this.faults = { plan, kinds, rng: prng(plan.seed ?? 0x5eed) };
+  }
+
+  setLatency(ms: number): void {
+    this.latency = Math.max(0, ms);
+  }
+
+  createNamespace(name: string): void {
+    const ns = this.engine.types.find((t) => t.id === '/namespaces')!;
+    if (this.engine.getStored(ns, '', name) !== undefined) return;
+    this.engine.create(
+      { rt: ns, version: 'v1', namespace: '', name: '', subresource: '' },
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name } },
+      { dryRun: false, fieldManager: SEED_MANAGER },
+    );
+  }
+
+  seed(obj: KubeObject): KubeObject {
+    const { rt, version } = this.engine.typeFor(obj.apiVersion, obj.kind);
+    const namespace = rt.namespaced ? (obj.metadata?.namespace ?? 'default') : '';
+    const body = deepClone(obj) as unknown as JsonObject;
+    const t: Target = { rt, version, namespace, name: '', subresource: '' };
+    let json = this.engine.create(t, body, { dryRun: false, fieldManager: SEED_MANAGER }).json;
+    if (rt.statusSubresource && rt.crd && obj.status !== undefined) {
+      const created = JSON.parse(json) as KubeObject;
+      const name = created.metadata.name!;
+      json = this.engine.update(
+        { ...t, name, subresource: 'status' },
+        { ...created, status: deepClone(obj.status) },
+        { dryRun: false, fieldManager: SEED_MANAGER },
+      ).json;
+    }
+    return JSON.parse(json) as KubeObject;
+  }
+
+  get(apiVersion: string, kind: string, namespace: string, name: string): KubeObject | undefined {
+    const { rt, version } = this.engine.typeFor(apiVersion, kind);
+    const s = this.engine.getStored(rt, namespace, name);
+    return s === undefined ? undefined : (JSON.parse(this.engine.render(rt, s, version)) as KubeObject);
+  }
+
+  list(apiVersion: string, kind: string, namespace?: string): KubeObject[] {
+    const { rt, version } = this.engine.typeFor(apiVersion, kind);
+    return this.engine
+      .objects(rt, namespace)
+      .map((s) => JSON.parse(this.engine.render(rt, s, version)) as KubeObject);
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  // ---- HTTP ----
+
+  private count(verb: string, method: string): void {
+    this.counters.total++;
+    if (WRITE_METHODS.has(method)) this.counters.writes++;
+    this.counters.byVerb[verb] = (this.counters.byVerb[verb] ?? 0) + 1;
+  }
+
+  private send(
+    res: ServerResponse,
+    code: number,
+    json: string,
+    warnings: string[] = [],
+    headers: Record<string, string> = {},
+  ): void {
+    const h: Record<string, string | string[]> = {
+      'Content-Type': 'application/json',
+      'Cache-Control': 'no-cache, private',
+      ...headers,
+    };
+    if (warnings.length > 0) h.Warning = warnings.map((w) => `299 - ${JSON.stringify(w)}`);
+    res.writeHead(code, h);
+    res.end(json);
+  }
+
+  private sendError(res: ServerResponse, e: StatusError): void {
+    this.send(res, e.status.code, JSON.stringify(e.status), [], e.headers);
+  }
+
+  private route(path: string): Route | undefined {
+    const segs = path
+      .split('/')
+      .filter((s) => s !== '')
+      .map(decodeURIComponent);
+    const types = this.engine.types;
+    let group: string;
+    let version: string;
+    let rest: string[];
+    if (segs[0] === 'api') {
+      if (segs.length === 1) return { kind: 'doc', doc: apiVersionsDoc() };
+      group = '';
+      version = segs[1]!;
+      rest = segs.slice(2);
+    } else if (segs[0] === 'apis') {
+      if (segs.length === 1) return { kind: 'doc', doc: apiGroupListDoc(types) };
+      group = segs[1]!;
+      if (segs.length === 2) {
+        const doc = apiGroupDoc(types, group);
+        return doc === undefined ? undefined : { kind: 'doc', doc };
+      }
+      version = segs[2]!;
+      rest = segs.slice(3);
+    } else if (segs.length === 1 && segs[0] === 'version') {
+      return {
+        kind: 'doc',
+        doc: { major: '1', minor: '33', gitVersion: 'v1.33.0-standin', platform: 'linux/amd64' },
+      };
+    } else {
+      return undefined;
+    }
+    if (rest.length === 0) {
+      const doc = apiResourceListDoc(types, group, version);
+      return doc === undefined ? undefined : { kind: 'doc', doc };
+    }
+    const find = (plural: string): ResourceType | undefined =>
+      types.find((t) => t.group === group && t.plural === plural && t.versions.includes(version));
+    let namespace: string | undefined;
+    let plural: string;
+    let name: string | undefined;
+    let subresource: string | undefined;
+    if (rest[0] === 'namespaces' && rest.length >= 3 && find(rest[2]!) !== undefined) {
+      namespace = rest[1]!;
+      plural = rest[2]!;
+      name = rest[3];
+      subresource = rest[4];
+      if (rest.length > 5) return undefined;
+    } else {
+      plural = rest[0]!;
+      name = rest[1];
+      subresource = rest[2];
+      if (rest.length > 3) return undefined;
+    }
+    const rt = find(plural);
+    if (rt === undefined) return undefined;
+    if (rt.namespaced && namespace === undefined && name !== undefined) return undefined;
+    if (!rt.namespaced && namespace !== undefined) return undefined;
+    if (subresource !== undefined && !(subresource === 'status' && rt.statusSubresource)) return undefined;
+    const r: Route = { kind: 'resource', rt, version };
+    if (namespace !== undefined) r.namespace = namespace;
+    if (name !== undefined) r.name = name;
+    if (subresource !== undefined) r.subresource = subresource;
+    return r;
+  }
+
+  private verbOf(method: string, route: Route | undefined, contentType: string, q: URLSearchParams): string {
+    if (route === undefined) return 'unknown';
+    if (route.kind === 'doc') return 'discovery';
+    const named = route.name !== undefined;
+    switch (method) {
+      case 'GET':
+        if (named) return 'get';
+        return parseBool(q.get('watch')) === true ? 'watch' : 'list';
+      case 'POST':
+        return 'create';
+      case 'PUT':
+        return 'update';
+      case 'PATCH':
+        return contentType === PATCH_TYPES.apply ? 'apply' : 'patch';
+      case 'DELETE':
+        return named ? 'delete' : 'deletecollection';
+      default:
+        return method.toLowerCase();
+    }
+  }
+
+  private async readBody(req: IncomingMessage): Promise<string> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const method = req.method ?? 'GET';
+    const url = new URL(req.url ?? '/', 'http://standin');
+    const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    const route = this.route(url.pathname);
+    const verb = this.verbOf(method, route, contentType, url.searchParams);
+    this.count(verb, method);
+    const body = await this.readBody(req);
+    if (this.latency > 0) await new Promise((r) => setTimeout(r, this.latency));
+
+    let resetAfter = false;
+    const f = this.faults;
+    if (
+      f !== undefined &&
+      (f.plan.onlyWrites !== true || WRITE_METHODS.has(method)) &&
+      f.rng() < f.plan.failureRate
+    ) {
+      const kind = f.kinds[Math.floor(f.rng() * f.kinds.length)]!;
+      if (kind === 'reset') {
+        if (f.rng() < 0.5) {
+          req.socket.destroy();
+          return;
+        }
+        resetAfter = true;
+      } else {
+        const err =
+          kind === 500
+            ? internalError('injected fault')
+            : kind === 503
+              ? serviceUnavailable('the server is currently unable to handle the request (injected fault)')
+              : tooManyRequests();
+        this.sendError(res, err);
+        return;
+      }
+    }
+
+    let code: number;
+    let json: string;
+    let warnings: string[] = [];
+    try {
+      ({ code, json, warnings } = this.serve(req, method, url, route, verb, contentType, body));
+    } catch (e) {
+      if (!isStatusError(e)) throw e;
+      if (resetAfter) {
+        req.socket.destroy();
+        return;
+      }
+      this.sendError(res, e);
+      return;
+    }
+    if (resetAfter) {
+      req.socket.destroy();
+      return;
+    }
+    this.send(res, code, json, warnings);
+  }
+
+  private serve(
+    req: IncomingMessage,
+    method: string,
+    url: URL,
+    route: Route | undefined,
+    verb: string,
+    contentType: string,
+    body: string,
+  ): { code: number; json: string; warnings: string[] } {
+    if (route === undefined) throw resourceNotFound();
+    const auth = req.headers.authorization ?? '';
+    if (!/^Bearer\s+\S+/i.test(auth)) throw unauthorized();
+    if (route.kind === 'doc') {
+      if (method !== 'GET') throw methodNotAllowed();
+      return { code: 200, json: JSON.stringify(route.doc), warnings: [] };
+    }
+    const rt = route.rt!;
+    const q = url.searchParams;
+    const dryRun = q.getAll('dryRun').includes('All');
+    if (q.getAll('dryRun').some((d) => d !== 'All'))
+      throw badRequest(`Invalid dry run value: ${q.getAll('dryRun').join(',')}`);
+    const opts = {
+      dryRun,
+      fieldManager: q.get('fieldManager') ?? undefined,
+      fieldValidation: q.get('fieldValidation') ?? undefined,
+      userAgent: req.headers['user-agent'],
+    };
+    const t: Target = {
+      rt,
+      version: route.version!,
+      namespace: rt.namespaced ? (route.namespace ?? '') : '',
+      name: route.name ?? '',
+      subresource: route.subresource ?? '',
+    };
+    const listOpts = (): ListOptions => {
+      const o: ListOptions = {};
+      const labels = labelMatcher(q.get('labelSelector'));
+      if (labels !== undefined) o.labels = labels;
+      const fields = fieldMatcher(q.get('fieldSelector'), rt.id === '/namespaces' ? ['status.phase'] : []);
+      if (fields !== undefined) o.fields = fields;
+      const limit = q.get('limit');
+      if (limit !== null && limit !== '') {
+        const n = Number(limit);
+        if (!Number.isInteger(n) || n < 0) throw badRequest(`invalid limit: ${limit}`);
+        o.limit = n;
+      }
+      const cont = q.get('continue');
+      if (cont !== null && cont !== '') {
+        if ((q.get('resourceVersion') ?? '') !== '') {
+          throw badRequest('specifying resource version is not allowed when using continue');
+        }
+        o.continueToken = cont;
+      }
+      return o;
+    };
+    const parseJsonBody = (): unknown => {
+      if (contentType !== '' && contentType !== 'application/json' && contentType !== 'application/yaml') {
+        throw unsupportedMediaType(
+          `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf`,
+        );
+      }
+      try {
+        return contentType === 'application/yaml' ? load(body) : JSON.parse(body);
+      } catch (e) {
+        throw badRequest(`the body of the request could not be decoded: ${(e as Error).message}`);
+      }
+    };
+
+    switch (verb) {
+      case 'get':
+        return { code: 200, json: this.engine.get(t), warnings: [] };
+      case 'list':
+        return {
+          code: 200,
+          json: this.engine.list(rt, t.version, route.namespace, listOpts()),
+          warnings: [],
+        };
+      case 'watch':
+        throw badRequest('watch is not supported by the Kubernetes API stand-in');
+      case 'create': {
+        if (route.name !== undefined) throw methodNotAllowed();
+        if (rt.namespaced && route.namespace === undefined) throw methodNotAllowed();
+        const r = this.engine.create(t, parseJsonBody(), opts);
+        return { code: r.code, json: r.json, warnings: r.warnings };
+      }
+      case 'update': {
+        if (route.name === undefined) throw methodNotAllowed();
+        const r = this.engine.update(t, parseJsonBody(), opts);
+        return r;
+      }
+      case 'patch':
+      case 'apply': {
+        if (route.name === undefined) throw methodNotAllowed();
+        if (
+          !Object.values(PATCH_TYPES).includes(contentType as (typeof PATCH_TYPES)[keyof typeof PATCH_TYPES])
+        ) {
+          throw unsupportedMediaType(
+            `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml${rt.crd ? '' : ', application/strategic-merge-patch+json'}`,
+          );
+        }
+        const force = parseBool(q.get('force'));
+        const r = this.engine.patch(t, contentType, body, force === undefined ? opts : { ...opts, force });
+        return r;
+      }
+      case 'delete': {
+        let options: JsonObject = {};
+        if (body.trim() !== '') {
+          try {
+            const parsed = JSON.parse(body) as unknown;
+            if (isObject(parsed)) options = parsed;
+          } catch (e) {
+            throw badRequest(`the body of the request could not be decoded: ${(e as Error).message}`);
+          }
+        }
+        const pp = q.get('propagationPolicy');
+        if (pp !== null) options.propagationPolicy = pp;
+        const orphan = parseBool(q.get('orphanDependents'));
+        if (orphan !== undefined) options.orphanDependents = orphan;
+        const r = this.engine.delete(t, options, dryRun);
+        return { code: r.code, json: r.json, warnings: [] };
+      }
+      case 'deletecollection': {
+        if (rt.namespaced && route.namespace === undefined) throw methodNotAllowed();
+        return {
+          code: 200,
+          json: this.engine.deleteCollection(rt, t.version, route.namespace, listOpts(), dryRun),
+          warnings: [],
+        };
+      }
+      default:
+        throw methodNotAllowed();
+    }
+  }
+}
+
+/** Starts a stand-in on a random 127.0.0.1 port. */
+export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeApiStandIn> {
+  const crds = loadCrds(options.crdDir ?? DEFAULT_CRD_DIR);
+  const engine = new Engine([...builtinResources(), ...crds]);
+  const standIn = new StandIn(engine, options.latencyMs ?? 0);
+  for (const ns of options.namespaces ?? ['default']) standIn.createNamespace(ns);
+  await standIn.listen();
+  return standIn;
+}

@@ -1,0 +1,453 @@
+/**
+ * The resource types the stand-in serves: Istio CRDs read from YAML, plus core Namespaces and Services and
+ * discovery.k8s.io EndpointSlices, with the behaviour their real registries add (defaults, a little
+ * validation, what DELETE returns) and the discovery documents client-node reads.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ValidateFunction } from 'ajv';
+import { load } from 'js-yaml';
+import { type FieldError, fieldError, invalid, required } from './errors.ts';
+import { deepClone, isObject } from './json.ts';
+import { dns1035LabelName, dns1123LabelName, type NameValidator, subdomainName } from './metadata.ts';
+import {
+  compileSchemaNode,
+  compileValidator,
+  DEDUCED,
+  METADATA_NODE,
+  node,
+  type SchemaNode,
+} from './schema.ts';
+import type { JsonObject } from './types.ts';
+
+export interface VersionSchema {
+  /** Node tree for pruning, CEL and field ownership (metadata already wired in). */
+  root: SchemaNode;
+  validate?: ValidateFunction;
+}
+
+export interface ResourceType {
+  /** `group/plural`, unique. */
+  id: string;
+  group: string;
+  /** Served versions, preferred first. */
+  versions: string[];
+  storageVersion: string;
+  plural: string;
+  singular: string;
+  kind: string;
+  listKind: string;
+  namespaced: boolean;
+  shortNames: string[];
+  categories: string[];
+  verbs: string[];
+  statusSubresource: boolean;
+  crd: boolean;
+  schemas: Map<string, VersionSchema>;
+  nameFn: NameValidator;
+  /** DELETE answers with the object (true) or a Success Status (false). */
+  deleteReturnsObject: boolean;
+  /** Whether metadata.generation is maintained. */
+  tracksGeneration: boolean;
+  /** Registry defaulting on create (and on update, with the old object). */
+  prepare?: (obj: JsonObject, old: JsonObject | undefined, alloc: Allocator) => void;
+  /** Registry validation beyond ObjectMeta. */
+  validate?: (obj: JsonObject, old: JsonObject | undefined) => FieldError[];
+}
+
+export interface Allocator {
+  clusterIP(): string;
+}
+
+export function apiVersionOf(rt: ResourceType, version: string): string {
+  return rt.group === '' ? version : `${rt.group}/${version}`;
+}
+
+const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
+
+// ---------------------------------------------------------------------------------------------
+// CRDs
+
+const crdCache = new Map<string, ResourceType>();
+
+function withMetadata(root: SchemaNode): SchemaNode {
+  const properties = new Map(root.properties ?? []);
+  properties.set('metadata', METADATA_NODE);
+  return { ...root, type: 'object', properties };
+}
+
+function crdResource(doc: JsonObject, source: string): ResourceType {
+  const spec = doc.spec as JsonObject;
+  const names = spec.names as JsonObject;
+  const group = String(spec.group);
+  const versions = (spec.versions as JsonObject[]).filter((v) => v.served !== false);
+  const storage = versions.find((v) => v.storage === true) ?? versions[0]!;
+  const schemas = new Map<string, VersionSchema>();
+  let statusSubresource = false;
+  for (const v of versions) {
+    const raw = ((v.schema as JsonObject | undefined)?.openAPIV3Schema ?? {}) as JsonObject;
+    try {
+      schemas.set(String(v.name), {
+        root: withMetadata(compileSchemaNode(raw)),
+        validate: compileValidator(raw),
+      });
+    } catch (e) {
+      throw new Error(`${source}: version ${String(v.name)}: ${(e as Error).message}`);
+    }
+    if (isObject(v.subresources) && v.subresources.status !== undefined) statusSubresource = true;
+  }
+  // Discovery lists versions by priority: GA before beta before alpha, newer first.
+  const ordered = versions.map((v) => String(v.name)).sort(compareVersions);
+  return {
+    id: `${group}/${String(names.plural)}`,
+    group,
+    versions: ordered,
+    storageVersion: String(storage.name),
+    plural: String(names.plural),
+    singular: String(names.singular ?? String(names.kind).toLowerCase()),
+    kind: String(names.kind),
+    listKind: String(names.listKind ?? `${String(names.kind)}List`),
+    namespaced: spec.scope !== 'Cluster',
+    shortNames: Array.isArray(names.shortNames) ? names.shortNames.map(String) : [],
+    categories: Array.isArray(names.categories) ? names.categories.map(String) : [],
+    verbs: ALL_VERBS,
+    statusSubresource,
+    crd: true,
+    schemas,
+    nameFn: subdomainName,
+    deleteReturnsObject: true,
+    tracksGeneration: true,
+  };
+}
+
+/** Kubernetes version priority: v1 > v1beta2 > v1beta1 > v1alpha1; then others alphabetically. */
+export function compareVersions(a: string, b: string): number {
+  const parse = (v: string): [number, number, number] | undefined => {
+    const m = /^v(\d+)(?:(alpha|beta)(\d+))?$/.exec(v);
+    if (m === null) return undefined;
+    const stage = m[2] === undefined ? 3 : m[2] === 'beta' ? 2 : 1;
+    return [stage, Number(m[1]), Number(m[3] ?? 0)];
+  };
+  const pa = parse(a);
+  const pb = parse(b);
+  if (pa === undefined || pb === undefined) {
+    if (pa !== undefined) return -1;
+    if (pb !== undefined) return 1;
+    return a < b ? -1 : a > b ? 1 : 0;
+  }
+  for (let i = 0; i < 3; i++) if (pa[i] !== pb[i]) return pb[i]! - pa[i]!;
+  return 0;
+}
+
+/** Reads every CustomResourceDefinition in `dir` (*.yaml / *.yml / *.json); compiled once per file content. */
+export function loadCrds(dir: string): ResourceType[] {
+  const out: ResourceType[] = [];
+  for (const file of readdirSync(dir).sort()) {
+    if (!/\.(ya?ml|json)$/.test(file)) continue;
+    const text = readFileSync(join(dir, file), 'utf8');
+    const cached = crdCache.get(text);
+    if (cached !== undefined) {
+      out.push(cached);
+      continue;
+    }
+    const doc = load(text);
+    if (!isObject(doc) || doc.kind !== 'CustomResourceDefinition') continue;
+    const rt = crdResource(doc, file);
+    crdCache.set(text, rt);
+    out.push(rt);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Built-in types
+
+const STRING = node({ type: 'string' });
+
+const namespaceType: ResourceType = {
+  id: '/namespaces',
+  group: '',
+  versions: ['v1'],
+  storageVersion: 'v1',
+  plural: 'namespaces',
+  singular: 'namespace',
+  kind: 'Namespace',
+  listKind: 'NamespaceList',
+  namespaced: false,
+  shortNames: ['ns'],
+  categories: [],
+  verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+  statusSubresource: true,
+  crd: false,
+  schemas: new Map([['v1', { root: builtinRoot({}) }]]),
+  nameFn: dns1123LabelName,
+  deleteReturnsObject: true,
+  tracksGeneration: false,
+  prepare(obj, old) {
+    const meta = obj.metadata as JsonObject;
+    meta.labels = {
+      ...(isObject(meta.labels) ? meta.labels : {}),
+      'kubernetes.io/metadata.name': String(meta.name),
+    };
+    const spec = isObject(obj.spec) ? obj.spec : {};
+    if (!Array.isArray(spec.finalizers)) spec.finalizers = ['kubernetes'];
+    obj.spec = spec;
+    obj.status = old !== undefined && isObject(old.status) ? deepClone(old.status) : { phase: 'Active' };
+  },
+};
+
+function builtinRoot(props: Record<string, SchemaNode>): SchemaNode {
+  return node({
+    type: 'object',
+    preserveUnknown: true,
+    properties: new Map([['metadata', METADATA_NODE], ...Object.entries(props)]),
+  });
+}
+
+const servicePorts = node({
+  type: 'array',
+  listType: 'map',
+  listMapKeys: ['port', 'protocol'],
+  items: node({ type: 'object', preserveUnknown: true }),
+});
+
+const serviceType: ResourceType = {
+  id: '/services',
+  group: '',
+  versions: ['v1'],
+  storageVersion: 'v1',
+  plural: 'services',
+  singular: 'service',
+  kind: 'Service',
+  listKind: 'ServiceList',
+  namespaced: true,
+  shortNames: ['svc'],
+  categories: ['all'],
+  verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
+  statusSubresource: true,
+  crd: false,
+  schemas: new Map([
+    [
+      'v1',
+      {
+        root: builtinRoot({
+          spec: node({
+            type: 'object',
+            preserveUnknown: true,
+            properties: new Map([
+              ['ports', servicePorts],
+              ['selector', node({ type: 'object', additional: STRING })],
+            ]),
+          }),
+        }),
+      },
+    ],
+  ]),
+  nameFn: dns1035LabelName,
+  deleteReturnsObject: true,
+  tracksGeneration: true,
+  prepare(obj, old, alloc) {
+    const spec = isObject(obj.spec) ? obj.spec : {};
+    obj.spec = spec;
+    spec.type ??= 'ClusterIP';
+    spec.sessionAffinity ??= 'None';
+    if (Array.isArray(spec.ports)) {
+      for (const p of spec.ports) {
+        if (!isObject(p)) continue;
+        p.protocol ??= 'TCP';
+        p.targetPort ??= p.port;
+      }
+    }
+    const oldSpec = old !== undefined && isObject(old.spec) ? old.spec : undefined;
+    if ((spec.clusterIP === undefined || spec.clusterIP === '') && oldSpec?.clusterIP !== undefined) {
+      spec.clusterIP = oldSpec.clusterIP;
+      spec.clusterIPs = oldSpec.clusterIPs;
+    }
+    if (spec.type !== 'ExternalName' && (spec.clusterIP === undefined || spec.clusterIP === '')) {
+      spec.clusterIP = alloc.clusterIP();
+    }
+    if (spec.type !== 'ExternalName') {
+      spec.clusterIPs ??= [spec.clusterIP];
+      spec.ipFamilies ??= ['IPv4'];
+      spec.ipFamilyPolicy ??= 'SingleStack';
+      spec.internalTrafficPolicy ??= 'Cluster';
+    }
+    obj.status = old !== undefined && isObject(old.status) ? deepClone(old.status) : { loadBalancer: {} };
+  },
+  validate(obj, old) {
+    const errs: FieldError[] = [];
+    const spec = isObject(obj.spec) ? obj.spec : {};
+    const types = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'];
+    if (!types.includes(String(spec.type))) {
+      errs.push(
+        fieldError(
+          'FieldValueNotSupported',
+          'spec.type',
+          spec.type,
+          `supported values: ${types.map((t) => `"${t}"`).join(', ')}`,
+        ),
+      );
+    }
+    const ports = Array.isArray(spec.ports) ? spec.ports : [];
+    if (ports.length === 0 && spec.type !== 'ExternalName' && spec.clusterIP !== 'None')
+      errs.push(required('spec.ports'));
+    const names = new Set<string>();
+    ports.forEach((p, i) => {
+      const port = isObject(p) ? p : {};
+      const num = port.port;
+      if (typeof num !== 'number' || !Number.isInteger(num) || num < 1 || num > 65535) {
+        errs.push(invalid(`spec.ports[${i}].port`, num, 'must be between 1 and 65535, inclusive'));
+      }
+      const name = typeof port.name === 'string' ? port.name : '';
+      if (ports.length > 1 && name === '') errs.push(required(`spec.ports[${i}].name`));
+      if (name !== '' && names.has(name))
+        errs.push(fieldError('FieldValueDuplicate', `spec.ports[${i}].name`, name));
+      names.add(name);
+      if (!['TCP', 'UDP', 'SCTP'].includes(String(port.protocol))) {
+        errs.push(
+          fieldError(
+            'FieldValueNotSupported',
+            `spec.ports[${i}].protocol`,
+            port.protocol,
+            'supported values: "SCTP", "TCP", "UDP"',
+          ),
+        );
+      }
+    });
+    const oldSpec = old !== undefined && isObject(old.spec) ? old.spec : undefined;
+    if (oldSpec !== undefined && oldSpec.clusterIP !== undefined && spec.clusterIP !== oldSpec.clusterIP) {
+      errs.push(invalid('spec.clusterIPs[0]', spec.clusterIP, 'may not change once set'));
+    }
+    return errs;
+  },
+};
+
+const endpointSliceType: ResourceType = {
+  id: 'discovery.k8s.io/endpointslices',
+  group: 'discovery.k8s.io',
+  versions: ['v1'],
+  storageVersion: 'v1',
+  plural: 'endpointslices',
+  singular: 'endpointslice',
+  kind: 'EndpointSlice',
+  listKind: 'EndpointSliceList',
+  namespaced: true,
+  shortNames: [],
+  categories: [],
+  verbs: ALL_VERBS,
+  statusSubresource: false,
+  crd: false,
+  schemas: new Map([['v1', { root: builtinRoot({ endpoints: DEDUCED, ports: DEDUCED }) }]]),
+  nameFn: subdomainName,
+  deleteReturnsObject: false,
+  tracksGeneration: true,
+  validate(obj) {
+    const errs: FieldError[] = [];
+    const types = ['IPv4', 'IPv6', 'FQDN'];
+    if (obj.addressType === undefined || obj.addressType === '') errs.push(required('addressType'));
+    else if (!types.includes(String(obj.addressType))) {
+      errs.push(
+        fieldError(
+          'FieldValueNotSupported',
+          'addressType',
+          obj.addressType,
+          'supported values: "FQDN", "IPv4", "IPv6"',
+        ),
+      );
+    }
+    const endpoints = Array.isArray(obj.endpoints) ? obj.endpoints : [];
+    endpoints.forEach((e, i) => {
+      const addrs = isObject(e) && Array.isArray(e.addresses) ? e.addresses : [];
+      if (addrs.length === 0)
+        errs.push(required(`endpoints[${i}].addresses`, 'must contain at least 1 address'));
+      if (addrs.length > 100)
+        errs.push(
+          fieldError(
+            'FieldValueTooMany',
+            `endpoints[${i}].addresses`,
+            addrs.length,
+            'must have at most 100 items',
+          ),
+        );
+    });
+    return errs;
+  },
+};
+
+export function builtinResources(): ResourceType[] {
+  return [namespaceType, serviceType, endpointSliceType];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Discovery
+
+export function apiVersionsDoc(): JsonObject {
+  return {
+    kind: 'APIVersions',
+    versions: ['v1'],
+    serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: '127.0.0.1:6443' }],
+  };
+}
+
+function groupsOf(types: ResourceType[]): Map<string, string[]> {
+  const groups = new Map<string, Set<string>>();
+  for (const rt of types) {
+    if (rt.group === '') continue;
+    const s = groups.get(rt.group) ?? new Set();
+    for (const v of rt.versions) s.add(v);
+    groups.set(rt.group, s);
+  }
+  return new Map([...groups].map(([g, vs]) => [g, [...vs].sort(compareVersions)]));
+}
+
+function groupDoc(name: string, versions: string[]): JsonObject {
+  const vs = versions.map((v) => ({ groupVersion: `${name}/${v}`, version: v }));
+  return { name, versions: vs, preferredVersion: vs[0] };
+}
+
+export function apiGroupListDoc(types: ResourceType[]): JsonObject {
+  const groups = [...groupsOf(types)].map(([g, vs]) => groupDoc(g, vs));
+  return { kind: 'APIGroupList', apiVersion: 'v1', groups };
+}
+
+export function apiGroupDoc(types: ResourceType[], group: string): JsonObject | undefined {
+  const vs = groupsOf(types).get(group);
+  return vs === undefined ? undefined : { kind: 'APIGroup', apiVersion: 'v1', ...groupDoc(group, vs) };
+}
+
+export function apiResourceListDoc(
+  types: ResourceType[],
+  group: string,
+  version: string,
+): JsonObject | undefined {
+  const served = types.filter((rt) => rt.group === group && rt.versions.includes(version));
+  if (served.length === 0) return undefined;
+  const resources: JsonObject[] = [];
+  for (const rt of served) {
+    const r: JsonObject = {
+      name: rt.plural,
+      singularName: rt.singular,
+      namespaced: rt.namespaced,
+      kind: rt.kind,
+      verbs: rt.verbs,
+    };
+    if (rt.shortNames.length > 0) r.shortNames = rt.shortNames;
+    if (rt.categories.length > 0) r.categories = rt.categories;
+    resources.push(r);
+    if (rt.statusSubresource) {
+      resources.push({
+        name: `${rt.plural}/status`,
+        singularName: '',
+        namespaced: rt.namespaced,
+        kind: rt.kind,
+        verbs: ['get', 'patch', 'update'],
+      });
+    }
+  }
+  return {
+    kind: 'APIResourceList',
+    apiVersion: 'v1',
+    groupVersion: group === '' ? version : `${group}/${version}`,
+    resources,
+  };
+}
