@@ -136,6 +136,7 @@ export async function runDemo(): Promise<number> {
       sample('asg-ec2-instance-terminate-successful.json', leaving),
     ]);
     await showEntries();
+    log(`lifecycle actions completed: ${aws.completedLifecycleActions().length} (3 launches, 1 termination)`);
 
     const { Reconciler } = await import('../app/reconciler.ts');
     const { logger, telemetry } = await import('../observability.ts');

@@ -1,0 +1,247 @@
+/**
+ * `npm run bench`: measures the targets in README/docs/benchmarks.md against the local stand-ins
+ * and prints a table. Numbers, not pass/fail: nothing here fails on a slow machine.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { renderWorkloadEntry } from '../../shared/domain/workload-entry.ts';
+import type { WorkloadGroupView } from '../../shared/domain/types.ts';
+import { stateChange } from '../helpers/fixtures.ts';
+import { GROUP_TAG, type Harness, instance, NAMESPACE, reviewsGroup, startHarness } from '../helpers/harness.ts';
+import { measureColdStart } from './cold-start.ts';
+
+const run = promisify(execFile);
+// As deployed: a 30 s WorkloadGroup cache. Logs and EMF output are off: they measure the terminal.
+const BENCH_ENV = { WORKLOAD_GROUP_CACHE_TTL_SECONDS: '30' };
+process.env.POWERTOOLS_LOG_LEVEL = 'WARN';
+process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+process.env.POWERTOOLS_TRACE_ENABLED = 'false';
+const id = (n: number) => `i-${n.toString(16).padStart(17, '0')}`;
+const rows: Array<[string, string, string]> = [];
+const record = (what: string, value: string, target: string) => {
+  rows.push([what, value, target]);
+  process.stderr.write(`  ${what}: ${value}\n`);
+};
+const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
+
+function kubeApi(h: Harness): CustomObjectsApi {
+  const kc = new KubeConfig();
+  kc.loadFromString(h.kube.kubeconfigYaml());
+  return kc.makeApiClient(CustomObjectsApi);
+}
+
+async function singleEvent() {
+  process.stderr.write('one event, handler work only\n');
+  const h = await startHarness(BENCH_ENV);
+  try {
+    h.kube.seed(reviewsGroup());
+    const times: number[] = [];
+    for (let n = 1; n <= 400; n++) {
+      h.aws.putInstance(instance(id(n)));
+      const t = performance.now();
+      const r = await h.send([stateChange(id(n), 'running')]);
+      times.push(performance.now() - t);
+      if (r.batchItemFailures.length) throw new Error('unexpected failure');
+    }
+    const warm = times.slice(20).sort((a, b) => a - b);
+    record('one launch event: p50', fmt(pct(warm, 50)), '<= 15 ms');
+    record('one launch event: p99', fmt(pct(warm, 99)), '<= 60 ms');
+  } finally {
+    await h.close();
+  }
+}
+
+async function burst() {
+  process.stderr.write('burst of 1,000 launch events\n');
+  const h = await startHarness(BENCH_ENV);
+  try {
+    h.kube.seed(reviewsGroup());
+    for (let n = 1; n <= 1000; n++) h.aws.putInstance(instance(id(n)));
+    const t = performance.now();
+    for (let b = 0; b < 100; b++) {
+      const r = await h.send(Array.from({ length: 10 }, (_, i) => stateChange(id(b * 10 + i + 1), 'running')));
+      if (r.batchItemFailures.length) throw new Error('unexpected failure');
+    }
+    const eventsPerSecond = 1000 / ((performance.now() - t) / 1000);
+    if (h.entries().length !== 1000) throw new Error(`expected 1000 entries, got ${h.entries().length}`);
+
+    // The stand-in's own raw apply throughput, same run, same concurrency (10 in flight).
+    const api = kubeApi(h);
+    const group = h.kube.get('networking.istio.io/v1', 'WorkloadGroup', NAMESPACE, 'reviews')!;
+    const view: WorkloadGroupView = {
+      namespace: NAMESPACE,
+      name: 'raw',
+      uid: group.metadata.uid!,
+      apiVersion: 'networking.istio.io/v1',
+      annotations: {},
+      entryMetadata: { labels: {}, annotations: {} },
+      template: { ports: { http: 9080 } },
+    };
+    const bodies = Array.from({ length: 1000 }, (_, i) => {
+      const r = renderWorkloadEntry({ ...instance(id(5000 + i)), region: 'us-west-2' }, view);
+      if (!r.ok) throw new Error(r.refusal.message);
+      return r.entry;
+    });
+    const t2 = performance.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 10 }, async () => {
+        while (next < bodies.length) {
+          const body = bodies[next++]!;
+          await api.patchNamespacedCustomObject(
+            {
+              group: 'networking.istio.io',
+              version: 'v1',
+              namespace: NAMESPACE,
+              plural: 'workloadentries',
+              name: body.metadata.name,
+              body,
+              fieldManager: 'bench',
+            },
+            setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+          );
+        }
+      }),
+    );
+    const raw = 1000 / ((performance.now() - t2) / 1000);
+    record('burst of 1,000 launches (batches of 10)', `${eventsPerSecond.toFixed(0)} events/s`, '>= 300 events/s');
+    record('stand-in raw apply throughput (10 in flight)', `${raw.toFixed(0)} applies/s`, 'reference');
+    record('burst / raw apply', `${((eventsPerSecond / raw) * 100).toFixed(0)} %`, '>= 50 %');
+  } finally {
+    await h.close();
+  }
+}
+
+async function reconcileAtScale() {
+  process.stderr.write('reconcile 10,000 instances / 10,000 entries\n');
+  const h = await startHarness({ ...BENCH_ENV, RECONCILE_MAX_DELETE_RATIO: '0.5', KUBE_CONCURRENCY: '16' });
+  try {
+    h.kube.seed(reviewsGroup());
+    const group = h.kube.get('networking.istio.io/v1', 'WorkloadGroup', NAMESPACE, 'reviews')!;
+    const view: WorkloadGroupView = {
+      namespace: NAMESPACE,
+      name: 'reviews',
+      uid: group.metadata.uid!,
+      apiVersion: 'networking.istio.io/v1',
+      annotations: {},
+      entryMetadata: { labels: { app: 'reviews', version: 'v1' }, annotations: {} },
+      template: { ports: { http: 9080 }, serviceAccount: 'reviews' },
+    };
+    const N = 10_000;
+    for (let n = 1; n <= N; n++) {
+      const fake = instance(id(n), { privateIpAddress: `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}` });
+      h.aws.putInstance(fake);
+      const r = renderWorkloadEntry({ ...fake, ownerId: '123456789012', region: 'us-west-2' }, view);
+      if (!r.ok) throw new Error(r.refusal.message);
+      h.kube.seed(r.entry as never);
+    }
+    const sweep = async (label: string) => {
+      h.kube.resetStats();
+      h.aws.resetStats();
+      const { stdout } = await run(process.execPath, ['test/bench/reconcile-child.ts'], { env: process.env, maxBuffer: 1 << 24 });
+      const out = JSON.parse(stdout) as {
+        wallMs: number;
+        totals: Record<string, number>;
+        maxRssMB: number;
+        errors: string[];
+      };
+      const kube = h.kube.stats();
+      const reads = `${kube.total - kube.writes} Kubernetes reads, ${h.aws.stats().total} EC2 calls`;
+      process.stderr.write(`  ${label}: ${JSON.stringify(out.totals)} ${out.errors.join('; ')}\n`);
+      return { ...out, kubeWrites: kube.writes, reads };
+    };
+    const converged = await sweep('converged');
+    record('converged sweep, 10k/10k', `${fmt(converged.wallMs)}, ${converged.kubeWrites} writes`, '<= 5 s, 0 writes');
+    record('converged sweep reads', converged.reads, 'O(pages)');
+    record('converged sweep peak RSS', `${converged.maxRssMB.toFixed(0)} MB`, '<= 256 MB');
+
+    // 10% drift: 400 new IPs, 300 entries deleted by hand, 300 instances terminated.
+    const api = kubeApi(h);
+    for (let n = 1; n <= 400; n++) h.aws.putInstance(instance(id(n), { privateIpAddress: `10.200.${n >> 8}.${n & 255}` }));
+    for (let n = 401; n <= 700; n++) {
+      await api.deleteNamespacedCustomObject({
+        group: 'networking.istio.io',
+        version: 'v1',
+        namespace: NAMESPACE,
+        plural: 'workloadentries',
+        name: `reviews-${id(n)}`,
+      });
+    }
+    for (let n = 701; n <= 1000; n++) h.aws.setState(id(n), 'terminated');
+    const drift = await sweep('10% drift');
+    record(
+      '10% drift repaired',
+      `${fmt(drift.wallMs)} (${drift.totals.create} create, ${drift.totals.update} update, ${drift.totals.delete} delete)`,
+      '<= 15 s',
+    );
+    record('10% drift peak RSS', `${drift.maxRssMB.toFixed(0)} MB`, '<= 256 MB');
+    const after = await sweep('after repair');
+    record('sweep after repair', `${after.kubeWrites} writes`, '0 writes');
+  } finally {
+    await h.close();
+  }
+}
+
+async function faults() {
+  process.stderr.write('faults: 20% Kubernetes failures and EC2 throttling\n');
+  const h = await startHarness(BENCH_ENV);
+  try {
+    h.kube.seed(reviewsGroup());
+    const N = 300;
+    for (let n = 1; n <= N; n++) h.aws.putInstance(instance(id(n)));
+    h.kube.setFaults({ failureRate: 0.2, seed: 42 });
+    h.aws.setFaults({ ec2ThrottleRate: 0.2, seed: 7 });
+    // SQS semantics: failed records come back until they succeed.
+    let pending = Array.from({ length: N }, (_, i) => stateChange(id(i + 1), 'running'));
+    const redeliver = async () => {
+      let rounds = 0;
+      while (pending.length > 0 && rounds++ < 50) {
+        const failed: string[] = [];
+        for (let b = 0; b < pending.length; b += 10) {
+          const batch = pending.slice(b, b + 10);
+          const r = await h.send(batch);
+          const ids = new Set(r.batchItemFailures.map((f) => Number(f.itemIdentifier.split('-').pop())));
+          batch.forEach((body, i) => ids.has(i) && failed.push(body));
+        }
+        pending = failed;
+      }
+      return rounds;
+    };
+    const roundsUp = await redeliver();
+    for (let n = 1; n <= 100; n++) h.aws.setState(id(n), n % 2 ? 'terminated' : 'stopped');
+    pending = Array.from({ length: 100 }, (_, i) => stateChange(id(i + 1), i % 2 ? 'stopped' : 'terminated'));
+    const roundsDown = await redeliver();
+    h.kube.setFaults(undefined);
+    const names = h.entries().map((e) => e.metadata.name);
+    const running = Array.from({ length: N - 100 }, (_, i) => `reviews-${id(i + 101)}`);
+    const exact = running.every((n) => names.filter((x) => x === n).length === 1) && names.length === running.length;
+    record(
+      'faults: running tagged instances with exactly one entry',
+      `${exact ? 'yes' : 'NO'} (${names.length}/${running.length}, ${roundsUp}+${roundsDown} delivery rounds)`,
+      'all, none for terminated',
+    );
+  } finally {
+    await h.close();
+  }
+}
+
+async function coldStart() {
+  process.stderr.write('cold start\n');
+  for (const r of await measureColdStart()) {
+    record(`${r.fn} bundle size`, `${(r.bytes / 1024 / 1024).toFixed(2)} MB`, '<= 1.5 MB');
+    record(`${r.fn} module init (p50 of 7)`, fmt(r.initMs.p50), '<= 250 ms');
+  }
+}
+
+void GROUP_TAG;
+const only = process.argv.slice(2);
+const sections: Record<string, () => Promise<void>> = { singleEvent, burst, reconcileAtScale, faults, coldStart };
+for (const [name, fn] of Object.entries(sections)) if (only.length === 0 || only.includes(name)) await fn();
+
+const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length), ['measure', 'result', 'target'][i]!.length));
+const line = (r: readonly string[]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+process.stdout.write(
+  [line(['measure', 'result', 'target']), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') + '\n',
+);
