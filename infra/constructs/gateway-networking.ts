@@ -190,6 +190,8 @@ export class GatewayNetworking extends Construct {
         open: false,
         lookupSupportedAzs: false,
       });
+      // The endpoint can only connect once this account is on the service's allow-list.
+      this.endpoint.node.addDependency(this.endpointService);
       this.ingressGroup = this.endpointSecurityGroup;
       // The first DNS entry is the regional name: "<hosted zone id>:<dns name>".
       this.gatewayAddress = Fn.select(1, Fn.split(':', Fn.select(0, this.endpoint.vpcEndpointDnsEntries)));

@@ -14,6 +14,7 @@ import {
   MANAGED_BY_VALUE,
   METRICS_NAMESPACE,
 } from '#shared/constants.ts';
+import { acknowledgeWildcardResource } from '../nag.ts';
 import { createNodeFunction } from './node-function.ts';
 
 /** Powertools log levels the functions accept in POWERTOOLS_LOG_LEVEL. */
@@ -283,26 +284,16 @@ export class RegistrarFunctions extends Construct {
       actions: ['autoscaling:CompleteLifecycleAction'],
       resourceArns: resources,
     });
-    if (!groups || groups.length === 0) {
-      const role = grantee.grantPrincipal instanceof iam.Role ? grantee.grantPrincipal : undefined;
-      if (role) {
-        Validations.of(role).acknowledge({
-          id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/*]`,
-          reason:
-            'No Auto Scaling group names were configured, so CompleteLifecycleAction is scoped to the groups of this account and region only; ' +
-            'the ARN of a group holds a generated UUID (autoScalingGroup:<uuid>:autoScalingGroupName/<name>), hence the first "*". ' +
-            'Set autoScalingGroupNames to narrow it.',
-        });
-      }
-    } else {
-      const role = grantee.grantPrincipal instanceof iam.Role ? grantee.grantPrincipal : undefined;
-      for (const group of groups) {
-        if (role && !Token.isUnresolved(group.autoScalingGroupName)) {
-          Validations.of(role).acknowledge({
-            id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/${group.autoScalingGroupName}]`,
-            reason: `The ARN of Auto Scaling group "${group.autoScalingGroupName}" holds a UUID assigned at creation (autoScalingGroup:<uuid>:autoScalingGroupName/<name>); the "*" stands for that UUID only.`,
-          });
-        }
+    const role = grantee.grantPrincipal instanceof iam.Role ? grantee.grantPrincipal : undefined;
+    if (role) {
+      for (const resource of resources) {
+        acknowledgeWildcardResource(
+          role,
+          resource,
+          groups && groups.length > 0
+            ? 'An Auto Scaling group ARN holds a UUID assigned at creation (autoScalingGroup:<uuid>:autoScalingGroupName/<name>); the "*" stands for that UUID only, the group name is fixed.'
+            : 'No Auto Scaling group names were configured (autoScalingGroupNames), so CompleteLifecycleAction covers the groups of this account and region: the first "*" is the UUID in every group ARN, the second any group name. Configure the names to narrow it.',
+        );
       }
     }
     return grant;

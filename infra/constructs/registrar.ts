@@ -1,4 +1,4 @@
-import { type CfnElement, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Duration, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -9,6 +9,7 @@ import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { REGISTRAR_EVENT_TYPES, type RegistrarEventType } from '../event-types.ts';
+import { acknowledgeWildcardResource } from '../nag.ts';
 import { RegistrarFunctions, type RegistrarFunctionsProps } from './registrar-functions.ts';
 
 export interface RegistrarProps extends RegistrarFunctionsProps {
@@ -166,11 +167,11 @@ export class Registrar extends Construct {
         },
       }),
     });
-    Validations.of(this.scheduleRole).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(this.functions.reconciler.node.defaultChild as CfnElement)}.Arn>:*]`,
-      reason:
-        'lambda:InvokeFunction on the reconciler function ARN and its qualified ARNs ("<arn>:*": versions and aliases of this one function), as Function.grantInvoke writes it.',
-    });
+    acknowledgeWildcardResource(
+      this.scheduleRole,
+      `${this.functions.reconciler.functionArn}:*`,
+      'lambda:InvokeFunction on the reconciler function ARN and its qualified ARNs ("<arn>:*": versions and aliases of this one function), as Function.grantInvoke writes it.',
+    );
     this.schedule = new scheduler.Schedule(this, 'ReconcileSchedule', {
       schedule: props.reconcileSchedule ?? scheduler.ScheduleExpression.rate(Duration.minutes(5)),
       description: 'istio-vm-registrar: periodic reconcile sweep',
