@@ -21,6 +21,7 @@ import {
   notFound,
   OBJECT_MODIFIED,
   required,
+  unprocessable,
   unsupportedMediaType,
 } from './errors.ts';
 import { deepClone, deepEqual, isObject, JsonPatchError, jsonPatch, mergePatch, storeKey } from './json.ts';
@@ -558,6 +559,7 @@ export class Engine implements Allocator {
     t.rt.prepare?.(body, undefined, this);
     this.validate(t, body, undefined);
     meta.uid = randomUUID();
+    meta.resourceVersion = ''; // placeholder keeping the server's key order; set on commit
     meta.creationTimestamp = now();
     if (t.rt.tracksGeneration) meta.generation = 1;
     meta.managedFields = managed(body);
@@ -566,7 +568,10 @@ export class Engine implements Allocator {
 
   private commitNew(t: Target, obj: KubeObject, dryRun: boolean): string {
     const table = this.table(t.rt);
-    if (dryRun) return table.render({ obj, json: JSON.stringify(obj), key: '' }, t.version);
+    if (dryRun) {
+      delete obj.metadata.resourceVersion;
+      return table.render({ obj, json: JSON.stringify(obj), key: '' }, t.version);
+    }
     this.rv++;
     obj.metadata.resourceVersion = String(this.rv);
     return table.render(this.store(t.rt, obj), t.version);
@@ -699,9 +704,7 @@ export class Engine implements Allocator {
       } catch (e) {
         if (e instanceof JsonPatchError) {
           if (e.malformed) throw badRequest(e.message);
-          throw invalidObject({ group: '', kind: '' }, '', [
-            fieldError('FieldValueInvalid', '', undefined, e.message),
-          ]);
+          throw unprocessable(e.message);
         }
         throw e;
       }
@@ -834,14 +837,16 @@ export class Engine implements Allocator {
     if (dryRun) return { code: 200, json: this.deleteResponse(t, current) };
     if (rt === this.nsTable.rt) return { code: 200, json: this.deleteNamespace(current) };
     if ((obj.metadata.finalizers ?? []).length > 0) {
-      if (obj.metadata.deletionTimestamp !== undefined)
-        return { code: 200, json: table.render(current, t.version) };
+      // Deletion pending on finalizers: 202 Accepted with the object, like the server.
+      if (obj.metadata.deletionTimestamp !== undefined) {
+        return { code: 202, json: table.render(current, t.version) };
+      }
       const next = deepClone(obj);
       next.metadata.deletionTimestamp = now();
       next.metadata.deletionGracePeriodSeconds = 0;
       this.rv++;
       next.metadata.resourceVersion = String(this.rv);
-      return { code: 200, json: table.render(this.store(rt, next), t.version) };
+      return { code: 202, json: table.render(this.store(rt, next), t.version) };
     }
     this.removeStored(rt, current);
     this.collectDependents(obj.metadata.uid!, policy ?? 'Background');

@@ -27,6 +27,7 @@ function failure(
   message: string,
   details?: KubeStatus['details'],
 ): StatusError {
+  // Same key order as the server's JSON: details before code.
   const status: KubeStatus = {
     kind: 'Status',
     apiVersion: 'v1',
@@ -36,7 +37,11 @@ function failure(
     reason,
     code,
   };
-  if (details !== undefined) status.details = details;
+  if (details !== undefined) {
+    delete (status as Partial<KubeStatus>).code;
+    status.details = details;
+    status.code = code;
+  }
   return new StatusError(status);
 }
 
@@ -89,6 +94,11 @@ export function conflict(gr: GroupResource, name: string, why: string): StatusEr
 
 export const OBJECT_MODIFIED =
   'the object has been modified; please apply your changes to the latest version and try again';
+
+/** A 422 without an object (a JSON patch that cannot be applied). */
+export function unprocessable(message: string): StatusError {
+  return failure(422, 'Invalid', message, { causes: [{ reason: 'UnexpectedServerResponse', message }] });
+}
 
 export function badRequest(message: string): StatusError {
   return failure(400, 'BadRequest', message);
