@@ -261,7 +261,7 @@ const serviceType: ResourceType = {
     const oldSpec = old !== undefined && isObject(old.spec) ? old.spec : undefined;
     if ((spec.clusterIP === undefined || spec.clusterIP === '') && oldSpec?.clusterIP !== undefined) {
       spec.clusterIP = oldSpec.clusterIP;
-      spec.clusterIPs = oldSpec.clusterIPs;
+      spec.clusterIPs = deepClone(oldSpec.clusterIPs);
     }
     if (spec.type !== 'ExternalName' && (spec.clusterIP === undefined || spec.clusterIP === '')) {
       spec.clusterIP = alloc.clusterIP();

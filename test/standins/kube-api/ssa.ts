@@ -359,7 +359,8 @@ export function apply(
   );
   let me = managers.find((m) => sameIdentity(m.entry, ctx.manager, 'Apply', ctx.apiVersion, ctx.subresource));
   const previous = me?.set ?? new Set<string>();
-  const base = live === undefined ? {} : live;
+  // A private copy: removals below mutate it, and the live object is shared with the store.
+  const base = live === undefined ? {} : deepClone(live);
   const merged = mergeApplied(base, cfg, ctx.root) as JsonObject;
 
   if (live !== undefined) {

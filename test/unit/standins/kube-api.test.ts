@@ -2,6 +2,10 @@
  * The Kubernetes API stand-in, driven only through the real @kubernetes/client-node over HTTP, the way
  * the registrar reaches a cluster. Each case checks a behaviour a real kube-apiserver has.
  */
+
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   ApiException,
   CoreV1Api,
@@ -374,7 +378,7 @@ describe('Stand-in: Kubernetes API', () => {
       await apply(
         workloadEntry(
           'we-drop',
-          { address: '10.0.2.2', network: 'vpc-1' },
+          { address: '10.0.2.2', network: 'vpc-1', labels: { version: 'v1', track: 'stable' } },
           { labels: { app: 'web', tier: 'a' } },
         ),
         'registrar',
@@ -382,13 +386,20 @@ describe('Stand-in: Kubernetes API', () => {
 
       // Act
       const after = await apply(
-        workloadEntry('we-drop', { address: '10.0.2.2' }, { labels: { app: 'web' } }),
+        workloadEntry(
+          'we-drop',
+          { address: '10.0.2.2', labels: { version: 'v1' } },
+          { labels: { app: 'web' } },
+        ),
         'registrar',
       );
+      const got = (await custom.getNamespacedCustomObject({ ...entries, name: 'we-drop' })) as KubeObject;
 
       // Assess
-      expect(after.spec).toEqual({ address: '10.0.2.2' });
+      expect(after.spec).toEqual({ address: '10.0.2.2', labels: { version: 'v1' } });
       expect(after.metadata?.labels).toEqual({ app: 'web' });
+      expect(got.spec).toEqual(after.spec);
+      expect(got.metadata.labels).toEqual({ app: 'web' });
     });
 
     it('keeps a field another manager set, and merges maps key by key', async () => {
@@ -790,6 +801,111 @@ describe('Stand-in: Kubernetes API', () => {
       expect(write.code).toBe(503);
       expect(standIn.get(`${GROUP}/v1`, 'WorkloadEntry', NS, 'we-fault')).toBeUndefined();
       expect(standIn.stats()).toEqual({ total: 2, writes: 1, byVerb: { get: 1, create: 1 } });
+    });
+  });
+  describe('CEL rules of other CRDs', () => {
+    const crd = (rule: string, message: string): string => `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  names: { kind: Widget, listKind: WidgetList, plural: widgets, singular: widget }
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: { status: {} }
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size: { type: integer }
+              name:
+                type: string
+                x-kubernetes-validations:
+                - { rule: 'self == oldSelf', message: name is immutable }
+            x-kubernetes-validations:
+            - rule: '${rule}'
+              message: ${message}
+`;
+    const crdDir = (rule: string, message: string): string => {
+      const dir = mkdtempSync(join(tmpdir(), 'kube-standin-crds-'));
+      writeFileSync(join(dir, 'widgets.yaml'), crd(rule, message));
+      return dir;
+    };
+
+    it('evaluates transition rules (oldSelf) on update only', async () => {
+      // Prepare
+      const widgets = await startKubeApi({
+        crdDir: crdDir('!has(oldSelf.size) || self.size >= oldSelf.size', 'size may not shrink'),
+      });
+      const kc = new KubeConfig();
+      kc.loadFromString(widgets.kubeconfigYaml());
+      const api = kc.makeApiClient(CustomObjectsApi);
+      const at = { group: 'example.com', version: 'v1', namespace: NS, plural: 'widgets' };
+      const body = {
+        apiVersion: 'example.com/v1',
+        kind: 'Widget',
+        metadata: { name: 'w' },
+        spec: { size: 3, name: 'a' },
+      };
+
+      try {
+        // Act
+        await api.createNamespacedCustomObject({ ...at, body });
+        const shrink = await failure(
+          api.replaceNamespacedCustomObject({
+            ...at,
+            name: 'w',
+            body: { ...body, spec: { size: 2, name: 'a' } },
+          }),
+        );
+        const rename = await failure(
+          api.replaceNamespacedCustomObject({
+            ...at,
+            name: 'w',
+            body: { ...body, spec: { size: 4, name: 'b' } },
+          }),
+        );
+        const grown = (await api.replaceNamespacedCustomObject({
+          ...at,
+          name: 'w',
+          body: { ...body, spec: { size: 4, name: 'a' } },
+        })) as KubeObject;
+
+        // Assess
+        expect(shrink.code).toBe(422);
+        expect(shrink.status.details?.causes).toEqual([
+          {
+            reason: 'FieldValueInvalid',
+            field: 'spec',
+            message: 'Invalid value: "object": size may not shrink',
+          },
+        ]);
+        expect(rename.status.details?.causes).toEqual([
+          {
+            reason: 'FieldValueInvalid',
+            field: 'spec.name',
+            message: 'Invalid value: "string": name is immutable',
+          },
+        ]);
+        expect(grown.spec).toEqual({ size: 4, name: 'a' });
+      } finally {
+        await widgets.close();
+      }
+    });
+
+    it('refuses to start with a rule it cannot compile instead of skipping it', async () => {
+      // Act
+      const started = startKubeApi({ crdDir: crdDir('isFrobnicated(self.name)', 'frobnicated') });
+
+      // Assess
+      await expect(started).rejects.toThrow(/isFrobnicated/);
     });
   });
 });
