@@ -228,9 +228,14 @@ export class KubeWorkloads {
     return found;
   }
 
-  /** Pages of our entries in a namespace (`*`: all namespaces), with limit/continue. */
-  listManagedEntries(namespace: string, pageSize = 500): AsyncGenerator<WorkloadEntryObject[]> {
-    return this.#list<WorkloadEntryObject>(WORKLOAD_ENTRY_PLURAL, namespace, MANAGED_SELECTOR, pageSize);
+  /**
+   * Pages of our entries in a namespace (`*`: all namespaces), with limit/continue. Items keep only
+   * what planning reads (no managedFields or status): a 10,000-entry sweep holds them all at once.
+   */
+  async *listManagedEntries(namespace: string, pageSize = 500): AsyncGenerator<WorkloadEntryObject[]> {
+    for await (const page of this.#list<WorkloadEntryObject>(WORKLOAD_ENTRY_PLURAL, namespace, MANAGED_SELECTOR, pageSize)) {
+      yield page.map(compactEntry);
+    }
   }
 
   async *#list<T>(plural: string, namespace: string, labelSelector: string | undefined, limit: number) {
@@ -254,6 +259,24 @@ export class KubeWorkloads {
       token = page.metadata?.continue || undefined;
     } while (token);
   }
+}
+
+function compactEntry(entry: WorkloadEntryObject): WorkloadEntryObject {
+  const { name, namespace, labels, annotations, ownerReferences, uid, resourceVersion } = entry.metadata;
+  return {
+    apiVersion: entry.apiVersion,
+    kind: entry.kind,
+    metadata: {
+      name,
+      namespace,
+      ...(labels ? { labels } : {}),
+      ...(annotations ? { annotations } : {}),
+      ...(ownerReferences ? { ownerReferences } : {}),
+      ...(uid ? { uid } : {}),
+      ...(resourceVersion ? { resourceVersion } : {}),
+    },
+    spec: entry.spec,
+  };
 }
 
 function toGroupView(raw: IWorkloadGroup): WorkloadGroupView {

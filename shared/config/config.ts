@@ -50,7 +50,7 @@ export const environmentSchema = z.object({
   COMPLETE_LIFECYCLE_ACTIONS: booleanFlag.default(true),
   KUBE_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   /** Parallel Kubernetes writes in one batch or sweep. */
-  KUBE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
+  KUBE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(10),
   /** A sweep that would delete more than this share of a group's entries stops unless forced. */
   RECONCILE_MAX_DELETE_RATIO: z.coerce.number().min(0).max(1).default(0.5),
 });

@@ -3,12 +3,18 @@
  * and prints a table. Numbers, not pass/fail: nothing here fails on a slow machine.
  */
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { esbuildBuildOptions } from '../../infra/bundling.ts';
 import { promisify } from 'node:util';
 import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { renderWorkloadEntry } from '../../shared/domain/workload-entry.ts';
 import type { WorkloadGroupView } from '../../shared/domain/types.ts';
 import { stateChange } from '../helpers/fixtures.ts';
-import { GROUP_TAG, type Harness, instance, NAMESPACE, reviewsGroup, startHarness } from '../helpers/harness.ts';
+import { instance, NAMESPACE, reviewsGroup } from '../helpers/harness.ts';
+import { type RemoteHarness, startRemoteHarness } from './remote-harness.ts';
 import { measureColdStart } from './cold-start.ts';
 
 const run = promisify(execFile);
@@ -26,20 +32,20 @@ const record = (what: string, value: string, target: string) => {
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
 
-function kubeApi(h: Harness): CustomObjectsApi {
+function kubeApi(h: RemoteHarness): CustomObjectsApi {
   const kc = new KubeConfig();
-  kc.loadFromString(h.kube.kubeconfigYaml());
+  kc.loadFromString(h.kubeconfigYaml);
   return kc.makeApiClient(CustomObjectsApi);
 }
 
 async function singleEvent() {
   process.stderr.write('one event, handler work only\n');
-  const h = await startHarness(BENCH_ENV);
+  const h = await startRemoteHarness(BENCH_ENV);
   try {
-    h.kube.seed(reviewsGroup());
+    await h.kube('seed', reviewsGroup());
     const times: number[] = [];
     for (let n = 1; n <= 400; n++) {
-      h.aws.putInstance(instance(id(n)));
+      await h.aws('putInstance', instance(id(n)));
       const t = performance.now();
       const r = await h.send([stateChange(id(n), 'running')]);
       times.push(performance.now() - t);
@@ -55,21 +61,24 @@ async function singleEvent() {
 
 async function burst() {
   process.stderr.write('burst of 1,000 launch events\n');
-  const h = await startHarness(BENCH_ENV);
+  const h = await startRemoteHarness(BENCH_ENV);
   try {
-    h.kube.seed(reviewsGroup());
-    for (let n = 1; n <= 1000; n++) h.aws.putInstance(instance(id(n)));
+    await h.kube('seed', reviewsGroup());
+    await h.aws('putMany', Array.from({ length: 1000 }, (_, i) => instance(id(i + 1))));
     const t = performance.now();
     for (let b = 0; b < 100; b++) {
       const r = await h.send(Array.from({ length: 10 }, (_, i) => stateChange(id(b * 10 + i + 1), 'running')));
       if (r.batchItemFailures.length) throw new Error('unexpected failure');
     }
     const eventsPerSecond = 1000 / ((performance.now() - t) / 1000);
-    if (h.entries().length !== 1000) throw new Error(`expected 1000 entries, got ${h.entries().length}`);
+    const count = await h.entryCount();
+    if (count !== 1000) throw new Error(`expected 1000 entries, got ${count}`);
 
     // The stand-in's own raw apply throughput, same run, same concurrency (10 in flight).
     const api = kubeApi(h);
-    const group = h.kube.get('networking.istio.io/v1', 'WorkloadGroup', NAMESPACE, 'reviews')!;
+    const group = (await h.kube('get', 'networking.istio.io/v1', 'WorkloadGroup', NAMESPACE, 'reviews')) as {
+      metadata: { uid: string };
+    };
     const view: WorkloadGroupView = {
       namespace: NAMESPACE,
       name: 'raw',
@@ -116,10 +125,12 @@ async function burst() {
 
 async function reconcileAtScale() {
   process.stderr.write('reconcile 10,000 instances / 10,000 entries\n');
-  const h = await startHarness({ ...BENCH_ENV, RECONCILE_MAX_DELETE_RATIO: '0.5', KUBE_CONCURRENCY: '16' });
+  const h = await startRemoteHarness({ ...BENCH_ENV, RECONCILE_MAX_DELETE_RATIO: '0.5', KUBE_CONCURRENCY: '16' });
   try {
-    h.kube.seed(reviewsGroup());
-    const group = h.kube.get('networking.istio.io/v1', 'WorkloadGroup', NAMESPACE, 'reviews')!;
+    await h.kube('seed', reviewsGroup());
+    const group = (await h.kube('get', 'networking.istio.io/v1', 'WorkloadGroup', NAMESPACE, 'reviews')) as {
+      metadata: { uid: string };
+    };
     const view: WorkloadGroupView = {
       namespace: NAMESPACE,
       name: 'reviews',
@@ -130,26 +141,38 @@ async function reconcileAtScale() {
       template: { ports: { http: 9080 }, serviceAccount: 'reviews' },
     };
     const N = 10_000;
-    for (let n = 1; n <= N; n++) {
-      const fake = instance(id(n), { privateIpAddress: `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}` });
-      h.aws.putInstance(fake);
+    const fakes = Array.from({ length: N }, (_, i) =>
+      instance(id(i + 1), { privateIpAddress: `10.${((i + 1) >> 16) & 255}.${((i + 1) >> 8) & 255}.${(i + 1) & 255}` }),
+    );
+    await h.aws('putMany', fakes);
+    const entries = fakes.map((fake) => {
       const r = renderWorkloadEntry({ ...fake, ownerId: '123456789012', region: 'us-west-2' }, view);
       if (!r.ok) throw new Error(r.refusal.message);
-      h.kube.seed(r.entry as never);
-    }
+      return r.entry;
+    });
+    await h.kube('seedMany', entries);
+    // The sweep runs from a bundle built like the deployed one: no TypeScript loader in its RSS.
+    const bundleDir = mkdtempSync(join(tmpdir(), 'vm-registrar-child-'));
+    const childBundle = join(bundleDir, 'reconcile-child.mjs');
+    const { outExtension: _ext, ...buildOptions } = esbuildBuildOptions;
+    await build({ ...buildOptions, entryPoints: ['test/bench/reconcile-child.ts'], outfile: childBundle });
     const sweep = async (label: string) => {
-      h.kube.resetStats();
-      h.aws.resetStats();
-      const { stdout } = await run(process.execPath, ['test/bench/reconcile-child.ts'], { env: process.env, maxBuffer: 1 << 24 });
+      await h.kube('resetStats');
+      await h.aws('resetStats');
+      const { stdout } = await run(process.execPath, [...(process.env.BENCH_CHILD_NODE_OPTIONS ?? '').split(' ').filter(Boolean), childBundle], {
+        env: process.env,
+        maxBuffer: 1 << 24,
+      });
       const out = JSON.parse(stdout) as {
         wallMs: number;
         totals: Record<string, number>;
         maxRssMB: number;
         errors: string[];
       };
-      const kube = h.kube.stats();
-      const reads = `${kube.total - kube.writes} Kubernetes reads, ${h.aws.stats().total} EC2 calls`;
-      process.stderr.write(`  ${label}: ${JSON.stringify(out.totals)} ${out.errors.join('; ')}\n`);
+      const kube = (await h.kube('stats')) as { total: number; writes: number };
+      const ec2 = (await h.aws('stats')) as { total: number };
+      const reads = `${kube.total - kube.writes} Kubernetes reads, ${ec2.total} EC2 calls`;
+      process.stderr.write(`  ${label}: ${JSON.stringify(out.totals)} ${out.errors.join('; ')} ${JSON.stringify((out as { memoryMB?: unknown }).memoryMB)}\n`);
       return { ...out, kubeWrites: kube.writes, reads };
     };
     const converged = await sweep('converged');
@@ -159,7 +182,10 @@ async function reconcileAtScale() {
 
     // 10% drift: 400 new IPs, 300 entries deleted by hand, 300 instances terminated.
     const api = kubeApi(h);
-    for (let n = 1; n <= 400; n++) h.aws.putInstance(instance(id(n), { privateIpAddress: `10.200.${n >> 8}.${n & 255}` }));
+    await h.aws(
+      'putMany',
+      Array.from({ length: 400 }, (_, i) => instance(id(i + 1), { privateIpAddress: `10.200.${(i + 1) >> 8}.${(i + 1) & 255}` })),
+    );
     for (let n = 401; n <= 700; n++) {
       await api.deleteNamespacedCustomObject({
         group: 'networking.istio.io',
@@ -169,7 +195,7 @@ async function reconcileAtScale() {
         name: `reviews-${id(n)}`,
       });
     }
-    for (let n = 701; n <= 1000; n++) h.aws.setState(id(n), 'terminated');
+    for (let n = 701; n <= 1000; n++) await h.aws('setState', id(n), 'terminated');
     const drift = await sweep('10% drift');
     record(
       '10% drift repaired',
@@ -179,6 +205,7 @@ async function reconcileAtScale() {
     record('10% drift peak RSS', `${drift.maxRssMB.toFixed(0)} MB`, '<= 256 MB');
     const after = await sweep('after repair');
     record('sweep after repair', `${after.kubeWrites} writes`, '0 writes');
+    rmSync(bundleDir, { recursive: true, force: true });
   } finally {
     await h.close();
   }
@@ -186,13 +213,13 @@ async function reconcileAtScale() {
 
 async function faults() {
   process.stderr.write('faults: 20% Kubernetes failures and EC2 throttling\n');
-  const h = await startHarness(BENCH_ENV);
+  const h = await startRemoteHarness(BENCH_ENV);
   try {
-    h.kube.seed(reviewsGroup());
+    await h.kube('seed', reviewsGroup());
     const N = 300;
-    for (let n = 1; n <= N; n++) h.aws.putInstance(instance(id(n)));
-    h.kube.setFaults({ failureRate: 0.2, seed: 42 });
-    h.aws.setFaults({ ec2ThrottleRate: 0.2, seed: 7 });
+    await h.aws('putMany', Array.from({ length: N }, (_, i) => instance(id(i + 1))));
+    await h.kube('setFaults', { failureRate: 0.2, seed: 42 });
+    await h.aws('setFaults', { ec2ThrottleRate: 0.2, seed: 7 });
     // SQS semantics: failed records come back until they succeed.
     let pending = Array.from({ length: N }, (_, i) => stateChange(id(i + 1), 'running'));
     const redeliver = async () => {
@@ -210,11 +237,14 @@ async function faults() {
       return rounds;
     };
     const roundsUp = await redeliver();
-    for (let n = 1; n <= 100; n++) h.aws.setState(id(n), n % 2 ? 'terminated' : 'stopped');
+    for (let n = 1; n <= 100; n++) await h.aws('setState', id(n), n % 2 ? 'terminated' : 'stopped');
     pending = Array.from({ length: 100 }, (_, i) => stateChange(id(i + 1), i % 2 ? 'stopped' : 'terminated'));
     const roundsDown = await redeliver();
-    h.kube.setFaults(undefined);
-    const names = h.entries().map((e) => e.metadata.name);
+    await h.kube('setFaults', undefined);
+    const listed = (await h.kube('list', 'networking.istio.io/v1', 'WorkloadEntry', NAMESPACE)) as Array<{
+      metadata: { name: string };
+    }>;
+    const names = listed.map((e) => e.metadata.name);
     const running = Array.from({ length: N - 100 }, (_, i) => `reviews-${id(i + 101)}`);
     const exact = running.every((n) => names.filter((x) => x === n).length === 1) && names.length === running.length;
     record(
@@ -235,12 +265,11 @@ async function coldStart() {
   }
 }
 
-void GROUP_TAG;
 const only = process.argv.slice(2);
 const sections: Record<string, () => Promise<void>> = { singleEvent, burst, reconcileAtScale, faults, coldStart };
 for (const [name, fn] of Object.entries(sections)) if (only.length === 0 || only.includes(name)) await fn();
 
-const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length), ['measure', 'result', 'target'][i]!.length));
+const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]!.length), ['measure', 'result', 'target'][i]!.length));
 const line = (r: readonly string[]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
 process.stdout.write(
   [line(['measure', 'result', 'target']), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') + '\n',
