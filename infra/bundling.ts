@@ -23,6 +23,14 @@ export function entryPath(name: FunctionName): string {
   return path.join(PROJECT_ROOT, FUNCTION_ENTRIES[name]);
 }
 
+/**
+ * Packages replaced in the Lambda bundles. `undici` becomes Node 24's built-in fetch (see
+ * infra/shims/undici.ts): 0.7 MB less to load at every cold start, and pooled TLS connections.
+ */
+export const BUNDLE_ALIASES: Readonly<Record<string, string>> = {
+  undici: path.join(PROJECT_ROOT, 'infra', 'shims', 'undici.ts'),
+};
+
 /** esbuild target matching the Lambda runtime (nodejs24.x). */
 export const NODE_TARGET = 'node24';
 
@@ -58,6 +66,7 @@ export const esbuildBuildOptions = {
   outExtension: { '.js': '.mjs' },
   legalComments: 'none',
   logLevel: 'warning',
+  alias: BUNDLE_ALIASES,
 } as const satisfies BuildOptions;
 
 /** The same options for `NodejsFunction` (local esbuild, never Docker). */
@@ -73,4 +82,7 @@ export const lambdaBundlingOptions: BundlingOptions = {
   banner: ESM_REQUIRE_BANNER,
   bundleAwsSDK: true,
   externalModules: [],
+  esbuildArgs: Object.fromEntries(
+    Object.entries(BUNDLE_ALIASES).map(([from, to]) => [`--alias:${from}`, to]),
+  ),
 };
