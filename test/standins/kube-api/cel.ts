@@ -103,6 +103,22 @@ function env(): CelEnv {
   return sharedEnv;
 }
 
+/** Variables a CRD rule may use (type names such as `int` resolve as identifiers too). */
+const ROOT_VARIABLES = new Set([
+  'self',
+  'oldSelf',
+  'int',
+  'uint',
+  'double',
+  'string',
+  'bool',
+  'bytes',
+  'list',
+  'map',
+  'null_type',
+  'type',
+]);
+
 export interface CompiledRule {
   rule: string;
   message?: string;
@@ -119,6 +135,8 @@ export class CelCompileError extends Error {}
 interface AstVisit {
   idents: Set<string>;
   calls: Set<string>;
+  /** Variables introduced by macros (`all(x, ...)`, accumulators). */
+  declared: Set<string>;
 }
 
 function walkAst(node: unknown, out: AstVisit): void {
@@ -130,6 +148,11 @@ function walkAst(node: unknown, out: AstVisit): void {
   const rec = node as Record<string, unknown>;
   if (rec.$typeName === 'cel.expr.Expr.Ident' && typeof rec.name === 'string') out.idents.add(rec.name);
   if (rec.$typeName === 'cel.expr.Expr.Call' && typeof rec.function === 'string') out.calls.add(rec.function);
+  if (rec.$typeName === 'cel.expr.Expr.Comprehension') {
+    for (const k of ['iterVar', 'iterVar2', 'accuVar']) {
+      if (typeof rec[k] === 'string' && rec[k] !== '') out.declared.add(rec[k] as string);
+    }
+  }
   for (const [k, v] of Object.entries(rec)) {
     if (k !== '$typeName' && typeof v === 'object') walkAst(v, out);
   }
@@ -142,8 +165,12 @@ function compileExpr(source: string): { planned: Planned; visit: AstVisit } {
   } catch (e) {
     throw new CelCompileError(`compilation failed: ${(e as Error).message}`);
   }
-  const visit: AstVisit = { idents: new Set(), calls: new Set() };
+  const visit: AstVisit = { idents: new Set(), calls: new Set(), declared: new Set() };
   walkAst(parsed.expr, visit);
+  const undeclared = [...visit.idents].filter((i) => !ROOT_VARIABLES.has(i) && !visit.declared.has(i));
+  if (undeclared.length > 0) {
+    throw new CelCompileError(`compilation failed: undeclared reference to '${undeclared.join("', '")}'`);
+  }
   const resolver = env().funcs;
   const unknown = [...visit.calls].filter((f) => !BUILTIN_CALLS.has(f) && resolver.find(f) === undefined);
   if (unknown.length > 0) {

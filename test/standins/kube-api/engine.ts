@@ -15,12 +15,12 @@ import {
   forbiddenField,
   type GroupResource,
   gone,
-  internalError,
   invalidObject,
   invalidOptions,
   notFound,
   OBJECT_MODIFIED,
   required,
+  StatusError,
   unprocessable,
   unsupportedMediaType,
 } from './errors.ts';
@@ -524,9 +524,7 @@ export class Engine implements Allocator {
       for (let i = 0; i < 5; i++) suffix += GENERATE_CHARS[Math.floor(Math.random() * GENERATE_CHARS.length)];
       meta.name = `${meta.generateName}${suffix}`;
     }
-    if (meta.resourceVersion !== undefined && meta.resourceVersion !== '') {
-      throw internalError('resourceVersion should not be set on objects to be created');
-    }
+    rvSetOnCreate(meta);
     if (rt.statusSubresource && rt.crd) delete body.status;
     const ns = rt.namespaced ? t.namespace : '';
     this.namespaceMustExist(rt, ns);
@@ -751,6 +749,7 @@ export class Engine implements Allocator {
     const warnings = this.pruneBody(t, cfg, opts);
     const current = this.getStored(rt, t.namespace, t.name);
     if (current !== undefined) this.preconditions(t, meta, current.obj);
+    else rvSetOnCreate(meta);
     for (const k of [
       'uid',
       'resourceVersion',
@@ -941,6 +940,21 @@ export class Engine implements Allocator {
     if (!rt.deleteReturnsObject)
       return JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success' });
     return `{"apiVersion":${JSON.stringify(apiVersionOf(rt, version))},"items":[${out.join(',')}],"kind":${JSON.stringify(rt.listKind)},"metadata":{"resourceVersion":${JSON.stringify(String(this.rv))}}}`;
+  }
+}
+
+/** etcd3 store: a numeric, non-zero resourceVersion on a create is a plain 500 (no reason), as on a real server. */
+function rvSetOnCreate(meta: ObjectMeta): void {
+  const rv = meta.resourceVersion;
+  if (typeof rv === 'string' && /^\d+$/.test(rv) && rv !== '0') {
+    throw new StatusError({
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: 'resourceVersion should not be set on objects to be created',
+      code: 500,
+    });
   }
 }
 

@@ -489,7 +489,7 @@ function walkCel(v: unknown, old: unknown, hasOld: boolean, n: SchemaNode, path:
 export function celErrors(obj: JsonObject, old: JsonObject | undefined, root: SchemaNode): FieldError[] {
   const w: CelWalk = { errs: [], cache: new WeakMap(), oldCache: new WeakMap() };
   if (!root.rulesBelow) return w.errs;
-  if (root.rules.length > 0) evalRules(obj, old, old !== undefined, root, '<root>', w);
+  if (root.rules.length > 0) evalRules(obj, old, old !== undefined, root, '<nil>', w);
   for (const [k, child] of root.properties ?? []) {
     if (!child.rulesBelow || obj[k] === undefined) continue;
     const has = old !== undefined && old[k] !== undefined;
