@@ -32,6 +32,8 @@ export function trustCertificates(ca: ConnectOptions['ca']): void {
 }
 
 export class Agent {
+  /** Set by insecure-skip-tls-verify: harmless for plain http, refused for https (see fetch). */
+  readonly insecure: boolean;
   constructor(options: { connect?: ConnectOptions } = {}) {
     const connect = options.connect ?? {};
     if (connect.cert || connect.key || connect.pfx) {
@@ -39,12 +41,10 @@ export class Agent {
         'client certificate authentication is not supported in the Lambda bundle: use EKS token auth',
       );
     }
-    if (connect.rejectUnauthorized === false) {
-      throw new Error('insecure-skip-tls-verify is not supported in the Lambda bundle: give the cluster CA');
-    }
     if (connect.servername) {
       throw new Error('tls-server-name is not supported in the Lambda bundle');
     }
+    this.insecure = connect.rejectUnauthorized === false;
     if (connect.ca) trustCertificates(connect.ca);
   }
 }
@@ -57,6 +57,12 @@ export class ProxyAgent {
 
 /** Node's global fetch; the per-request dispatcher is dropped (see above). */
 export function fetch(input: string | URL | Request, init: RequestInit & { dispatcher?: unknown } = {}) {
-  const { dispatcher: _dispatcher, ...rest } = init;
+  const { dispatcher, ...rest } = init;
+  const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+  if (dispatcher instanceof Agent && dispatcher.insecure && url.startsWith('https:')) {
+    return Promise.reject(
+      new Error('insecure-skip-tls-verify is not supported in the Lambda bundle: give the cluster CA'),
+    );
+  }
   return globalThis.fetch(input, rest);
 }

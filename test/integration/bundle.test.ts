@@ -1,0 +1,44 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { entryPath, esbuildBuildOptions } from '../../infra/bundling.ts';
+import { cliContext } from '../../shared/cli/replay.ts';
+import { sqsEvent, stateChange } from '../helpers/fixtures.ts';
+import { type Harness, instance, reviewsGroup, startHarness } from '../helpers/harness.ts';
+
+/** The deployed artefact, not the sources: the esbuild bundle (undici shimmed) against the stand-ins. */
+describe('Bundle: the registrar as deployed', () => {
+  let h: Harness;
+  let dir: string;
+  beforeAll(async () => {
+    h = await startHarness();
+    h.kube.seed(reviewsGroup());
+    dir = mkdtempSync(join(tmpdir(), 'vm-registrar-bundle-test-'));
+  });
+  afterAll(async () => {
+    await h.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('converges an event through the bundled handler', async () => {
+    const outfile = join(dir, 'registrar.mjs');
+    const { outExtension: _ext, ...options } = esbuildBuildOptions;
+    const result = await build({
+      ...options,
+      entryPoints: [entryPath('registrar')],
+      outfile,
+      metafile: true,
+    });
+    expect(Object.keys(result.metafile.inputs).some((f) => f.includes('node_modules/undici/'))).toBe(false);
+    const { handler } = (await import(pathToFileURL(outfile).href)) as {
+      handler: (e: unknown, c: unknown) => Promise<{ batchItemFailures: unknown[] }>;
+    };
+    h.aws.putInstance(instance('i-0000000000000bb01'));
+    const response = await handler(sqsEvent([stateChange('i-0000000000000bb01', 'running')]), cliContext());
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(h.entries().map((e) => e.metadata.name)).toEqual(['reviews-i-0000000000000bb01']);
+  });
+});
