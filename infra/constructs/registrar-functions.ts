@@ -8,12 +8,7 @@ import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { environmentSchema } from '#shared/config/config.ts';
-import {
-  DEFAULT_FIELD_MANAGER,
-  DEFAULT_TAG_PREFIX,
-  MANAGED_BY_VALUE,
-  METRICS_NAMESPACE,
-} from '#shared/constants.ts';
+import { MANAGED_BY_VALUE, METRICS_NAMESPACE } from '#shared/constants.ts';
 import { acknowledgeWildcardResource } from '../nag.ts';
 import { createNodeFunction } from './node-function.ts';
 
@@ -41,44 +36,44 @@ export interface RegistrarFunctionsProps {
   readonly clusterCertificateAuthorityData?: string;
   /**
    * Prefix of the instance tags the registrar reads (TAG_PREFIX).
-   * @default 'istio-vm/'
+   * @default - the functions' default (shared/config/config.ts): 'istio-vm/'
    */
   readonly tagPrefix?: string;
   /**
    * What happens to the entry of a stopping/stopped instance (STOPPED_INSTANCE_POLICY).
-   * @default 'delete'
+   * @default - the functions' default: 'delete'
    */
   readonly stoppedInstancePolicy?: 'delete' | 'keep';
   /**
    * Complete Auto Scaling lifecycle actions (CONTINUE) once the entry has converged
    * (COMPLETE_LIFECYCLE_ACTIONS). When false the registrar gets no autoscaling permission.
-   * @default true
+   * @default - the functions' default: true
    */
   readonly completeLifecycleActions?: boolean;
   /**
    * Parallel Kubernetes writes in one batch or sweep (KUBE_CONCURRENCY, 1-64).
-   * @default 8
+   * @default - the functions' default (shared/config/config.ts; 10 when written)
    */
   readonly kubeConcurrency?: number;
   /**
    * A sweep that would delete more than this share of a group's entries stops unless forced
    * (RECONCILE_MAX_DELETE_RATIO, 0-1).
-   * @default 0.5
+   * @default - the functions' default: 0.5
    */
   readonly reconcileMaxDeleteRatio?: number;
   /**
    * Server-side apply field manager (FIELD_MANAGER).
-   * @default 'istio-vm-registrar'
+   * @default - the functions' default: 'istio-vm-registrar'
    */
   readonly fieldManager?: string;
   /**
    * How long a WorkloadGroup read stays cached (WORKLOAD_GROUP_CACHE_TTL_SECONDS, 0-3600 s).
-   * @default Duration.seconds(30)
+   * @default - the functions' default: 30 s
    */
   readonly workloadGroupCacheTtl?: Duration;
   /**
    * Timeout of one Kubernetes request (KUBE_REQUEST_TIMEOUT_MS, 100 ms-120 s).
-   * @default Duration.seconds(10)
+   * @default - the functions' default: 10 s
    */
   readonly kubeRequestTimeout?: Duration;
   /**
@@ -132,6 +127,12 @@ export interface RegistrarFunctionsProps {
    */
   readonly securityGroups?: readonly ISecurityGroup[];
 }
+
+/**
+ * The functions' own defaults (shared/config/config.ts), written out explicitly so the console shows
+ * the effective configuration, and taken from the schema so CDK and the functions cannot disagree.
+ */
+export const FUNCTION_DEFAULTS = environmentSchema.parse({ ALLOWED_NAMESPACES: 'default' });
 
 const LOG_LEVELS: Readonly<Record<RegistrarLogLevel, lambda.ApplicationLogLevel>> = {
   DEBUG: lambda.ApplicationLogLevel.DEBUG,
@@ -229,7 +230,7 @@ export class RegistrarFunctions extends Construct {
         );
       }
     }
-    if (props.completeLifecycleActions ?? true) {
+    if (props.completeLifecycleActions ?? FUNCTION_DEFAULTS.COMPLETE_LIFECYCLE_ACTIONS) {
       this.grantCompleteLifecycleAction(this.registrar, props.autoScalingGroups);
     }
 
@@ -305,21 +306,22 @@ function renderEnvironment(
   serviceName: string,
   metricsNamespace: string,
 ): Record<string, string> {
-  const seconds = (duration: Duration | undefined, fallback: number): string =>
-    String(duration ? duration.toSeconds() : fallback);
+  const defaults = FUNCTION_DEFAULTS;
   const env: Record<string, string> = {
     ALLOWED_NAMESPACES: props.allowedNamespaces.join(','),
     CLUSTER_NAME: props.clusterName,
-    TAG_PREFIX: props.tagPrefix ?? DEFAULT_TAG_PREFIX,
-    STOPPED_INSTANCE_POLICY: props.stoppedInstancePolicy ?? 'delete',
-    FIELD_MANAGER: props.fieldManager ?? DEFAULT_FIELD_MANAGER,
-    WORKLOAD_GROUP_CACHE_TTL_SECONDS: seconds(props.workloadGroupCacheTtl, 30),
-    COMPLETE_LIFECYCLE_ACTIONS: String(props.completeLifecycleActions ?? true),
-    KUBE_REQUEST_TIMEOUT_MS: String(
-      props.kubeRequestTimeout ? props.kubeRequestTimeout.toMilliseconds() : 10_000,
+    TAG_PREFIX: props.tagPrefix ?? defaults.TAG_PREFIX,
+    STOPPED_INSTANCE_POLICY: props.stoppedInstancePolicy ?? defaults.STOPPED_INSTANCE_POLICY,
+    FIELD_MANAGER: props.fieldManager ?? defaults.FIELD_MANAGER,
+    WORKLOAD_GROUP_CACHE_TTL_SECONDS: String(
+      props.workloadGroupCacheTtl?.toSeconds() ?? defaults.WORKLOAD_GROUP_CACHE_TTL_SECONDS,
     ),
-    KUBE_CONCURRENCY: String(props.kubeConcurrency ?? 8),
-    RECONCILE_MAX_DELETE_RATIO: String(props.reconcileMaxDeleteRatio ?? 0.5),
+    COMPLETE_LIFECYCLE_ACTIONS: String(props.completeLifecycleActions ?? defaults.COMPLETE_LIFECYCLE_ACTIONS),
+    KUBE_REQUEST_TIMEOUT_MS: String(
+      props.kubeRequestTimeout?.toMilliseconds() ?? defaults.KUBE_REQUEST_TIMEOUT_MS,
+    ),
+    KUBE_CONCURRENCY: String(props.kubeConcurrency ?? defaults.KUBE_CONCURRENCY),
+    RECONCILE_MAX_DELETE_RATIO: String(props.reconcileMaxDeleteRatio ?? defaults.RECONCILE_MAX_DELETE_RATIO),
     POWERTOOLS_SERVICE_NAME: serviceName,
     POWERTOOLS_METRICS_NAMESPACE: metricsNamespace,
     POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ESM_REQUIRE_BANNER } from '../../infra/bundling.ts';
+import { FUNCTION_DEFAULTS } from '../../infra/constructs/registrar-functions.ts';
 import { REGISTRAR_EVENT_TYPES } from '../../infra/event-types.ts';
 import type { RegistrarStack } from '../../infra/stacks/registrar-stack.ts';
 import { METRICS_NAMESPACE, Metric } from '../../shared/constants.ts';
@@ -233,7 +234,7 @@ describe('RegistrarStack: registrar function', () => {
       WORKLOAD_GROUP_CACHE_TTL_SECONDS: '30',
       COMPLETE_LIFECYCLE_ACTIONS: 'true',
       KUBE_REQUEST_TIMEOUT_MS: '10000',
-      KUBE_CONCURRENCY: '8',
+      KUBE_CONCURRENCY: String(FUNCTION_DEFAULTS.KUBE_CONCURRENCY),
       RECONCILE_MAX_DELETE_RATIO: '0.5',
       POWERTOOLS_SERVICE_NAME: 'istio-vm-registrar',
       POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
