@@ -17,7 +17,9 @@ describe('Shim: undici in the Lambda bundle', () => {
     await new Promise((r) => server.once('listening', r));
     const { port } = server.address() as AddressInfo;
     try {
-      const response = await fetch(`http://127.0.0.1:${port}/`, { dispatcher: new Agent({ connect: {} }) });
+      const response = await fetch(`http://127.0.0.1:${port}/`, {
+        dispatcher: new Agent({ connect: {} }) as never,
+      });
       expect(await response.text()).toBe('pong');
     } finally {
       server.close();
@@ -27,16 +29,16 @@ describe('Shim: undici in the Lambda bundle', () => {
   it('refuses what it cannot honour, loudly', async () => {
     expect(() => new Agent({ connect: { cert: 'x', key: 'y' } })).toThrow(/client certificate/);
     const insecure = new Agent({ connect: { rejectUnauthorized: false } });
-    await expect(fetch('https://127.0.0.1:1/', { dispatcher: insecure })).rejects.toThrow(
+    await expect(fetch('https://127.0.0.1:1/', { dispatcher: insecure as never })).rejects.toThrow(
       /insecure-skip-tls-verify/,
     );
     expect(() => new ProxyAgent()).toThrow(/proxy-url/);
   });
 
   it('adds a cluster CA to the default trust store once', () => {
-    const calls: string[][] = [];
+    const calls: Array<ReadonlyArray<unknown>> = [];
     const original = tls.setDefaultCACertificates;
-    tls.setDefaultCACertificates = (certs: string[]) => {
+    tls.setDefaultCACertificates = (certs) => {
       calls.push(certs);
     };
     try {

@@ -1,0 +1,108 @@
+import { randomBytes } from 'node:crypto';
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import type { SQSBatchResponse } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { handler, resetApp } from '../../functions/registrar/handler.ts';
+import { cliContext } from '../../shared/cli/replay.ts';
+import { sqsEvent, stateChange, withInstance } from '../helpers/fixtures.ts';
+import { instance } from '../helpers/harness.ts';
+import { reconcilerFromEnv } from '../helpers/reconcile.ts';
+import { type AwsApiStandIn, startAwsApi } from '../standins/aws-api/index.ts';
+
+/**
+ * The registrar scenarios against a real cluster with Istio's CRDs (`E2E_KUBECONFIG`). EC2 stays the
+ * local stand-in. Everything happens in a namespace created for the run and deleted after it.
+ */
+const kubeconfigPath = process.env.E2E_KUBECONFIG;
+if (!kubeconfigPath) process.stderr.write('E2E_KUBECONFIG is not set: the real-cluster suite was not run\n');
+
+const GROUP = 'networking.istio.io';
+const VERSION = 'v1';
+
+describe.runIf(kubeconfigPath)('E2E: registrar against a real cluster', () => {
+  const namespace = `vm-registrar-e2e-${randomBytes(3).toString('hex')}`;
+  let aws: AwsApiStandIn;
+  let custom: CustomObjectsApi;
+  let core: CoreV1Api;
+  const ids = ['i-0e2e00000000000a1', 'i-0e2e00000000000a2'];
+  const send = async (bodies: string[]) =>
+    (await handler(sqsEvent(bodies, 'e2e'), cliContext('registrar-e2e'))) as SQSBatchResponse;
+  const entries = async () =>
+    (
+      (await custom.listNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: 'workloadentries',
+      })) as {
+        items: Array<{ metadata: { name: string; resourceVersion: string }; spec: { address?: string } }>;
+      }
+    ).items;
+
+  beforeAll(async () => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(kubeconfigPath!);
+    custom = kc.makeApiClient(CustomObjectsApi);
+    core = kc.makeApiClient(CoreV1Api);
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+    await custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: 'workloadgroups',
+      body: {
+        apiVersion: `${GROUP}/${VERSION}`,
+        kind: 'WorkloadGroup',
+        metadata: { name: 'reviews', namespace },
+        spec: {
+          metadata: { labels: { app: 'reviews' } },
+          template: { ports: { http: 9080 }, serviceAccount: 'reviews' },
+        },
+      },
+    });
+    aws = await startAwsApi({ region: 'us-west-2' });
+    Object.assign(process.env, aws.env(), { KUBECONFIG: kubeconfigPath, ALLOWED_NAMESPACES: namespace });
+    delete process.env.CLUSTER_NAME;
+    resetApp();
+  });
+
+  afterAll(async () => {
+    resetApp();
+    await aws?.close();
+    await core?.deleteNamespace({ name: namespace }).catch(() => undefined);
+  });
+
+  it('registers launched instances, and a replay changes nothing', async () => {
+    for (const id of ids)
+      aws.putInstance(instance(id, { tags: { 'istio-vm/workload-group': `${namespace}/reviews` } }));
+    expect(await send(ids.map((id) => withInstance('asg-ec2-instance-launch-successful.json', id)))).toEqual({
+      batchItemFailures: [],
+    });
+    const first = await entries();
+    expect(first.map((e) => e.metadata.name).sort()).toEqual(ids.map((id) => `reviews-${id}`));
+    await send(ids.map((id) => stateChange(id, 'running')));
+    const second = await entries();
+    expect(second.map((e) => e.metadata.resourceVersion).sort()).toEqual(
+      first.map((e) => e.metadata.resourceVersion).sort(),
+    );
+  });
+
+  it('deletes the entry of a terminated instance', async () => {
+    aws.setState(ids[0]!, 'terminated');
+    await send([stateChange(ids[0]!, 'terminated')]);
+    expect((await entries()).map((e) => e.metadata.name)).toEqual([`reviews-${ids[1]}`]);
+  });
+
+  it('the reconciler repairs an entry deleted by hand and leaves the rest', async () => {
+    await custom.deleteNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: 'workloadentries',
+      name: `reviews-${ids[1]}`,
+    });
+    const summary = await reconcilerFromEnv().run();
+    expect(summary.totals.create).toBe(1);
+    expect((await entries()).map((e) => e.metadata.name)).toEqual([`reviews-${ids[1]}`]);
+  });
+});
