@@ -7,7 +7,7 @@
  *   vm-registrar reconcile [--dry-run] [--namespace NS]... [--group NS/NAME]... [--output table|json] [--force]
  *   vm-registrar status [--namespace NS]... [--output table|json]
  *   vm-registrar rbac [--namespace NS]... [--group NAME]
- *   vm-registrar manifests gateway --network NAME [--multi-network] [--namespace NS]
+ *   vm-registrar manifests gateway --network NAME [--multi-network] [--namespace NS] [--target-group PORT=ARN]...
  *
  * Exit codes: 0 converged or applied, 1 errors, 2 refused by a safety stop, 64 usage.
  */
@@ -27,7 +27,8 @@ commands:
   reconcile [--dry-run] [--force]        converge the fleet (--namespace NS, --group NS/NAME, --output table|json)
   status                                 groups, instances and entries side by side
   rbac                                   print the RBAC the registrar needs (--namespace NS, --group NAME)
-  manifests gateway --network NAME       print east-west gateway manifests (--multi-network)
+  manifests gateway --network NAME       print east-west gateway manifests (--multi-network, --namespace NS,
+                                         --target-group PORT=ARN from the gateway stack's outputs)
 
 Configuration comes from the environment (ALLOWED_NAMESPACES, KUBECONFIG or CLUSTER_NAME, AWS_REGION, ...);
 see README.md.`;
@@ -44,6 +45,7 @@ async function main(argv: string[]): Promise<number> {
       output: { type: 'string', default: 'table' },
       network: { type: 'string' },
       'multi-network': { type: 'boolean', default: false },
+      'target-group': { type: 'string', multiple: true },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
