@@ -4,7 +4,11 @@ import type { InstanceHint } from '../../../shared/domain/events.ts';
 import { INSTANCE_STATES } from '../../../shared/domain/types.ts';
 import { facts } from '../../helpers/domain.ts';
 
-const policy: LifecyclePolicy = { tagPrefix: 'istio-vm/', allowedNamespaces: ['bookinfo'], stoppedInstancePolicy: 'delete' };
+const policy: LifecyclePolicy = {
+  tagPrefix: 'istio-vm/',
+  allowedNamespaces: ['bookinfo'],
+  stoppedInstancePolicy: 'delete',
+};
 const hint = (h: Partial<InstanceHint>): InstanceHint => ({
   instanceId: 'i-1234567890abcdef0',
   source: 'ec2-state-change',
@@ -27,27 +31,44 @@ describe('Function: decideInstance()', () => {
   it('covers all six states', () => expect(INSTANCE_STATES).toHaveLength(6));
 
   it('keeps stopped instances when the policy says keep', () => {
-    expect(decideInstance(facts({ state: 'stopped' }), undefined, { ...policy, stoppedInstancePolicy: 'keep' }).kind).toBe('keep');
+    expect(
+      decideInstance(facts({ state: 'stopped' }), undefined, { ...policy, stoppedInstancePolicy: 'keep' })
+        .kind,
+    ).toBe('keep');
   });
 
   it('treats an instance EC2 does not know as gone', () => {
-    expect(decideInstance(undefined, hint({}), policy)).toEqual({ kind: 'deregister', reason: 'instance not found in EC2' });
+    expect(decideInstance(undefined, hint({}), policy)).toEqual({
+      kind: 'deregister',
+      reason: 'instance not found in EC2',
+    });
   });
 
   it('deregisters at once on a Spot interruption even while running', () => {
-    expect(decideInstance(facts(), hint({ source: 'ec2-spot-interruption' }), policy).kind).toBe('deregister');
+    expect(decideInstance(facts(), hint({ source: 'ec2-spot-interruption' }), policy).kind).toBe(
+      'deregister',
+    );
   });
 
   it('deregisters on a terminate lifecycle action and on a launch into the warm pool', () => {
     const action = { autoScalingGroupName: 'a', lifecycleHookName: 'h' };
-    expect(decideInstance(facts(), hint({ lifecycleAction: { ...action, transition: 'terminating' } }), policy).kind).toBe('deregister');
     expect(
-      decideInstance(facts(), hint({ lifecycleAction: { ...action, transition: 'launching', destination: 'WarmPool' } }), policy)
+      decideInstance(facts(), hint({ lifecycleAction: { ...action, transition: 'terminating' } }), policy)
         .kind,
     ).toBe('deregister');
     expect(
-      decideInstance(facts(), hint({ lifecycleAction: { ...action, transition: 'launching', destination: 'AutoScalingGroup' } }), policy)
-        .kind,
+      decideInstance(
+        facts(),
+        hint({ lifecycleAction: { ...action, transition: 'launching', destination: 'WarmPool' } }),
+        policy,
+      ).kind,
+    ).toBe('deregister');
+    expect(
+      decideInstance(
+        facts(),
+        hint({ lifecycleAction: { ...action, transition: 'launching', destination: 'AutoScalingGroup' } }),
+        policy,
+      ).kind,
     ).toBe('register');
   });
 
@@ -58,10 +79,18 @@ describe('Function: decideInstance()', () => {
       return intent.kind === 'refuse' ? intent.refusal.reason : intent.kind;
     };
     expect(refuse(facts({ tags: { 'istio-vm/workload-group': 'reviews' } }))).toBe('invalid-group-tag');
-    expect(refuse(facts({ tags: { 'istio-vm/workload-group': 'Bookinfo/reviews' } }))).toBe('invalid-group-tag');
-    expect(refuse(facts({ tags: { 'istio-vm/workload-group': 'kube-system/reviews' } }))).toBe('namespace-not-allowed');
+    expect(refuse(facts({ tags: { 'istio-vm/workload-group': 'Bookinfo/reviews' } }))).toBe(
+      'invalid-group-tag',
+    );
+    expect(refuse(facts({ tags: { 'istio-vm/workload-group': 'kube-system/reviews' } }))).toBe(
+      'namespace-not-allowed',
+    );
     expect(
-      refuse(facts({ tags: { 'istio-vm/workload-group': 'bookinfo/reviews', 'istio-vm/network': 'bad network!' } })),
+      refuse(
+        facts({
+          tags: { 'istio-vm/workload-group': 'bookinfo/reviews', 'istio-vm/network': 'bad network!' },
+        }),
+      ),
     ).toBe('invalid-network-tag');
     const { privateIpAddress: _ip, ...noIp } = facts();
     expect(refuse(noIp)).toBe('no-private-ip');
@@ -73,6 +102,10 @@ describe('Function: decideInstance()', () => {
       undefined,
       { ...policy, tagPrefix: 'mesh:', allowedNamespaces: ['*'] },
     );
-    expect(intent).toEqual({ kind: 'register', group: { namespace: 'any-ns', name: 'reviews' }, network: 'vm-net' });
+    expect(intent).toEqual({
+      kind: 'register',
+      group: { namespace: 'any-ns', name: 'reviews' },
+      network: 'vm-net',
+    });
   });
 });

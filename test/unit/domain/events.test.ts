@@ -3,29 +3,98 @@ import { HANDLED_DETAIL_TYPES, normaliseEvent, parseMessageBody } from '../../..
 import { allEventFixtures, eventText } from '../../helpers/fixtures.ts';
 
 /** What each verbatim sample must become. */
-const EXPECTED: Record<string, { kind: 'hint' | 'ignore' | 'reject'; instanceId?: string; source?: string }> = {
-  'asg-ec2-instance-launch-lifecycle-action.json': { kind: 'hint', instanceId: 'i-1234567890abcdef0', source: 'asg-lifecycle-action' },
-  'asg-ec2-instance-launch-successful.json': { kind: 'hint', instanceId: 'i-1234567890abcdef0', source: 'asg-launch-successful' },
-  'asg-ec2-instance-launch-unsuccessful.json': { kind: 'hint', instanceId: 'i-1234567890abcdef0', source: 'asg-launch-unsuccessful' },
-  'asg-ec2-instance-terminate-lifecycle-action.json': { kind: 'hint', instanceId: 'i-1234567890abcdef0', source: 'asg-lifecycle-action' },
-  'asg-ec2-instance-terminate-successful.json': { kind: 'hint', instanceId: 'i-1234567890abcdef0', source: 'asg-terminate-successful' },
-  'asg-lifecycle-notification-sns-sqs-launching.txt': { kind: 'hint', instanceId: 'i-0598c7d356eba48d7', source: 'asg-lifecycle-action' },
-  'asg-lifecycle-test-notification.txt': { kind: 'ignore' },
-  'asg-warm-pool-launch-lifecycle-action-ec2-to-asg.json': { kind: 'hint', instanceId: 'i-1234567890abcdef0', source: 'asg-lifecycle-action' },
-  'asg-warm-pool-launch-lifecycle-action-warmpool-to-asg.json': { kind: 'hint', instanceId: 'i-1234567890abcdef0', source: 'asg-lifecycle-action' },
-  'aws-lambda-go.autoscaling-event-launch-successful.json': { kind: 'hint', instanceId: 'i-1234567890abcdef0', source: 'asg-launch-successful' },
-  'aws-lambda-go.autoscaling-event-launch-unsuccessful.json': { kind: 'hint', instanceId: 'i-1234567890abcdef0', source: 'asg-launch-unsuccessful' },
-  'aws-lambda-go.autoscaling-event-lifecycle-action.json': { kind: 'hint', instanceId: 'i-1234567890abcdef0', source: 'asg-lifecycle-action' },
-  'aws-lambda-go.autoscaling-event-terminate-action.json': { kind: 'hint', instanceId: 'i-1234567890abcdef0', source: 'asg-lifecycle-action' },
-  'ec2-instance-rebalance-recommendation.json': { kind: 'hint', instanceId: 'i-1234567890abcdef0', source: 'ec2-rebalance-recommendation' },
-  'ec2-instance-state-change-pending-cwe-2015.json': { kind: 'hint', instanceId: 'i-abcd1111', source: 'ec2-state-change' },
-  'ec2-instance-state-change-pending.json': { kind: 'hint', instanceId: 'i-abcd1111', source: 'ec2-state-change' },
-  'ec2-instance-state-change-terminated.json': { kind: 'hint', instanceId: 'i-1234567890abcdef0', source: 'ec2-state-change' },
-  'ec2-spot-instance-interruption-warning.json': { kind: 'hint', instanceId: 'i-1234567890abcdef0', source: 'ec2-spot-interruption' },
-  // Whole Lambda SQS events are not event bodies: the handler unwraps them first.
-  'lambda-sqs-event-eventbridge-s3-object-created.powertools.json': { kind: 'reject' },
-  'lambda-sqs-event-plain-body.json': { kind: 'reject' },
-};
+const EXPECTED: Record<string, { kind: 'hint' | 'ignore' | 'reject'; instanceId?: string; source?: string }> =
+  {
+    'asg-ec2-instance-launch-lifecycle-action.json': {
+      kind: 'hint',
+      instanceId: 'i-1234567890abcdef0',
+      source: 'asg-lifecycle-action',
+    },
+    'asg-ec2-instance-launch-successful.json': {
+      kind: 'hint',
+      instanceId: 'i-1234567890abcdef0',
+      source: 'asg-launch-successful',
+    },
+    'asg-ec2-instance-launch-unsuccessful.json': {
+      kind: 'hint',
+      instanceId: 'i-1234567890abcdef0',
+      source: 'asg-launch-unsuccessful',
+    },
+    'asg-ec2-instance-terminate-lifecycle-action.json': {
+      kind: 'hint',
+      instanceId: 'i-1234567890abcdef0',
+      source: 'asg-lifecycle-action',
+    },
+    'asg-ec2-instance-terminate-successful.json': {
+      kind: 'hint',
+      instanceId: 'i-1234567890abcdef0',
+      source: 'asg-terminate-successful',
+    },
+    'asg-lifecycle-notification-sns-sqs-launching.txt': {
+      kind: 'hint',
+      instanceId: 'i-0598c7d356eba48d7',
+      source: 'asg-lifecycle-action',
+    },
+    'asg-lifecycle-test-notification.txt': { kind: 'ignore' },
+    'asg-warm-pool-launch-lifecycle-action-ec2-to-asg.json': {
+      kind: 'hint',
+      instanceId: 'i-1234567890abcdef0',
+      source: 'asg-lifecycle-action',
+    },
+    'asg-warm-pool-launch-lifecycle-action-warmpool-to-asg.json': {
+      kind: 'hint',
+      instanceId: 'i-1234567890abcdef0',
+      source: 'asg-lifecycle-action',
+    },
+    'aws-lambda-go.autoscaling-event-launch-successful.json': {
+      kind: 'hint',
+      instanceId: 'i-1234567890abcdef0',
+      source: 'asg-launch-successful',
+    },
+    'aws-lambda-go.autoscaling-event-launch-unsuccessful.json': {
+      kind: 'hint',
+      instanceId: 'i-1234567890abcdef0',
+      source: 'asg-launch-unsuccessful',
+    },
+    'aws-lambda-go.autoscaling-event-lifecycle-action.json': {
+      kind: 'hint',
+      instanceId: 'i-1234567890abcdef0',
+      source: 'asg-lifecycle-action',
+    },
+    'aws-lambda-go.autoscaling-event-terminate-action.json': {
+      kind: 'hint',
+      instanceId: 'i-1234567890abcdef0',
+      source: 'asg-lifecycle-action',
+    },
+    'ec2-instance-rebalance-recommendation.json': {
+      kind: 'hint',
+      instanceId: 'i-1234567890abcdef0',
+      source: 'ec2-rebalance-recommendation',
+    },
+    'ec2-instance-state-change-pending-cwe-2015.json': {
+      kind: 'hint',
+      instanceId: 'i-abcd1111',
+      source: 'ec2-state-change',
+    },
+    'ec2-instance-state-change-pending.json': {
+      kind: 'hint',
+      instanceId: 'i-abcd1111',
+      source: 'ec2-state-change',
+    },
+    'ec2-instance-state-change-terminated.json': {
+      kind: 'hint',
+      instanceId: 'i-1234567890abcdef0',
+      source: 'ec2-state-change',
+    },
+    'ec2-spot-instance-interruption-warning.json': {
+      kind: 'hint',
+      instanceId: 'i-1234567890abcdef0',
+      source: 'ec2-spot-interruption',
+    },
+    // Whole Lambda SQS events are not event bodies: the handler unwraps them first.
+    'lambda-sqs-event-eventbridge-s3-object-created.powertools.json': { kind: 'reject' },
+    'lambda-sqs-event-plain-body.json': { kind: 'reject' },
+  };
 
 describe('Function: parseMessageBody()', () => {
   it('has an expectation for every verbatim sample', () => {
@@ -74,7 +143,10 @@ describe('Function: parseMessageBody()', () => {
   });
 
   it('unwraps an SNS envelope around a lifecycle notification', () => {
-    const body = JSON.stringify({ Type: 'Notification', Message: eventText('asg-lifecycle-notification-sns-sqs-launching.txt') });
+    const body = JSON.stringify({
+      Type: 'Notification',
+      Message: eventText('asg-lifecycle-notification-sns-sqs-launching.txt'),
+    });
     const intake = parseMessageBody(body);
     expect(intake.kind === 'hint' && intake.hint.lifecycleAction?.lifecycleHookName).toBe('my-hook');
   });
@@ -102,6 +174,8 @@ describe('Function: parseMessageBody()', () => {
 
   it('lists eight handled detail-types across two sources', () => {
     expect(HANDLED_DETAIL_TYPES).toHaveLength(8);
-    expect(new Set(HANDLED_DETAIL_TYPES.map((d) => d.source))).toEqual(new Set(['aws.ec2', 'aws.autoscaling']));
+    expect(new Set(HANDLED_DETAIL_TYPES.map((d) => d.source))).toEqual(
+      new Set(['aws.ec2', 'aws.autoscaling']),
+    );
   });
 });

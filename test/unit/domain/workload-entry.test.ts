@@ -52,17 +52,23 @@ describe('Function: renderWorkloadEntry()', () => {
   });
 
   it('takes the network from the tag over the template, and keeps the template weight', () => {
-    const entry = render(facts(), group({ template: { network: 'tpl-net', weight: 3 } }), { network: 'vm-net' });
+    const entry = render(facts(), group({ template: { network: 'tpl-net', weight: 3 } }), {
+      network: 'vm-net',
+    });
     expect(entry.spec.network).toBe('vm-net');
     expect(entry.spec.weight).toBe(3);
     expect(render(facts(), group({ template: { network: 'tpl-net' } })).spec.network).toBe('tpl-net');
   });
 
   it('refuses sources the group does not allow', () => {
-    const narrowed = group({ annotations: { 'istio-vm-registrar.io/allowed-autoscaling-groups': 'other-asg' } });
+    const narrowed = group({
+      annotations: { 'istio-vm-registrar.io/allowed-autoscaling-groups': 'other-asg' },
+    });
     const result = renderWorkloadEntry(facts(), narrowed);
     expect(result.ok === false && result.refusal.reason).toBe('source-not-allowed');
-    const allowed = group({ annotations: { 'istio-vm-registrar.io/allowed-autoscaling-groups': 'x, my-asg' } });
+    const allowed = group({
+      annotations: { 'istio-vm-registrar.io/allowed-autoscaling-groups': 'x, my-asg' },
+    });
     expect(renderWorkloadEntry(facts(), allowed).ok).toBe(true);
     const account = group({ annotations: { 'istio-vm-registrar.io/allowed-accounts': '999999999999' } });
     expect(renderWorkloadEntry(facts(), account).ok).toBe(false);
@@ -87,7 +93,10 @@ describe('Function: entryMatches()', () => {
     edited.spec.labels = { ...edited.spec.labels, version: 'v2' };
     expect(entryMatches(edited, desired)).toBe(false);
     // The group stops setting a port: the hash differs, so the apply runs and prunes it.
-    const older = render(facts(), group({ template: { ports: { http: 9080, grpc: 9090 }, serviceAccount: 'reviews' } }));
+    const older = render(
+      facts(),
+      group({ template: { ports: { http: 9080, grpc: 9090 }, serviceAccount: 'reviews' } }),
+    );
     expect(entryMatches(older, desired)).toBe(false);
   });
 });

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../../shared/config/config.ts';
+
+describe('Function: loadConfig()', () => {
+  it('applies the documented defaults', () => {
+    const config = loadConfig({ ALLOWED_NAMESPACES: 'bookinfo, reviews ', AWS_REGION: 'eu-west-1' });
+    expect(config).toEqual({
+      region: 'eu-west-1',
+      cluster: { kind: 'kubeconfig' },
+      allowedNamespaces: ['bookinfo', 'reviews'],
+      tagPrefix: 'istio-vm/',
+      stoppedInstancePolicy: 'delete',
+      fieldManager: 'istio-vm-registrar',
+      workloadGroupCacheTtlMs: 30_000,
+      completeLifecycleActions: true,
+      kubeRequestTimeoutMs: 10_000,
+      kubeConcurrency: 10,
+      reconcileMaxDeleteRatio: 0.5,
+    });
+  });
+
+  it('selects EKS token auth when CLUSTER_NAME is set', () => {
+    const config = loadConfig({
+      ALLOWED_NAMESPACES: 'a',
+      AWS_REGION: 'us-west-2',
+      CLUSTER_NAME: 'prod',
+      CLUSTER_ENDPOINT: 'https://ABC.gr7.us-west-2.eks.amazonaws.com',
+    });
+    expect(config.cluster).toEqual({
+      kind: 'eks',
+      clusterName: 'prod',
+      region: 'us-west-2',
+      endpoint: 'https://ABC.gr7.us-west-2.eks.amazonaws.com',
+    });
+  });
+
+  it('reports every problem at once, naming the variables', () => {
+    expect(() =>
+      loadConfig({
+        ALLOWED_NAMESPACES: 'Bad_NS',
+        STOPPED_INSTANCE_POLICY: 'hibernate',
+        KUBE_CONCURRENCY: '0',
+      }),
+    ).toThrow(ConfigError);
+    try {
+      loadConfig({
+        ALLOWED_NAMESPACES: '',
+        STOPPED_INSTANCE_POLICY: 'hibernate',
+        COMPLETE_LIFECYCLE_ACTIONS: 'maybe',
+      });
+    } catch (error) {
+      const message = (error as Error).message;
+      expect(message).toContain('ALLOWED_NAMESPACES');
+      expect(message).toContain('STOPPED_INSTANCE_POLICY');
+      expect(message).toContain('COMPLETE_LIFECYCLE_ACTIONS');
+    }
+  });
+});
