@@ -233,7 +233,12 @@ export class KubeWorkloads {
    * what planning reads (no managedFields or status): a 10,000-entry sweep holds them all at once.
    */
   async *listManagedEntries(namespace: string, pageSize = 500): AsyncGenerator<WorkloadEntryObject[]> {
-    for await (const page of this.#list<WorkloadEntryObject>(WORKLOAD_ENTRY_PLURAL, namespace, MANAGED_SELECTOR, pageSize)) {
+    for await (const page of this.#list<WorkloadEntryObject>(
+      WORKLOAD_ENTRY_PLURAL,
+      namespace,
+      MANAGED_SELECTOR,
+      pageSize,
+    )) {
       yield page.map(compactEntry);
     }
   }

@@ -19,6 +19,8 @@ process.stdout.write(
     errors: summary.errors.slice(0, 3),
     safetyStops: summary.safetyStops.length,
     maxRssMB: process.resourceUsage().maxRSS / 1024,
-    memoryMB: Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, Math.round(v / 1048576)])),
+    memoryMB: Object.fromEntries(
+      Object.entries(process.memoryUsage()).map(([k, v]) => [k, Math.round(v / 1048576)]),
+    ),
   }),
 );

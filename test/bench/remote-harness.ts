@@ -24,16 +24,21 @@ export async function startRemoteHarness(env: Record<string, string> = {}): Prom
   const worker = new Worker(new URL('./standin-worker.ts', import.meta.url));
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let nextId = 0;
-  const ready = await new Promise<{ kubeconfig: string; awsEnv: Record<string, string> }>((resolve, reject) => {
-    worker.once('error', reject);
-    worker.on('message', (m: { ready?: boolean; id?: number; result?: unknown; error?: string } & Record<string, never>) => {
-      if (m.ready) return resolve(m as never);
-      const p = pending.get(m.id!);
-      pending.delete(m.id!);
-      if (m.error) p?.reject(new Error(m.error));
-      else p?.resolve(m.result);
-    });
-  });
+  const ready = await new Promise<{ kubeconfig: string; awsEnv: Record<string, string> }>(
+    (resolve, reject) => {
+      worker.once('error', reject);
+      worker.on(
+        'message',
+        (m: { ready?: boolean; id?: number; result?: unknown; error?: string } & Record<string, never>) => {
+          if (m.ready) return resolve(m as never);
+          const p = pending.get(m.id!);
+          pending.delete(m.id!);
+          if (m.error) p?.reject(new Error(m.error));
+          else p?.resolve(m.result);
+        },
+      );
+    },
+  );
   const call =
     (target: string): Call =>
     (method, ...args) =>
@@ -59,7 +64,8 @@ export async function startRemoteHarness(env: Record<string, string> = {}): Prom
     kube,
     aws: call('aws'),
     kubeconfigYaml: ready.kubeconfig,
-    send: async (bodies) => (await handler(sqsEvent(bodies, `b${++batch}`), cliContext('bench'))) as SQSBatchResponse,
+    send: async (bodies) =>
+      (await handler(sqsEvent(bodies, `b${++batch}`), cliContext('bench'))) as SQSBatchResponse,
     entryCount: () => kube('count', 'networking.istio.io/v1', 'WorkloadEntry', NAMESPACE) as Promise<number>,
     close: async () => {
       resetApp();

@@ -6,16 +6,16 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
-import { esbuildBuildOptions } from '../../infra/bundling.ts';
 import { promisify } from 'node:util';
 import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { renderWorkloadEntry } from '../../shared/domain/workload-entry.ts';
+import { build } from 'esbuild';
+import { esbuildBuildOptions } from '../../infra/bundling.ts';
 import type { WorkloadGroupView } from '../../shared/domain/types.ts';
+import { renderWorkloadEntry } from '../../shared/domain/workload-entry.ts';
 import { stateChange } from '../helpers/fixtures.ts';
 import { instance, NAMESPACE, reviewsGroup } from '../helpers/harness.ts';
-import { type RemoteHarness, startRemoteHarness } from './remote-harness.ts';
 import { measureColdStart } from './cold-start.ts';
+import { type RemoteHarness, startRemoteHarness } from './remote-harness.ts';
 
 const run = promisify(execFile);
 // As deployed: a 30 s WorkloadGroup cache. Logs and EMF output are off: they measure the terminal.
@@ -29,7 +29,8 @@ const record = (what: string, value: string, target: string) => {
   rows.push([what, value, target]);
   process.stderr.write(`  ${what}: ${value}\n`);
 };
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+const pct = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
 
 function kubeApi(h: RemoteHarness): CustomObjectsApi {
@@ -64,10 +65,15 @@ async function burst() {
   const h = await startRemoteHarness(BENCH_ENV);
   try {
     await h.kube('seed', reviewsGroup());
-    await h.aws('putMany', Array.from({ length: 1000 }, (_, i) => instance(id(i + 1))));
+    await h.aws(
+      'putMany',
+      Array.from({ length: 1000 }, (_, i) => instance(id(i + 1))),
+    );
     const t = performance.now();
     for (let b = 0; b < 100; b++) {
-      const r = await h.send(Array.from({ length: 10 }, (_, i) => stateChange(id(b * 10 + i + 1), 'running')));
+      const r = await h.send(
+        Array.from({ length: 10 }, (_, i) => stateChange(id(b * 10 + i + 1), 'running')),
+      );
       if (r.batchItemFailures.length) throw new Error('unexpected failure');
     }
     const eventsPerSecond = 1000 / ((performance.now() - t) / 1000);
@@ -115,7 +121,11 @@ async function burst() {
       }),
     );
     const raw = 1000 / ((performance.now() - t2) / 1000);
-    record('burst of 1,000 launches (batches of 10)', `${eventsPerSecond.toFixed(0)} events/s`, '>= 300 events/s');
+    record(
+      'burst of 1,000 launches (batches of 10)',
+      `${eventsPerSecond.toFixed(0)} events/s`,
+      '>= 300 events/s',
+    );
     record('stand-in raw apply throughput (10 in flight)', `${raw.toFixed(0)} applies/s`, 'reference');
     record('burst / raw apply', `${((eventsPerSecond / raw) * 100).toFixed(0)} %`, '>= 50 %');
   } finally {
@@ -125,7 +135,11 @@ async function burst() {
 
 async function reconcileAtScale() {
   process.stderr.write('reconcile 10,000 instances / 10,000 entries\n');
-  const h = await startRemoteHarness({ ...BENCH_ENV, RECONCILE_MAX_DELETE_RATIO: '0.5', KUBE_CONCURRENCY: '16' });
+  const h = await startRemoteHarness({
+    ...BENCH_ENV,
+    RECONCILE_MAX_DELETE_RATIO: '0.5',
+    KUBE_CONCURRENCY: '16',
+  });
   try {
     await h.kube('seed', reviewsGroup());
     const group = (await h.kube('get', 'networking.istio.io/v1', 'WorkloadGroup', NAMESPACE, 'reviews')) as {
@@ -142,7 +156,9 @@ async function reconcileAtScale() {
     };
     const N = 10_000;
     const fakes = Array.from({ length: N }, (_, i) =>
-      instance(id(i + 1), { privateIpAddress: `10.${((i + 1) >> 16) & 255}.${((i + 1) >> 8) & 255}.${(i + 1) & 255}` }),
+      instance(id(i + 1), {
+        privateIpAddress: `10.${((i + 1) >> 16) & 255}.${((i + 1) >> 8) & 255}.${(i + 1) & 255}`,
+      }),
     );
     await h.aws('putMany', fakes);
     const entries = fakes.map((fake) => {
@@ -159,10 +175,14 @@ async function reconcileAtScale() {
     const sweep = async (label: string) => {
       await h.kube('resetStats');
       await h.aws('resetStats');
-      const { stdout } = await run(process.execPath, [...(process.env.BENCH_CHILD_NODE_OPTIONS ?? '').split(' ').filter(Boolean), childBundle], {
-        env: process.env,
-        maxBuffer: 1 << 24,
-      });
+      const { stdout } = await run(
+        process.execPath,
+        [...(process.env.BENCH_CHILD_NODE_OPTIONS ?? '').split(' ').filter(Boolean), childBundle],
+        {
+          env: process.env,
+          maxBuffer: 1 << 24,
+        },
+      );
       const out = JSON.parse(stdout) as {
         wallMs: number;
         totals: Record<string, number>;
@@ -172,11 +192,17 @@ async function reconcileAtScale() {
       const kube = (await h.kube('stats')) as { total: number; writes: number };
       const ec2 = (await h.aws('stats')) as { total: number };
       const reads = `${kube.total - kube.writes} Kubernetes reads, ${ec2.total} EC2 calls`;
-      process.stderr.write(`  ${label}: ${JSON.stringify(out.totals)} ${out.errors.join('; ')} ${JSON.stringify((out as { memoryMB?: unknown }).memoryMB)}\n`);
+      process.stderr.write(
+        `  ${label}: ${JSON.stringify(out.totals)} ${out.errors.join('; ')} ${JSON.stringify((out as { memoryMB?: unknown }).memoryMB)}\n`,
+      );
       return { ...out, kubeWrites: kube.writes, reads };
     };
     const converged = await sweep('converged');
-    record('converged sweep, 10k/10k', `${fmt(converged.wallMs)}, ${converged.kubeWrites} writes`, '<= 5 s, 0 writes');
+    record(
+      'converged sweep, 10k/10k',
+      `${fmt(converged.wallMs)}, ${converged.kubeWrites} writes`,
+      '<= 5 s, 0 writes',
+    );
     record('converged sweep reads', converged.reads, 'O(pages)');
     record('converged sweep peak RSS', `${converged.maxRssMB.toFixed(0)} MB`, '<= 256 MB');
 
@@ -184,7 +210,9 @@ async function reconcileAtScale() {
     const api = kubeApi(h);
     await h.aws(
       'putMany',
-      Array.from({ length: 400 }, (_, i) => instance(id(i + 1), { privateIpAddress: `10.200.${(i + 1) >> 8}.${(i + 1) & 255}` })),
+      Array.from({ length: 400 }, (_, i) =>
+        instance(id(i + 1), { privateIpAddress: `10.200.${(i + 1) >> 8}.${(i + 1) & 255}` }),
+      ),
     );
     for (let n = 401; n <= 700; n++) {
       await api.deleteNamespacedCustomObject({
@@ -217,7 +245,10 @@ async function faults() {
   try {
     await h.kube('seed', reviewsGroup());
     const N = 300;
-    await h.aws('putMany', Array.from({ length: N }, (_, i) => instance(id(i + 1))));
+    await h.aws(
+      'putMany',
+      Array.from({ length: N }, (_, i) => instance(id(i + 1))),
+    );
     await h.kube('setFaults', { failureRate: 0.2, seed: 42 });
     await h.aws('setFaults', { ec2ThrottleRate: 0.2, seed: 7 });
     // SQS semantics: failed records come back until they succeed.
@@ -230,7 +261,7 @@ async function faults() {
           const batch = pending.slice(b, b + 10);
           const r = await h.send(batch);
           const ids = new Set(r.batchItemFailures.map((f) => Number(f.itemIdentifier.split('-').pop())));
-          batch.forEach((body, i) => ids.has(i) && failed.push(body));
+          for (const [i, body] of batch.entries()) if (ids.has(i)) failed.push(body);
         }
         pending = failed;
       }
@@ -246,7 +277,8 @@ async function faults() {
     }>;
     const names = listed.map((e) => e.metadata.name);
     const running = Array.from({ length: N - 100 }, (_, i) => `reviews-${id(i + 101)}`);
-    const exact = running.every((n) => names.filter((x) => x === n).length === 1) && names.length === running.length;
+    const exact =
+      running.every((n) => names.filter((x) => x === n).length === 1) && names.length === running.length;
     record(
       'faults: running tagged instances with exactly one entry',
       `${exact ? 'yes' : 'NO'} (${names.length}/${running.length}, ${roundsUp}+${roundsDown} delivery rounds)`,
@@ -266,11 +298,21 @@ async function coldStart() {
 }
 
 const only = process.argv.slice(2);
-const sections: Record<string, () => Promise<void>> = { singleEvent, burst, reconcileAtScale, faults, coldStart };
+const sections: Record<string, () => Promise<void>> = {
+  singleEvent,
+  burst,
+  reconcileAtScale,
+  faults,
+  coldStart,
+};
 for (const [name, fn] of Object.entries(sections)) if (only.length === 0 || only.includes(name)) await fn();
 
-const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]!.length), ['measure', 'result', 'target'][i]!.length));
+const widths = [0, 1, 2].map((i) =>
+  Math.max(...rows.map((r) => r[i]!.length), ['measure', 'result', 'target'][i]!.length),
+);
 const line = (r: readonly string[]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
 process.stdout.write(
-  [line(['measure', 'result', 'target']), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') + '\n',
+  [line(['measure', 'result', 'target']), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join(
+    '\n',
+  ) + '\n',
 );

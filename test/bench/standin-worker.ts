@@ -36,7 +36,8 @@ function bind(object: object): Target {
   }
   for (const n of names) {
     const v = (object as Record<string, unknown>)[n];
-    if (typeof v === 'function' && n !== 'constructor') out[n] = (v as (...a: unknown[]) => unknown).bind(object);
+    if (typeof v === 'function' && n !== 'constructor')
+      out[n] = (v as (...a: unknown[]) => unknown).bind(object);
   }
   return out;
 }

@@ -14,7 +14,9 @@ async function deliverUntilDone(h: Harness, bodies: string[]): Promise<number> {
     for (let b = 0; b < pending.length; b += 10) {
       const batch = pending.slice(b, b + 10);
       const response = await h.send(batch);
-      const indexes = new Set(response.batchItemFailures.map((f) => Number(f.itemIdentifier.split('-').pop())));
+      const indexes = new Set(
+        response.batchItemFailures.map((f) => Number(f.itemIdentifier.split('-').pop())),
+      );
       batch.forEach((body, i) => {
         if (indexes.has(i)) failed.push(body);
       });
@@ -48,7 +50,10 @@ describe('Faults: 20% of Kubernetes calls fail (500/503/429/resets) and EC2 thro
 
     // Assess
     h.kube.setFaults(undefined);
-    const names = h.entries().map((e) => e.metadata.name).sort();
+    const names = h
+      .entries()
+      .map((e) => e.metadata.name)
+      .sort();
     const expected = Array.from({ length: N - 20 }, (_, i) => `reviews-${id(i + 21)}`).sort();
     expect(names).toEqual(expected);
   });
