@@ -142,6 +142,11 @@ export class RegistrarStack extends Stack {
       'Events the registrar gave up on (redrive to EventQueue)',
     );
     output(
+      'DeadLetterQueueArn',
+      this.registrar.deadLetterQueue.queueArn,
+      'DLQ ARN, for aws sqs start-message-move-task --source-arn',
+    );
+    output(
       'ScheduleDeadLetterQueueUrl',
       this.registrar.scheduleDeadLetterQueue.queueUrl,
       'Failed scheduled reconcile invocations',

@@ -464,6 +464,7 @@ describe('RegistrarStack: outputs', () => {
     expect(Object.keys(outputs).sort()).toEqual(
       [
         'DashboardName',
+        'DeadLetterQueueArn',
         'DeadLetterQueueUrl',
         'EventQueueArn',
         'EventQueueUrl',
