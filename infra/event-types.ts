@@ -1,3 +1,6 @@
+import { HANDLED_DETAIL_TYPES } from '../shared/domain/events.ts';
+import { INSTANCE_STATES } from '../shared/domain/types.ts';
+
 /**
  * The EC2 and Auto Scaling events the registrar handles, one EventBridge rule each. The event is
  * only a hint that an instance may have changed (the handler reads the instance's state from the
@@ -9,16 +12,6 @@
  * - https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/rebalance-recommendations.html
  * - https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-event-reference.html
  */
-
-/** Every state in an `EC2 Instance State-change Notification`. */
-export const EC2_INSTANCE_STATES = [
-  'pending',
-  'running',
-  'stopping',
-  'stopped',
-  'shutting-down',
-  'terminated',
-] as const;
 
 export interface RegistrarEventType {
   /** Construct id of the rule (also its position in the rule list). */
@@ -34,54 +27,28 @@ export interface RegistrarEventType {
   readonly carriesAutoScalingGroupName: boolean;
 }
 
-export const REGISTRAR_EVENT_TYPES: readonly RegistrarEventType[] = [
-  {
-    id: 'Ec2InstanceStateChange',
-    source: 'aws.ec2',
-    detailType: 'EC2 Instance State-change Notification',
-    detail: { state: EC2_INSTANCE_STATES },
-    carriesAutoScalingGroupName: false,
-  },
-  {
-    id: 'Ec2SpotInstanceInterruptionWarning',
-    source: 'aws.ec2',
-    detailType: 'EC2 Spot Instance Interruption Warning',
-    carriesAutoScalingGroupName: false,
-  },
-  {
-    id: 'Ec2InstanceRebalanceRecommendation',
-    source: 'aws.ec2',
-    detailType: 'EC2 Instance Rebalance Recommendation',
-    carriesAutoScalingGroupName: false,
-  },
-  {
-    id: 'AutoScalingLaunchSuccessful',
-    source: 'aws.autoscaling',
-    detailType: 'EC2 Instance Launch Successful',
-    carriesAutoScalingGroupName: true,
-  },
-  {
-    id: 'AutoScalingLaunchUnsuccessful',
-    source: 'aws.autoscaling',
-    detailType: 'EC2 Instance Launch Unsuccessful',
-    carriesAutoScalingGroupName: true,
-  },
-  {
-    id: 'AutoScalingTerminateSuccessful',
-    source: 'aws.autoscaling',
-    detailType: 'EC2 Instance Terminate Successful',
-    carriesAutoScalingGroupName: true,
-  },
-  {
-    id: 'AutoScalingLaunchLifecycleAction',
-    source: 'aws.autoscaling',
-    detailType: 'EC2 Instance-launch Lifecycle Action',
-    carriesAutoScalingGroupName: true,
-  },
-  {
-    id: 'AutoScalingTerminateLifecycleAction',
-    source: 'aws.autoscaling',
-    detailType: 'EC2 Instance-terminate Lifecycle Action',
-    carriesAutoScalingGroupName: true,
-  },
-];
+/** Construct id of a rule: `Ec2InstanceStateChange`, `AutoScalingInstanceLaunchSuccessful`, ... */
+function ruleId(source: string, detailType: string): string {
+  const words = detailType
+    .replace(/^EC2 /, '')
+    .split(/[\s-]+/)
+    .filter((word) => word !== 'Notification');
+  const prefix = source === 'aws.ec2' ? 'Ec2' : 'AutoScaling';
+  return prefix + words.map((w) => w[0]!.toUpperCase() + w.slice(1)).join('');
+}
+
+/**
+ * One rule per event type the registrar's intake understands (`HANDLED_DETAIL_TYPES`, derived from
+ * the zod routes in shared/domain/events.ts), so a new event type cannot be handled without a rule.
+ */
+export const REGISTRAR_EVENT_TYPES: readonly RegistrarEventType[] = HANDLED_DETAIL_TYPES.map(
+  ({ source, detailType }) => ({
+    id: ruleId(source, detailType),
+    source: source as RegistrarEventType['source'],
+    detailType,
+    ...(detailType === 'EC2 Instance State-change Notification'
+      ? { detail: { state: INSTANCE_STATES } }
+      : {}),
+    carriesAutoScalingGroupName: source === 'aws.autoscaling',
+  }),
+);

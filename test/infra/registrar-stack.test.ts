@@ -50,7 +50,7 @@ describe('RegistrarStack (cdk.json defaults): event rules', () => {
       'EC2 Instance State-change Notification': {
         source: ['aws.ec2'],
         'detail-type': ['EC2 Instance State-change Notification'],
-        detail: { state: ['pending', 'running', 'stopping', 'stopped', 'shutting-down', 'terminated'] },
+        detail: { state: ['pending', 'running', 'shutting-down', 'terminated', 'stopping', 'stopped'] },
       },
       'EC2 Spot Instance Interruption Warning': {
         source: ['aws.ec2'],
