@@ -1,12 +1,13 @@
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { DescribeClusterCommand, EKSClient } from '@aws-sdk/client-eks';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { ClusterAccess } from '../config/config.ts';
 import type { KubeConfigSource } from './kube.ts';
+import { PooledKubeConfig } from './pooled-kubeconfig.ts';
 
 /** EKS accepts a token for 15 minutes after signing; refresh well before. */
 const TOKEN_LIFETIME_MS = 15 * 60_000;
@@ -72,7 +73,7 @@ export function kubeConfigSource(
     let config: KubeConfig | undefined;
     return async () => {
       if (!config) {
-        config = new KubeConfig();
+        config = new PooledKubeConfig();
         if (access.path) config.loadFromFile(access.path);
         else config.loadFromDefault();
       }
@@ -107,7 +108,7 @@ export function kubeConfigSource(
       credentials,
       now: new Date(now()),
     });
-    const config = new KubeConfig();
+    const config = new PooledKubeConfig();
     config.loadFromClusterAndUser(
       { name: access.clusterName, server, caData, skipTLSVerify: false },
       { name: 'istio-vm-registrar', token: token.token },

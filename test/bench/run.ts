@@ -7,9 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { build } from 'esbuild';
 import { esbuildBuildOptions } from '../../infra/bundling.ts';
+import { PooledKubeConfig } from '../../shared/adapters/pooled-kubeconfig.ts';
 import type { WorkloadGroupView } from '../../shared/domain/types.ts';
 import { renderWorkloadEntry } from '../../shared/domain/workload-entry.ts';
 import { stateChange } from '../helpers/fixtures.ts';
@@ -34,7 +35,8 @@ const pct = (sorted: number[], p: number) =>
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
 
 function kubeApi(h: RemoteHarness): CustomObjectsApi {
-  const kc = new KubeConfig();
+  // Pooled connections, as the registrar uses: the raw number is the stand-in's, not client-node's.
+  const kc = new PooledKubeConfig();
   kc.loadFromString(h.kubeconfigYaml);
   return kc.makeApiClient(CustomObjectsApi);
 }

@@ -129,9 +129,11 @@ class StandIn implements KubeApiStandIn {
         if (!res.headersSent) this.sendError(res, internalError(String(e)));
       });
     });
-    // client-node 2.x builds a new undici Agent (so a new connection) per request: idle sockets are
-    // never reused by it, so close them soon rather than pile up thousands of descriptors.
-    this.server.keepAliveTimeout = 2_000;
+    // Keep idle connections like kube-apiserver does. Node advertises `Keep-Alive: timeout=N`, and
+    // undici closes a connection N minus 2 s after each response: a short timeout here would turn
+    // every request into a new connection. (client-node 2.x alone builds a new agent per request
+    // when TLS options are set; the registrar's PooledKubeConfig shares one.)
+    this.server.keepAliveTimeout = 60_000;
   }
 
   async listen(): Promise<void> {
