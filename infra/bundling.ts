@@ -31,6 +31,13 @@ export const BUNDLE_ALIASES: Readonly<Record<string, string>> = {
   undici: path.join(PROJECT_ROOT, 'infra', 'shims', 'undici.ts'),
 };
 
+/**
+ * Node flags of the deployed functions (NODE_OPTIONS). Source maps make stack traces readable. A
+ * 4 MB young-generation semi-space (V8's default on a large host is 16 MB) keeps a 10,000-instance
+ * sweep's peak RSS near 215 MB instead of 310 MB, with no measurable cost in time (docs/benchmarks.md).
+ */
+export const LAMBDA_NODE_OPTIONS = '--enable-source-maps --max-semi-space-size=4';
+
 /** esbuild target matching the Lambda runtime (nodejs24.x). */
 export const NODE_TARGET = 'node24';
 

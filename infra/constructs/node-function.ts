@@ -5,7 +5,13 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { entryPath, type FunctionName, lambdaBundlingOptions, PROJECT_ROOT } from '../bundling.ts';
+import {
+  entryPath,
+  type FunctionName,
+  LAMBDA_NODE_OPTIONS,
+  lambdaBundlingOptions,
+  PROJECT_ROOT,
+} from '../bundling.ts';
 
 /**
  * Node.js 24 on Lambda. `Runtime.NODEJS_24_X` exists from aws-cdk-lib 2.22x; the fallback keeps
@@ -84,7 +90,7 @@ export function createNodeFunction(scope: Construct, id: string, props: NodeFunc
     logGroup,
     role,
     awsSdkConnectionReuse: false,
-    environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
+    environment: { NODE_OPTIONS: LAMBDA_NODE_OPTIONS, ...props.environment },
     bundling: lambdaBundlingOptions,
     ...(props.vpc
       ? {

@@ -165,7 +165,17 @@ export class Reconciler {
         progress(`listed ${instances.length} instances`);
       }
     };
-    const listings = await Promise.allSettled([listGroups(), listEntries(), listInstances()]);
+    // One listing after the other: the EC2 XML and the Kubernetes JSON pages are large transient
+    // objects, and not holding both at once keeps a 10,000-instance sweep's peak memory down.
+    const listings: PromiseSettledResult<void>[] = [];
+    for (const list of [listGroups, listEntries, listInstances]) {
+      listings.push(
+        await list().then(
+          () => ({ status: 'fulfilled', value: undefined }) as const,
+          (reason: unknown) => ({ status: 'rejected', reason }) as const,
+        ),
+      );
+    }
     for (const [i, result] of listings.entries()) {
       if (result.status === 'rejected') {
         const what = ['WorkloadGroups', 'WorkloadEntries', 'EC2 instances'][i];

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { build } from 'esbuild';
-import { esbuildBuildOptions } from '../../infra/bundling.ts';
+import { esbuildBuildOptions, LAMBDA_NODE_OPTIONS } from '../../infra/bundling.ts';
 import { PooledKubeConfig } from '../../shared/adapters/pooled-kubeconfig.ts';
 import type { WorkloadGroupView } from '../../shared/domain/types.ts';
 import { renderWorkloadEntry } from '../../shared/domain/workload-entry.ts';
@@ -177,14 +177,10 @@ async function reconcileAtScale() {
     const sweep = async (label: string) => {
       await h.kube('resetStats');
       await h.aws('resetStats');
-      const { stdout } = await run(
-        process.execPath,
-        [...(process.env.BENCH_CHILD_NODE_OPTIONS ?? '').split(' ').filter(Boolean), childBundle],
-        {
-          env: process.env,
-          maxBuffer: 1 << 24,
-        },
-      );
+      const { stdout } = await run(process.execPath, [...LAMBDA_NODE_OPTIONS.split(' '), childBundle], {
+        env: process.env,
+        maxBuffer: 1 << 24,
+      });
       const out = JSON.parse(stdout) as {
         wallMs: number;
         totals: Record<string, number>;

@@ -239,7 +239,7 @@ describe('RegistrarStack: registrar function', () => {
       POWERTOOLS_SERVICE_NAME: 'istio-vm-registrar',
       POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       POWERTOOLS_LOG_LEVEL: 'INFO',
-      NODE_OPTIONS: '--enable-source-maps',
+      NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=4',
     };
     for (const fn of [stack.registrar.functions.registrar, stack.registrar.functions.reconciler]) {
       const properties = template.findResources('AWS::Lambda::Function')[logicalId(fn)]!.Properties;
