@@ -2,6 +2,7 @@
  * `npm run bench`: measures the targets in README/docs/benchmarks.md against the local stand-ins
  * and prints a table. Numbers, not pass/fail: nothing here fails on a slow machine.
  */
+import './env.ts';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,11 +20,8 @@ import { measureColdStart } from './cold-start.ts';
 import { type RemoteHarness, startRemoteHarness } from './remote-harness.ts';
 
 const run = promisify(execFile);
-// As deployed: a 30 s WorkloadGroup cache. Logs and EMF output are off: they measure the terminal.
+// As deployed: a 30 s WorkloadGroup cache.
 const BENCH_ENV = { WORKLOAD_GROUP_CACHE_TTL_SECONDS: '30' };
-process.env.POWERTOOLS_LOG_LEVEL = 'WARN';
-process.env.POWERTOOLS_METRICS_DISABLED = 'true';
-process.env.POWERTOOLS_TRACE_ENABLED = 'false';
 const id = (n: number) => `i-${n.toString(16).padStart(17, '0')}`;
 const rows: Array<[string, string, string]> = [];
 const record = (what: string, value: string, target: string) => {
