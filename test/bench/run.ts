@@ -308,7 +308,7 @@ const widths = [0, 1, 2].map((i) =>
 );
 const line = (r: readonly string[]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
 process.stdout.write(
-  [line(['measure', 'result', 'target']), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join(
+  `${[line(['measure', 'result', 'target']), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join(
     '\n',
-  ) + '\n',
+  )}\n`,
 );

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SQSBatchResponse } from 'aws-lambda';
+import { afterEach, beforeEach, vi } from 'vitest';
 import { handler, resetApp } from '../../functions/registrar/handler.ts';
 import { cliContext } from '../../shared/cli/replay.ts';
 import type { WorkloadEntryObject } from '../../shared/domain/types.ts';
@@ -97,4 +98,36 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Registers `beforeEach`/`afterEach` hooks that give every test a fresh harness with the sample
+ * WorkloadGroup, and returns it (a stand-in for the current one). `restart(env)` replaces it with
+ * one started with another environment.
+ */
+export function useHarness(
+  env: Record<string, string> = {},
+): Harness & { restart(env: Record<string, string>): Promise<void> } {
+  let current: Harness | undefined;
+  const start = async (withEnv: Record<string, string>) => {
+    current = await startHarness(withEnv);
+    current.kube.seed(reviewsGroup());
+  };
+  beforeEach(() => start(env));
+  afterEach(async () => {
+    vi.restoreAllMocks();
+    await current?.close();
+    current = undefined;
+  });
+  const restart = async (next: Record<string, string>) => {
+    await current?.close();
+    await start(next);
+  };
+  return new Proxy({} as Harness & { restart: typeof restart }, {
+    get: (_target, property) => {
+      if (property === 'restart') return restart;
+      if (!current) throw new Error('the harness exists only inside a test');
+      return Reflect.get(current, property);
+    },
+  });
 }

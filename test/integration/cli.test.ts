@@ -3,9 +3,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadAll } from 'js-yaml';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AWS_EVENTS, stateChange } from '../helpers/fixtures.ts';
-import { type Harness, instance, reviewsGroup, startHarness } from '../helpers/harness.ts';
+import { instance, useHarness } from '../helpers/harness.ts';
 
 const run = promisify(execFile);
 const BIN = join(import.meta.dirname, '..', '..', 'shared', 'cli', 'bin.ts');
@@ -24,12 +24,7 @@ async function cli(args: string[]) {
 const id = (n: number) => `i-${n.toString(16).padStart(17, '0')}`;
 
 describe('CLI: vm-registrar', () => {
-  let h: Harness;
-  beforeEach(async () => {
-    h = await startHarness();
-    h.kube.seed(reviewsGroup());
-  });
-  afterEach(async () => h.close());
+  const h = useHarness();
 
   it('replay feeds a verbatim sample through the handler and prints the entries', async () => {
     h.aws.putInstance(instance('i-abcd1111'));

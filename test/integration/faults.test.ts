@@ -1,6 +1,6 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { stateChange } from '../helpers/fixtures.ts';
-import { type Harness, instance, reviewsGroup, startHarness } from '../helpers/harness.ts';
+import { type Harness, instance, useHarness } from '../helpers/harness.ts';
 import { reconcilerFromEnv } from '../helpers/reconcile.ts';
 
 const id = (n: number) => `i-${n.toString(16).padStart(17, '0')}`;
@@ -27,12 +27,7 @@ async function deliverUntilDone(h: Harness, bodies: string[]): Promise<number> {
 }
 
 describe('Faults: 20% of Kubernetes calls fail (500/503/429/resets) and EC2 throttles', () => {
-  let h: Harness;
-  beforeEach(async () => {
-    h = await startHarness();
-    h.kube.seed(reviewsGroup());
-  });
-  afterEach(async () => h.close());
+  const h = useHarness();
 
   it('every running tagged instance ends with exactly one entry and no terminated one keeps an entry', async () => {
     // Prepare

@@ -5,29 +5,15 @@ import {
 } from '../../functions/reconciler/handler.ts';
 import { cliContext } from '../../shared/cli/replay.ts';
 import { stateChange } from '../helpers/fixtures.ts';
-import {
-  GROUP_TAG,
-  type Harness,
-  instance,
-  NAMESPACE,
-  reviewsGroup,
-  startHarness,
-} from '../helpers/harness.ts';
+import { GROUP_TAG, instance, NAMESPACE, reviewsGroup, useHarness } from '../helpers/harness.ts';
 import { reconcilerFromEnv } from '../helpers/reconcile.ts';
 
 const id = (n: number) => `i-${n.toString(16).padStart(17, '0')}`;
 
 describe('Reconciler: whole-fleet sweep', () => {
-  let h: Harness;
-  beforeEach(async () => {
-    h = await startHarness();
-    h.kube.seed(reviewsGroup());
-    resetReconciler();
-  });
-  afterEach(async () => {
-    resetReconciler();
-    await h.close();
-  });
+  const h = useHarness();
+  beforeEach(() => resetReconciler());
+  afterEach(() => resetReconciler());
 
   it('creates missing entries, deletes stale ones, updates drifted ones and leaves foreign ones alone', async () => {
     // Prepare: 6 running instances registered through events, then drift.

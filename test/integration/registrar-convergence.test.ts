@@ -1,14 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { logger, metrics } from '../../shared/observability.ts';
 import { eventText, stateChange, withInstance } from '../helpers/fixtures.ts';
-import {
-  GROUP_TAG,
-  type Harness,
-  instance,
-  NAMESPACE,
-  reviewsGroup,
-  startHarness,
-} from '../helpers/harness.ts';
+import { GROUP_TAG, type Harness, instance, NAMESPACE, useHarness } from '../helpers/harness.ts';
 
 const IDS = ['i-0000000000000aa01', 'i-0000000000000aa02', 'i-0000000000000aa03', 'i-0000000000000aa04'];
 
@@ -17,15 +10,7 @@ const snapshot = (h: Harness) =>
   Object.fromEntries(h.entries().map((e) => [e.metadata.name, { spec: e.spec, labels: e.metadata.labels }]));
 
 describe('Registrar handler: level-triggered convergence', () => {
-  let h: Harness;
-  beforeEach(async () => {
-    h = await startHarness();
-    h.kube.seed(reviewsGroup());
-  });
-  afterEach(async () => {
-    vi.restoreAllMocks();
-    await h.close();
-  });
+  const h = useHarness();
 
   it('renders the entry of the contract and the API server accepts it (schema and CEL)', async () => {
     h.aws.putInstance(
@@ -111,9 +96,7 @@ describe('Registrar handler: level-triggered convergence', () => {
   });
 
   it('keeps the entry of a stopped instance when STOPPED_INSTANCE_POLICY=keep', async () => {
-    await h.close();
-    h = await startHarness({ STOPPED_INSTANCE_POLICY: 'keep' });
-    h.kube.seed(reviewsGroup());
+    await h.restart({ STOPPED_INSTANCE_POLICY: 'keep' });
     h.aws.putInstance(instance(IDS[0]!));
     await h.send([stateChange(IDS[0]!, 'running')]);
     h.aws.setState(IDS[0]!, 'stopped');
@@ -187,15 +170,7 @@ describe('Registrar handler: level-triggered convergence', () => {
 });
 
 describe('Registrar handler: bad input', () => {
-  let h: Harness;
-  beforeEach(async () => {
-    h = await startHarness();
-    h.kube.seed(reviewsGroup());
-  });
-  afterEach(async () => {
-    vi.restoreAllMocks();
-    await h.close();
-  });
+  const h = useHarness();
 
   it('reports each bad record and converges the good ones of the same batch; nothing is retried', async () => {
     // Prepare

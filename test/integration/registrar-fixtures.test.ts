@@ -1,7 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { metrics } from '../../shared/observability.ts';
 import { allEventFixtures, eventText } from '../helpers/fixtures.ts';
-import { type Harness, instance, reviewsGroup, startHarness } from '../helpers/harness.ts';
+import { instance, useHarness } from '../helpers/harness.ts';
 
 /**
  * Every verbatim AWS sample through the real handler, the real SDK and client-node over HTTP, with
@@ -89,15 +89,7 @@ const CASES: Record<string, Case> = {
 };
 
 describe('Registrar handler: every verbatim AWS event sample', () => {
-  let h: Harness;
-  beforeEach(async () => {
-    h = await startHarness();
-    h.kube.seed(reviewsGroup());
-  });
-  afterEach(async () => {
-    vi.restoreAllMocks();
-    await h.close();
-  });
+  const h = useHarness();
 
   it('has a case for every fixture', () => {
     expect(allEventFixtures()).toEqual(Object.keys(CASES).sort());

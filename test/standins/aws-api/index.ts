@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { seededRandom } from '../seeded-random.ts';
 import {
   completeLifecycleAction,
   describeAutoScalingInstances,
@@ -53,18 +54,6 @@ function serviceOf(params: URLSearchParams): Service {
   if (version === AUTO_SCALING_VERSION) return 'autoscaling';
   if (version === EC2_VERSION) return 'ec2';
   return AUTO_SCALING_ACTIONS.has(params.get('Action') ?? '') ? 'autoscaling' : 'ec2';
-}
-
-/** mulberry32: small, fast, deterministic. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function checkRate(name: string, value: number | undefined): void {

@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { load } from 'js-yaml';
+import { seededRandom } from '../seeded-random.ts';
 import { Engine, type ListOptions, PATCH_TYPES, type Target } from './engine.ts';
 import {
   badRequest,
@@ -85,18 +86,6 @@ export interface KubeApiStandIn {
 const DEFAULT_CRD_DIR = fileURLToPath(new URL('../../fixtures/istio-crds/', import.meta.url));
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const SEED_MANAGER = 'kube-api-standin';
-
-/** mulberry32: small, fast, deterministic. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Route {
   kind: 'doc' | 'resource';
@@ -188,7 +177,7 @@ class StandIn implements KubeApiStandIn {
     }
     const all: Array<500 | 503 | 429 | 'reset'> = [500, 503, 429, 'reset'];
     const kinds = plan.kinds !== undefined && plan.kinds.length > 0 ? [...plan.kinds] : all;
-    this.faults = { plan, kinds, rng: prng(plan.seed ?? 0x5eed) };
+    this.faults = { plan, kinds, rng: seededRandom(plan.seed ?? 0x5eed) };
   }
 
   setLatency(ms: number): void {
