@@ -120,6 +120,26 @@ describe('Registrar handler: level-triggered convergence', () => {
     expect(h.entries()).toHaveLength(4);
   });
 
+  it('a batch naming an instance EC2 does not know converges the others (NotFound is not a failure)', async () => {
+    h.aws.putInstance(instance(IDS[0]!));
+    h.aws.putInstance(instance(IDS[1]!));
+    h.aws.resetStats();
+    const response = await h.send([
+      stateChange(IDS[0]!, 'running'),
+      stateChange(IDS[3]!, 'running'),
+      stateChange(IDS[1]!, 'running'),
+    ]);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(
+      h
+        .entries()
+        .map((e) => e.metadata.name)
+        .sort(),
+    ).toEqual([`reviews-${IDS[0]}`, `reviews-${IDS[1]}`]);
+    // The whole call fails on one unknown id: it is asked again without it.
+    expect(h.aws.stats().byAction.DescribeInstances).toBe(2);
+  });
+
   it('never touches an entry it does not own', async () => {
     const foreign = {
       apiVersion: 'networking.istio.io/v1',
@@ -230,6 +250,18 @@ describe('Registrar handler: bad input', () => {
     const second = await h.send([stateChange(IDS[0]!, 'running')]);
     expect(second.batchItemFailures).toEqual([]);
     expect(h.entries()).toHaveLength(1);
+  });
+
+  it('a misconfigured function fails the invocation with one clear log line', async () => {
+    await h.restart({ ALLOWED_NAMESPACES: 'Not_A_Namespace', STOPPED_INSTANCE_POLICY: 'hibernate' });
+    const error = vi.spyOn(logger, 'error');
+    await expect(h.send([stateChange(IDS[0]!, 'running')])).rejects.toThrow(
+      /ALLOWED_NAMESPACES.*STOPPED_INSTANCE_POLICY/,
+    );
+    expect(error).toHaveBeenCalledWith(
+      'invalid configuration: fix the function environment',
+      expect.anything(),
+    );
   });
 
   it('fails records (for SQS to redeliver) when EC2 keeps throttling', async () => {
