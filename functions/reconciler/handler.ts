@@ -17,7 +17,13 @@ let app: { context: AppContext; reconciler: Reconciler } | undefined;
 
 async function lambdaHandler(request: z.infer<typeof ReconcileRequestSchema>): Promise<ReconcileSummary> {
   if (!app) {
-    const context = createApp();
+    let context: AppContext;
+    try {
+      context = createApp();
+    } catch (error) {
+      logger.error('invalid configuration: fix the function environment', { error });
+      throw error;
+    }
     app = { context, reconciler: new Reconciler({ ...context, logger, telemetry }) };
   }
   const summary = await app.reconciler.run(request, (message) => logger.debug(message));

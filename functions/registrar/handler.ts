@@ -20,11 +20,24 @@ const isSqsEvent = (event: unknown): event is SQSEvent =>
   Array.isArray((event as SQSEvent | undefined)?.Records) &&
   (event as SQSEvent).Records.every((r) => r?.eventSource === 'aws:sqs');
 
+/** Builds the wiring once per container; a bad configuration is logged once and fails the invocation. */
+function wiring(): AppContext {
+  if (!app) {
+    try {
+      app = createApp();
+    } catch (error) {
+      logger.error('invalid configuration: fix the function environment', { error });
+      throw error;
+    }
+  }
+  return app;
+}
+
 async function lambdaHandler(
   event: unknown,
   context: Context,
 ): Promise<SQSBatchResponse | { result: unknown }> {
-  app ??= createApp();
+  const app = wiring();
   if (isSqsEvent(event)) {
     telemetry.count(Metric.EventsReceived, event.Records.length);
     const batch = app.registrar.startBatch(event.Records.map((r) => ({ id: r.messageId, body: r.body })));
