@@ -120,7 +120,14 @@ export class Ec2Instances {
     try {
       const pages = paginateDescribeInstances(
         { client: this.#client, pageSize: PAGE_SIZE },
-        { Filters: [{ Name: 'tag-key', Values: [tagKey] }] },
+        {
+          Filters: [
+            { Name: 'tag-key', Values: [tagKey] },
+            // Every state on purpose: terminated and stopped instances are the evidence that lets
+            // the reconciler delete their entries without tripping its deletion cap.
+            { Name: 'instance-state-name', Values: [...INSTANCE_STATES] },
+          ],
+        },
       );
       for await (const page of pages) {
         const facts: InstanceFacts[] = [];
