@@ -22,6 +22,16 @@ export const APPLIED_HASH_ANNOTATION = 'istio-vm-registrar.io/applied-hash';
 export const ALLOWED_AUTOSCALING_GROUPS_ANNOTATION = 'istio-vm-registrar.io/allowed-autoscaling-groups';
 export const ALLOWED_ACCOUNTS_ANNOTATION = 'istio-vm-registrar.io/allowed-accounts';
 
+/**
+ * Lifecycle hooks whose actions the registrar completes (the hooks the CDK stack creates). Actions of
+ * any other hook on the same groups belong to someone else (node drainers, bootstrap tooling) and
+ * are left pending; their events are still used as hints.
+ */
+export const DEFAULT_LIFECYCLE_HOOK_NAMES = [
+  'istio-vm-registrar-launch',
+  'istio-vm-registrar-terminate',
+] as const;
+
 /** Default server-side apply field manager. */
 export const DEFAULT_FIELD_MANAGER = 'istio-vm-registrar';
 export const DEFAULT_TAG_PREFIX = 'istio-vm/';

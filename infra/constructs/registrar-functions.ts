@@ -317,6 +317,8 @@ function renderEnvironment(
       props.workloadGroupCacheTtl?.toSeconds() ?? defaults.WORKLOAD_GROUP_CACHE_TTL_SECONDS,
     ),
     COMPLETE_LIFECYCLE_ACTIONS: String(props.completeLifecycleActions ?? defaults.COMPLETE_LIFECYCLE_ACTIONS),
+    // The hooks Registrar.addLifecycleHooks creates; other hooks' actions are never completed.
+    LIFECYCLE_HOOK_NAMES: defaults.LIFECYCLE_HOOK_NAMES.join(','),
     KUBE_REQUEST_TIMEOUT_MS: String(
       props.kubeRequestTimeout?.toMilliseconds() ?? defaults.KUBE_REQUEST_TIMEOUT_MS,
     ),

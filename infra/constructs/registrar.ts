@@ -8,6 +8,7 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { DEFAULT_LIFECYCLE_HOOK_NAMES } from '../../shared/constants.ts';
 import { REGISTRAR_EVENT_TYPES, type RegistrarEventType } from '../event-types.ts';
 import { acknowledgeWildcardResource } from '../nag.ts';
 import { RegistrarFunctions, type RegistrarFunctionsProps } from './registrar-functions.ts';
@@ -235,12 +236,12 @@ export class Registrar extends Construct {
     return [
       new autoscaling.LifecycleHook(this, `LaunchHook-${id}`, {
         ...common,
-        lifecycleHookName: 'istio-vm-registrar-launch',
+        lifecycleHookName: DEFAULT_LIFECYCLE_HOOK_NAMES[0],
         lifecycleTransition: autoscaling.LifecycleTransition.INSTANCE_LAUNCHING,
       }),
       new autoscaling.LifecycleHook(this, `TerminateHook-${id}`, {
         ...common,
-        lifecycleHookName: 'istio-vm-registrar-terminate',
+        lifecycleHookName: DEFAULT_LIFECYCLE_HOOK_NAMES[1],
         lifecycleTransition: autoscaling.LifecycleTransition.INSTANCE_TERMINATING,
       }),
     ];

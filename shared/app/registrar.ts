@@ -188,6 +188,13 @@ export class Registrar {
   async completeLifecycle(hint: InstanceHint, log: Record<string, unknown>): Promise<void> {
     const { config, lifecycle, logger, telemetry } = this.#deps;
     if (!hint.lifecycleAction || !config.completeLifecycleActions) return;
+    if (!config.lifecycleHookNames.includes(hint.lifecycleAction.lifecycleHookName)) {
+      logger.info('lifecycle action of another hook left to its owner', {
+        ...log,
+        lifecycleHook: hint.lifecycleAction.lifecycleHookName,
+      });
+      return;
+    }
     const result = await lifecycle.complete(hint.lifecycleAction, hint.instanceId);
     if (result === 'completed') telemetry.count(Metric.LifecycleActionsCompleted);
     logger.info('lifecycle action', {

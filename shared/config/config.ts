@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_FIELD_MANAGER, DEFAULT_TAG_PREFIX } from '../constants.ts';
+import { DEFAULT_FIELD_MANAGER, DEFAULT_LIFECYCLE_HOOK_NAMES, DEFAULT_TAG_PREFIX } from '../constants.ts';
 
 /** Thrown when the environment does not describe a usable configuration. */
 export class ConfigError extends Error {
@@ -48,6 +48,10 @@ export const environmentSchema = z.object({
   WORKLOAD_GROUP_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).max(3600).default(30),
   /** Complete Auto Scaling lifecycle actions (CONTINUE) once the entry has converged. */
   COMPLETE_LIFECYCLE_ACTIONS: booleanFlag.default(true),
+  /** Only actions of these hooks are completed; other hooks' actions are left to their owners. */
+  LIFECYCLE_HOOK_NAMES: csv
+    .pipe(z.array(z.string().min(1).max(255)).min(1, 'LIFECYCLE_HOOK_NAMES must name at least one hook'))
+    .default([...DEFAULT_LIFECYCLE_HOOK_NAMES]),
   KUBE_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   /** Parallel Kubernetes writes in one batch or sweep. */
   KUBE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(10),
@@ -79,6 +83,7 @@ export interface RegistrarConfig {
   readonly fieldManager: string;
   readonly workloadGroupCacheTtlMs: number;
   readonly completeLifecycleActions: boolean;
+  readonly lifecycleHookNames: readonly string[];
   readonly kubeRequestTimeoutMs: number;
   readonly kubeConcurrency: number;
   readonly reconcileMaxDeleteRatio: number;
@@ -116,6 +121,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     fieldManager: e.FIELD_MANAGER,
     workloadGroupCacheTtlMs: e.WORKLOAD_GROUP_CACHE_TTL_SECONDS * 1000,
     completeLifecycleActions: e.COMPLETE_LIFECYCLE_ACTIONS,
+    lifecycleHookNames: e.LIFECYCLE_HOOK_NAMES,
     kubeRequestTimeoutMs: e.KUBE_REQUEST_TIMEOUT_MS,
     kubeConcurrency: e.KUBE_CONCURRENCY,
     reconcileMaxDeleteRatio: e.RECONCILE_MAX_DELETE_RATIO,

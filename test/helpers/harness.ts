@@ -78,6 +78,8 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     ALLOWED_NAMESPACES: `${NAMESPACE},other`,
     AWS_REGION: 'us-west-2',
     WORKLOAD_GROUP_CACHE_TTL_SECONDS: '0',
+    // The hooks named in the verbatim AWS samples are ours in these tests.
+    LIFECYCLE_HOOK_NAMES: 'my-lifecycle-hook,my-launch-lifecycle-hook,my-hook',
     ...env,
   });
   delete process.env.CLUSTER_NAME;

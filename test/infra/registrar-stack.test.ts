@@ -233,6 +233,7 @@ describe('RegistrarStack: registrar function', () => {
       FIELD_MANAGER: 'istio-vm-registrar',
       WORKLOAD_GROUP_CACHE_TTL_SECONDS: '30',
       COMPLETE_LIFECYCLE_ACTIONS: 'true',
+      LIFECYCLE_HOOK_NAMES: 'istio-vm-registrar-launch,istio-vm-registrar-terminate',
       KUBE_REQUEST_TIMEOUT_MS: '10000',
       KUBE_CONCURRENCY: String(FUNCTION_DEFAULTS.KUBE_CONCURRENCY),
       RECONCILE_MAX_DELETE_RATIO: '0.5',

@@ -140,6 +140,23 @@ describe('Registrar handler: level-triggered convergence', () => {
     expect(h.aws.stats().byAction.DescribeInstances).toBe(2);
   });
 
+  it("completes only its own hooks' lifecycle actions and leaves other hooks' actions pending", async () => {
+    h.aws.putInstance(instance(IDS[0]!));
+    h.aws.addLifecycleAction({
+      autoScalingGroupName: 'my-asg',
+      lifecycleHookName: 'node-drainer',
+      instanceId: IDS[0]!,
+      token: 't-foreign',
+    });
+    const foreign = JSON.parse(withInstance('asg-ec2-instance-launch-lifecycle-action.json', IDS[0]!));
+    foreign.detail.LifecycleHookName = 'node-drainer';
+    foreign.detail.LifecycleActionToken = 't-foreign';
+    expect(await h.send([JSON.stringify(foreign)])).toEqual({ batchItemFailures: [] });
+    // The event still counted as a hint: the entry exists; the foreign action was not completed.
+    expect(h.entries()).toHaveLength(1);
+    expect(h.aws.completedLifecycleActions()).toEqual([]);
+  });
+
   it('never touches an entry it does not own', async () => {
     const foreign = {
       apiVersion: 'networking.istio.io/v1',

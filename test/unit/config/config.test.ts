@@ -13,6 +13,7 @@ describe('Function: loadConfig()', () => {
       fieldManager: 'istio-vm-registrar',
       workloadGroupCacheTtlMs: 30_000,
       completeLifecycleActions: true,
+      lifecycleHookNames: ['istio-vm-registrar-launch', 'istio-vm-registrar-terminate'],
       kubeRequestTimeoutMs: 10_000,
       kubeConcurrency: 10,
       reconcileMaxDeleteRatio: 0.5,
