@@ -48,42 +48,24 @@ interface PolicyRule {
 }
 
 const RBAC_VERSION = 'rbac.authorization.k8s.io/v1';
-const WRITE_VERBS = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] as const;
-const READ_VERBS = ['get', 'list', 'watch'] as const;
-
 /**
- * Rules the functions need inside each allowed namespace:
- * - WorkloadEntries: the registrar creates (server-side apply = patch), updates and deletes one per
- *   instance;
- * - WorkloadGroups: read only, they are the admin-owned templates;
- * - Services and EndpointSlices: kept in step for the groups' VMs.
+ * Exactly the calls the functions make: WorkloadEntries are read (get, label-selected list), written
+ * by server-side apply (patch; create for an apply that creates) and deleted; WorkloadGroups are read.
+ * Nothing else, so a compromised function cannot touch Services, Secrets or other workloads.
  */
 export const NAMESPACED_RULES: readonly PolicyRule[] = [
-  { apiGroups: [ISTIO_NETWORKING_GROUP], resources: [WORKLOAD_ENTRY_PLURAL], verbs: WRITE_VERBS },
-  { apiGroups: [ISTIO_NETWORKING_GROUP], resources: [WORKLOAD_GROUP_PLURAL], verbs: READ_VERBS },
-  { apiGroups: [''], resources: ['services'], verbs: WRITE_VERBS },
-  { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: WRITE_VERBS },
-];
-
-/**
- * The only cluster-wide rule: list/watch of WorkloadEntries and WorkloadGroups across namespaces.
- * The reconciler pages through every managed entry with one labelSelector LIST
- * (`/apis/networking.istio.io/v1/workloadentries?labelSelector=app.kubernetes.io/managed-by=...`)
- * instead of one LIST per namespace, so a sweep costs O(pages), not O(namespaces); and it sees entries
- * it once made in a namespace that has since left the allow-list, so it can report them. Read-only:
- * every write stays confined to the allowed namespaces by the Roles above.
- */
-export const CLUSTER_RULES: readonly PolicyRule[] = [
   {
     apiGroups: [ISTIO_NETWORKING_GROUP],
-    resources: [WORKLOAD_ENTRY_PLURAL, WORKLOAD_GROUP_PLURAL],
-    verbs: ['list', 'watch'],
+    resources: [WORKLOAD_ENTRY_PLURAL],
+    verbs: ['get', 'list', 'create', 'patch', 'delete'],
   },
+  { apiGroups: [ISTIO_NETWORKING_GROUP], resources: [WORKLOAD_GROUP_PLURAL], verbs: ['get', 'list'] },
 ];
 
 /**
  * Renders the RBAC objects for the functions' Kubernetes group: a Role + RoleBinding per allowed
- * namespace and a read-only ClusterRole + ClusterRoleBinding for cross-namespace listing.
+ * namespace, or, for `*` only, one ClusterRole + ClusterRoleBinding (the only case that lists across
+ * namespaces).
  *
  * @throws {ManifestError} when a namespace is not a DNS-1123 label (or `*`), the list is empty, or
  *   the group or name is unusable.
@@ -134,22 +116,6 @@ export function renderRbacManifests(options: RbacOptions): KubernetesObject[] {
     }
   }
 
-  const reader = `${name}-reader`;
-  objects.push(
-    {
-      apiVersion: RBAC_VERSION,
-      kind: 'ClusterRole',
-      metadata: { name: reader, labels },
-      rules: CLUSTER_RULES,
-    },
-    {
-      apiVersion: RBAC_VERSION,
-      kind: 'ClusterRoleBinding',
-      metadata: { name: reader, labels },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: reader },
-      subjects,
-    },
-  );
   return objects;
 }
 
@@ -167,7 +133,7 @@ function validate(namespaces: readonly string[], group: string, name: string): v
   if (group.trim() === '') problems.push('group must not be empty');
   const reserved = RESERVED_GROUP_PREFIXES.find((prefix) => group.startsWith(prefix));
   if (reserved) problems.push(`group "${group}" starts with the reserved prefix "${reserved}"`);
-  // `-writer` / `-reader` suffixes must still fit in a DNS-1123 subdomain.
+  // The `-writer` suffix must still fit in a DNS-1123 subdomain.
   if (!isDns1123Subdomain(name) || name.length > 240) {
     problems.push(`serviceName "${name}" is not a DNS-1123 subdomain of at most 240 characters`);
   }

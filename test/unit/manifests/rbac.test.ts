@@ -1,17 +1,14 @@
 import { loadAll } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import {
-  CLUSTER_RULES,
   ManifestError,
   NAMESPACED_RULES,
   renderRbacManifests,
   toYaml,
 } from '../../../shared/manifests/rbac.ts';
 
-const WRITE = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'];
-
 describe('Function: renderRbacManifests()', () => {
-  it('renders a Role and a RoleBinding per namespace, then the cluster-wide reader', () => {
+  it('renders a Role and a RoleBinding per namespace and nothing cluster-wide', () => {
     // Prepare / Act
     const objects = renderRbacManifests({ namespaces: ['reviews', 'payments'], group: 'istio-vm-registrar' });
 
@@ -21,34 +18,20 @@ describe('Function: renderRbacManifests()', () => {
       'RoleBinding/payments/istio-vm-registrar',
       'Role/reviews/istio-vm-registrar',
       'RoleBinding/reviews/istio-vm-registrar',
-      'ClusterRole//istio-vm-registrar-reader',
-      'ClusterRoleBinding//istio-vm-registrar-reader',
     ]);
   });
 
-  it('grants in each namespace exactly the verbs the registrar needs', () => {
+  it('grants in each namespace exactly the calls the functions make, and nothing else', () => {
     const [role] = renderRbacManifests({ namespaces: ['payments'], group: 'g' });
     expect(role?.rules).toEqual([
-      { apiGroups: ['networking.istio.io'], resources: ['workloadentries'], verbs: WRITE },
-      { apiGroups: ['networking.istio.io'], resources: ['workloadgroups'], verbs: ['get', 'list', 'watch'] },
-      { apiGroups: [''], resources: ['services'], verbs: WRITE },
-      { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: WRITE },
-    ]);
-    expect(role?.rules).toBe(NAMESPACED_RULES);
-  });
-
-  it('grants cluster-wide only list/watch of WorkloadEntries and WorkloadGroups', () => {
-    const objects = renderRbacManifests({ namespaces: ['payments'], group: 'g' });
-    const clusterRole = objects.find((o) => o.kind === 'ClusterRole');
-    expect(clusterRole?.rules).toEqual([
       {
         apiGroups: ['networking.istio.io'],
-        resources: ['workloadentries', 'workloadgroups'],
-        verbs: ['list', 'watch'],
+        resources: ['workloadentries'],
+        verbs: ['get', 'list', 'create', 'patch', 'delete'],
       },
+      { apiGroups: ['networking.istio.io'], resources: ['workloadgroups'], verbs: ['get', 'list'] },
     ]);
-    expect(clusterRole?.rules).toBe(CLUSTER_RULES);
-    expect(objects.filter((o) => o.kind === 'ClusterRole')).toHaveLength(1);
+    expect(role?.rules).toBe(NAMESPACED_RULES);
   });
 
   it('binds every role to the given group', () => {
@@ -64,12 +47,7 @@ describe('Function: renderRbacManifests()', () => {
 
   it('uses serviceName for object names and labels, and never the registrar managed-by label', () => {
     const objects = renderRbacManifests({ namespaces: ['a'], group: 'g', serviceName: 'vm-reg' });
-    expect(objects.map((o) => o.metadata.name)).toEqual([
-      'vm-reg',
-      'vm-reg',
-      'vm-reg-reader',
-      'vm-reg-reader',
-    ]);
+    expect(objects.map((o) => o.metadata.name)).toEqual(['vm-reg', 'vm-reg']);
     for (const object of objects) {
       expect(object.metadata.labels).toEqual({
         'app.kubernetes.io/name': 'vm-reg',
@@ -79,13 +57,11 @@ describe('Function: renderRbacManifests()', () => {
   });
 
   it('de-duplicates namespaces and turns "*" into a cluster-wide writer', () => {
-    expect(renderRbacManifests({ namespaces: ['a', 'a'], group: 'g' })).toHaveLength(4);
+    expect(renderRbacManifests({ namespaces: ['a', 'a'], group: 'g' })).toHaveLength(2);
     const wildcard = renderRbacManifests({ namespaces: ['*'], group: 'g' });
     expect(wildcard.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
       'ClusterRole/istio-vm-registrar-writer',
       'ClusterRoleBinding/istio-vm-registrar-writer',
-      'ClusterRole/istio-vm-registrar-reader',
-      'ClusterRoleBinding/istio-vm-registrar-reader',
     ]);
     expect(wildcard[0]?.rules).toBe(NAMESPACED_RULES);
   });
