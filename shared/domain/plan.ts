@@ -25,7 +25,7 @@ export interface PlannedChange {
   readonly live?: WorkloadEntryObject;
   /** For delete: the uid to guard the delete with. */
   readonly uid?: string;
-  /** For delete: EC2 still lists the instance (leaving, untagged from this group, or refused). */
+  /** For delete: EC2 reports the instance as leaving (shutting-down, terminated, stopping, stopped). */
   readonly evidence?: boolean;
 }
 
@@ -71,7 +71,6 @@ export function planReconcile(input: PlanInput): ReconcilePlan {
   const kept = new Set<string>();
   const leaving = new Map<string, string>();
   const refusals: Array<{ instanceId: string; refusal: Refusal }> = [];
-  const listed = new Set(input.instances.map((f) => f.instanceId));
 
   for (const facts of input.instances) {
     const intent = decideInstance(facts, undefined, input.policy);
@@ -165,7 +164,7 @@ export function planReconcile(input: PlanInput): ReconcilePlan {
       ...(instanceId ? { instanceId } : {}),
       ...(live.metadata.uid ? { uid: live.metadata.uid } : {}),
       reason,
-      evidence: instanceId !== undefined && listed.has(instanceId),
+      evidence: instanceId !== undefined && leaving.has(instanceId),
     });
   }
 
@@ -189,8 +188,9 @@ export function planReconcile(input: PlanInput): ReconcilePlan {
 
 /**
  * Never delete on an incomplete picture, and stop a group's deletes when more than the allowed share
- * of its entries would go without EC2 positively saying those instances are leaving (a wrong region
- * or tag prefix makes a whole fleet look absent; terminated instances are evidence, absence is not).
+ * of its entries would go without EC2 positively saying those instances are leaving. A wrong region
+ * or tag prefix makes a whole fleet look absent, and a typo in a group's allow-list annotation or a
+ * bad tag roll-out makes it look refused: only a leaving state is evidence, absence and refusal are not.
  */
 function guardDeletes(deletes: PlannedChange[], liveByGroup: Map<string, number>, input: PlanInput) {
   if (!input.complete) return { allowed: [], withheld: deletes, safetyStops: [] as SafetyStop[] };

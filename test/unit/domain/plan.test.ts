@@ -70,6 +70,24 @@ describe('Function: planReconcile()', () => {
     expect(terminated.changes.filter((c) => c.action === 'delete')).toHaveLength(3);
   });
 
+  it('counts deletes caused by refusals toward the cap (a bad allow-list must not wipe a group)', () => {
+    const entries = [1, 2, 3, 4].map((n) => entryFor(n));
+    const narrowed = {
+      ...g,
+      annotations: { 'istio-vm-registrar.io/allowed-autoscaling-groups': 'typo-asg' },
+    };
+    const plan = planReconcile(
+      input({
+        instances: [1, 2, 3, 4].map((n) => facts({ instanceId: id(n) })),
+        entries,
+        groups: new Map([[groupKey(g), narrowed]]),
+      }),
+    );
+    expect(plan.refusals).toHaveLength(4);
+    expect(plan.safetyStops).toEqual([expect.objectContaining({ deletes: 4, entries: 4 })]);
+    expect(plan.changes).toEqual([]);
+  });
+
   it('keeps entries of stopped instances under the keep policy', () => {
     const plan = planReconcile(
       input({
