@@ -104,6 +104,12 @@ export class RegistrarAlarms extends Construct {
       description:
         'A reconcile sweep would have deleted more than RECONCILE_MAX_DELETE_RATIO of a group and stopped: check, then invoke with force.',
     });
+    this.add('ReconcileErrors', {
+      metric: registrarMetric(props, Metric.ReconcileErrors),
+      evaluationPeriods: failurePeriods,
+      description:
+        'Reconcile sweeps keep failing (a listing or writes): lost events are not being repaired. Check the reconciler logs (RBAC, EC2 permissions, API server).',
+    });
     if (props.alarmTopic) this.notify(props.alarmTopic);
   }
 

@@ -423,7 +423,12 @@ describe('RegistrarStack: alarms and dashboard', () => {
   });
 
   it('alarms on the custom metrics of shared/constants.ts by their service dimension', () => {
-    for (const name of [Metric.EventsFailed, Metric.KubernetesErrors, Metric.ReconcileSafetyStops]) {
+    for (const name of [
+      Metric.EventsFailed,
+      Metric.KubernetesErrors,
+      Metric.ReconcileSafetyStops,
+      Metric.ReconcileErrors,
+    ]) {
       const [alarm] = alarmOn(name);
       expect(alarm?.Properties, name).toMatchObject({
         Namespace: METRICS_NAMESPACE,
@@ -441,7 +446,7 @@ describe('RegistrarStack: alarms and dashboard', () => {
         }),
       ],
     });
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 11);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 12);
   });
 
   it('puts every custom metric and the Lambda/SQS metrics on one dashboard', () => {
