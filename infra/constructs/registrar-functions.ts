@@ -145,7 +145,8 @@ const LOG_LEVELS: Readonly<Record<RegistrarLogLevel, lambda.ApplicationLogLevel>
  * The registrar (SQS-triggered) and reconciler (scheduled or invoked) functions, one role each,
  * the configuration both read, and the IAM statements their AWS calls need, scoped as tightly as
  * the services allow:
- * - `ec2:DescribeInstances` on `*` (EC2 Describe* actions support no resource-level permissions);
+ * - `ec2:DescribeInstances` and `autoscaling:DescribeAutoScalingInstances` on `*` (Describe actions
+ *   support no resource-level permissions);
  * - `autoscaling:CompleteLifecycleAction` (registrar only) on the configured groups' ARNs, or on
  *   every group of this account and region;
  * - `eks:DescribeCluster` on this cluster's ARN, only when endpoint or CA are not given.
@@ -216,7 +217,9 @@ export class RegistrarFunctions extends Construct {
       fn.addToRolePolicy(
         new iam.PolicyStatement({
           sid: 'ReadInstances',
-          actions: ['ec2:DescribeInstances'],
+          // Both reads of truth: EC2 state and the Auto Scaling lifecycle state (warm pool, standby,
+          // terminating). Neither action supports resource-level permissions.
+          actions: ['ec2:DescribeInstances', 'autoscaling:DescribeAutoScalingInstances'],
           resources: ['*'],
         }),
       );
@@ -238,7 +241,7 @@ export class RegistrarFunctions extends Construct {
       Validations.of(fn.role!).acknowledge({
         id: 'AwsSolutions-IAM5[Resource::*]',
         reason:
-          'Resource "*" is only on actions without resource-level permissions: ec2:DescribeInstances ' +
+          'Resource "*" is only on actions without resource-level permissions: ec2:DescribeInstances, autoscaling:DescribeAutoScalingInstances ' +
           '(https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html), ' +
           'xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing), and, in a VPC, the ' +
           'ec2:*NetworkInterface* actions Lambda validates against "*".',

@@ -1,4 +1,5 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
+import type { AutoScalingInstances } from '../adapters/autoscaling.ts';
 import type { Ec2Instances } from '../adapters/ec2.ts';
 import { KubernetesError } from '../adapters/errors.ts';
 import type { KubeWorkloads } from '../adapters/kube.ts';
@@ -21,6 +22,7 @@ import {
 import type { Telemetry } from '../observability.ts';
 import { mapSettled } from './concurrency.ts';
 import { writeEntry } from './entries.ts';
+import { withLifecycleStates } from './instances.ts';
 
 /** Manual invocation payload (and the CLI's flags). */
 export interface ReconcileRequest {
@@ -74,6 +76,7 @@ export interface ReconcileSummary {
 export interface ReconcilerDeps {
   readonly config: RegistrarConfig;
   readonly ec2: Ec2Instances;
+  readonly autoscaling: AutoScalingInstances;
   readonly kube: KubeWorkloads;
   readonly logger: Logger;
   readonly telemetry: Telemetry;
@@ -161,7 +164,7 @@ export class Reconciler {
     };
     const listInstances = async () => {
       for await (const page of ec2.listTagged(`${config.tagPrefix}${WORKLOAD_GROUP_TAG}`)) {
-        instances.push(...page);
+        instances.push(...(await withLifecycleStates(page, this.#deps.autoscaling)));
         progress(`listed ${instances.length} instances`);
       }
     };

@@ -1,5 +1,5 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { LifecycleActions } from '../adapters/autoscaling.ts';
+import type { AutoScalingInstances, LifecycleActions } from '../adapters/autoscaling.ts';
 import type { Ec2Instances } from '../adapters/ec2.ts';
 import { KubernetesError } from '../adapters/errors.ts';
 import type { KubeWorkloads } from '../adapters/kube.ts';
@@ -14,12 +14,14 @@ import type { Telemetry } from '../observability.ts';
 import { Semaphore } from './concurrency.ts';
 import { writeEntry } from './entries.ts';
 import type { WorkloadGroupCache } from './group-cache.ts';
+import { withLifecycleStates } from './instances.ts';
 
 export interface RegistrarDeps {
   readonly config: RegistrarConfig;
   readonly ec2: Ec2Instances;
   readonly kube: KubeWorkloads;
   readonly lifecycle: LifecycleActions;
+  readonly autoscaling: AutoScalingInstances;
   readonly groups: WorkloadGroupCache;
   readonly logger: Logger;
   readonly telemetry: Telemetry;
@@ -87,11 +89,15 @@ export class Registrar {
   }
 
   /** @internal */
-  describe(ids: readonly string[]): Promise<Map<string, InstanceFacts>> {
-    return this.#deps.ec2.describe(ids).catch((error) => {
+  async describe(ids: readonly string[]): Promise<Map<string, InstanceFacts>> {
+    try {
+      const found = await this.#deps.ec2.describe(ids);
+      const enriched = await withLifecycleStates(found.values(), this.#deps.autoscaling);
+      return new Map(enriched.map((f) => [f.instanceId, f]));
+    } catch (error) {
       this.#deps.telemetry.count(Metric.Ec2Errors);
       throw error;
-    });
+    }
   }
 
   /** Converges one instance given what EC2 says about it. Throws on retriable failure. */

@@ -1,6 +1,6 @@
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
-import { LifecycleActions } from '../adapters/autoscaling.ts';
+import { AutoScalingInstances, LifecycleActions } from '../adapters/autoscaling.ts';
 import { Ec2Instances } from '../adapters/ec2.ts';
 import { kubeConfigSource } from '../adapters/eks-auth.ts';
 import { KubeWorkloads } from '../adapters/kube.ts';
@@ -15,6 +15,7 @@ export interface AppContext {
   readonly ec2: Ec2Instances;
   readonly kube: KubeWorkloads;
   readonly lifecycle: LifecycleActions;
+  readonly autoscaling: AutoScalingInstances;
   readonly groups: WorkloadGroupCache;
   readonly registrar: Registrar;
 }
@@ -38,7 +39,17 @@ export function createApp(
     onRetry: (error, attempt) => logger.debug('retrying Kubernetes call', { error: error.message, attempt }),
   });
   const lifecycle = new LifecycleActions(asgClient);
+  const autoscaling = new AutoScalingInstances(asgClient);
   const groups = new WorkloadGroupCache(kube, config.workloadGroupCacheTtlMs);
-  const registrar = new Registrar({ config, ec2, kube, lifecycle, groups, logger, telemetry: t });
-  return { config, ec2, kube, lifecycle, groups, registrar };
+  const registrar = new Registrar({
+    config,
+    ec2,
+    kube,
+    lifecycle,
+    autoscaling,
+    groups,
+    logger,
+    telemetry: t,
+  });
+  return { config, ec2, kube, lifecycle, autoscaling, groups, registrar };
 }

@@ -14,6 +14,7 @@ import type { GroupRef, InstanceFacts } from './types.ts';
  * | Spot interruption warning (any action)            | deregister at once                   |
  * | terminate lifecycle action                        | deregister (the VM is leaving)       |
  * | launch lifecycle action into a warm pool          | deregister (not in service)          |
+ * | Auto Scaling says Warmed:*, Terminating*, Standby | deregister (not in service)          |
  * | pending/running without the workload-group tag   | ignore (not ours)                    |
  * | pending/running with a bad tag or namespace       | refuse                               |
  * | pending/running without a private IPv4            | refuse                               |
@@ -95,9 +96,26 @@ export function decideInstance(
         ? { kind: 'keep', reason: `instance is ${facts.state} and the policy keeps its entry` }
         : { kind: 'deregister', reason: `instance is ${facts.state}` };
     case 'pending':
-    case 'running':
+    case 'running': {
+      const outOfService = outOfServiceReason(facts.autoScalingLifecycleState);
+      if (outOfService) return { kind: 'deregister', reason: outOfService };
       return decideRunning(facts, policy);
+    }
   }
+}
+
+/**
+ * Auto Scaling lifecycle states in which a running instance must not receive traffic: warm-pool
+ * instances (`Warmed:*`), instances being terminated (`Terminating`, `Terminating:Wait`,
+ * `Terminating:Proceed`) and instances in or entering standby.
+ * https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-lifecycle.html
+ */
+function outOfServiceReason(state: string | undefined): string | undefined {
+  if (!state) return undefined;
+  if (state.startsWith('Warmed:')) return `Auto Scaling keeps it in the warm pool (${state})`;
+  if (state.startsWith('Terminating')) return `Auto Scaling is terminating it (${state})`;
+  if (state === 'Standby' || state === 'EnteringStandby') return `Auto Scaling has it in standby (${state})`;
+  return undefined;
 }
 
 function decideRunning(facts: InstanceFacts, policy: LifecyclePolicy): InstanceIntent {

@@ -26,6 +26,11 @@ export interface InstanceFacts {
   readonly launchTime?: string;
   /** Account that owns the instance (reservation owner). */
   readonly ownerId?: string;
+  /**
+   * Auto Scaling lifecycle state (`InService`, `Warmed:Running`, `Terminating:Wait`, `Standby`...),
+   * for instances in an Auto Scaling group; EC2's state alone cannot tell a warm-pool instance.
+   */
+  readonly autoScalingLifecycleState?: string;
 }
 
 /** A WorkloadGroup as the registrar needs it. */

@@ -290,7 +290,12 @@ describe('RegistrarStack: IAM (every statement)', () => {
         Effect: 'Allow',
         Resource: getAtt(functions.node.findChild('RegistrarLogGroup')),
       },
-      { Sid: 'ReadInstances', Action: 'ec2:DescribeInstances', Effect: 'Allow', Resource: '*' },
+      {
+        Sid: 'ReadInstances',
+        Action: ['autoscaling:DescribeAutoScalingInstances', 'ec2:DescribeInstances'],
+        Effect: 'Allow',
+        Resource: '*',
+      },
       {
         Sid: 'DescribeCluster',
         Action: 'eks:DescribeCluster',
@@ -326,7 +331,12 @@ describe('RegistrarStack: IAM (every statement)', () => {
         Effect: 'Allow',
         Resource: getAtt(functions.node.findChild('ReconcilerLogGroup')),
       },
-      { Sid: 'ReadInstances', Action: 'ec2:DescribeInstances', Effect: 'Allow', Resource: '*' },
+      {
+        Sid: 'ReadInstances',
+        Action: ['autoscaling:DescribeAutoScalingInstances', 'ec2:DescribeInstances'],
+        Effect: 'Allow',
+        Resource: '*',
+      },
       {
         Sid: 'DescribeCluster',
         Action: 'eks:DescribeCluster',

@@ -91,6 +91,21 @@ describe('Reconciler: whole-fleet sweep', () => {
     }
   });
 
+  it('sweeps follow the Auto Scaling lifecycle state: warm-pool and terminating instances have no entry', async () => {
+    for (let n = 1; n <= 4; n++) h.aws.putInstance(instance(id(n)));
+    await h.send([1, 2, 3, 4].map((n) => stateChange(id(n), 'running')));
+    h.aws.putInstance(instance(id(1), { autoScalingLifecycleState: 'Terminating:Wait' }));
+    h.aws.putInstance(instance(id(5), { autoScalingLifecycleState: 'Warmed:Running' }));
+    const summary = await reconcilerFromEnv().run();
+    expect(summary.totals).toMatchObject({ create: 0, delete: 1, unchanged: 3 });
+    expect(
+      h
+        .entries()
+        .map((e) => e.metadata.name)
+        .sort(),
+    ).toEqual([2, 3, 4].map((n) => `reviews-${id(n)}`));
+  });
+
   it('a dry run plans but writes nothing', async () => {
     for (let n = 1; n <= 3; n++) h.aws.putInstance(instance(id(n)));
     const before = h.kube.stats().writes;

@@ -157,6 +157,18 @@ describe('Registrar handler: level-triggered convergence', () => {
     expect(h.aws.completedLifecycleActions()).toEqual([]);
   });
 
+  it('does not register a running instance that Auto Scaling keeps in the warm pool, in standby or terminating', async () => {
+    h.aws.putInstance(instance(IDS[0]!, { autoScalingLifecycleState: 'Warmed:Running' }));
+    h.aws.putInstance(instance(IDS[1]!, { autoScalingLifecycleState: 'Standby' }));
+    h.aws.putInstance(instance(IDS[2]!));
+    await h.send(IDS.slice(0, 3).map((id) => stateChange(id, 'running')));
+    expect(h.entries().map((e) => e.metadata.name)).toEqual([`reviews-${IDS[2]}`]);
+    // The instance is picked for scale-in: its terminate hook waits, its entry goes.
+    h.aws.putInstance(instance(IDS[2]!, { autoScalingLifecycleState: 'Terminating:Wait' }));
+    await h.send([stateChange(IDS[2]!, 'running')]);
+    expect(h.entries()).toEqual([]);
+  });
+
   it('never touches an entry it does not own', async () => {
     const foreign = {
       apiVersion: 'networking.istio.io/v1',

@@ -87,6 +87,8 @@ export function recordLifecycleActionHeartbeat(registry: LifecycleRegistry, para
 }
 
 function lifecycleState(i: FakeInstance): string | undefined {
+  if (i.autoScalingLifecycleState !== undefined && i.state !== 'terminated')
+    return i.autoScalingLifecycleState;
   switch (i.state) {
     case 'pending':
       return 'Pending';

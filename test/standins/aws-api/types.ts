@@ -21,6 +21,11 @@ export interface FakeInstance {
   instanceType?: string;
   imageId?: string;
   instanceLifecycle?: 'spot';
+  /**
+   * Auto Scaling lifecycle state to report (e.g. `Warmed:Running`, `Terminating:Wait`, `Standby`);
+   * by default it is derived from the EC2 state.
+   */
+  autoScalingLifecycleState?: string;
 }
 
 export interface AwsFaultPlan {

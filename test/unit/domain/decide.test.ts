@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decideInstance, type LifecyclePolicy } from '../../../shared/domain/decide.ts';
 import type { InstanceHint } from '../../../shared/domain/events.ts';
-import { INSTANCE_STATES } from '../../../shared/domain/types.ts';
 import { facts } from '../../helpers/domain.ts';
 
 const policy: LifecyclePolicy = {
@@ -28,7 +27,25 @@ describe('Function: decideInstance()', () => {
     expect(decideInstance(facts({ state }), undefined, policy).kind).toBe(kind);
   });
 
-  it('covers all six states', () => expect(INSTANCE_STATES).toHaveLength(6));
+  it('deregisters running instances Auto Scaling has out of service', () => {
+    for (const state of [
+      'Warmed:Running',
+      'Warmed:Pending',
+      'Terminating:Wait',
+      'Terminating',
+      'Standby',
+      'EnteringStandby',
+    ]) {
+      expect(decideInstance(facts({ autoScalingLifecycleState: state }), undefined, policy).kind, state).toBe(
+        'deregister',
+      );
+    }
+    for (const state of ['InService', 'Pending:Wait', 'Pending', 'Detaching']) {
+      expect(decideInstance(facts({ autoScalingLifecycleState: state }), undefined, policy).kind, state).toBe(
+        'register',
+      );
+    }
+  });
 
   it('keeps stopped instances when the policy says keep', () => {
     expect(
