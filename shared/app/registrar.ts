@@ -1,11 +1,11 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { AutoScalingInstances, LifecycleActions } from '../adapters/autoscaling.ts';
 import type { Ec2Instances } from '../adapters/ec2.ts';
-import { KubernetesError } from '../adapters/errors.ts';
+import { Ec2Error, KubernetesError } from '../adapters/errors.ts';
 import type { KubeWorkloads } from '../adapters/kube.ts';
 import type { RegistrarConfig } from '../config/config.ts';
 import { Metric } from '../constants.ts';
-import { decideInstance, type InstanceIntent } from '../domain/decide.ts';
+import { awaitsLaunchVisibility, decideInstance, type InstanceIntent } from '../domain/decide.ts';
 import { type Refusal, RefusalReason } from '../domain/errors.ts';
 import { type InstanceHint, type Intake, normaliseEvent, parseMessageBody } from '../domain/events.ts';
 import type { InstanceFacts } from '../domain/types.ts';
@@ -107,6 +107,11 @@ export class Registrar {
     hint?: InstanceHint,
   ): Promise<ConvergeOutcome> {
     const { config } = this.#deps;
+    if (awaitsLaunchVisibility(facts, hint, Date.now())) {
+      throw new Ec2Error(`instance ${instanceId} is not visible in EC2 yet (just launched); retrying later`, {
+        retriable: true,
+      });
+    }
     const intent = decideInstance(facts, hint, config);
     try {
       const outcome = await this.#carryOut(instanceId, facts, intent);

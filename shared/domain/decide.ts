@@ -150,3 +150,29 @@ function decideRunning(facts: InstanceFacts, policy: LifecyclePolicy): InstanceI
   }
   return { kind: 'register', group, ...(network ? { network } : {}) };
 }
+
+/** How long after a launch event EC2 may still answer NotFound for the new instance. */
+export const LAUNCH_VISIBILITY_WINDOW_MS = 5 * 60_000;
+
+/**
+ * EC2's API is eventually consistent: a just-launched instance can be unknown to DescribeInstances
+ * for a short while. When a fresh launch event names an instance EC2 does not know yet, the right
+ * answer is "ask again later" (a retriable failure), not "it is gone". An old or undatable event
+ * (replays, AWS's placeholder samples) is taken at EC2's word.
+ * https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html
+ */
+export function awaitsLaunchVisibility(
+  facts: InstanceFacts | undefined,
+  hint: InstanceHint | undefined,
+  now: number,
+): boolean {
+  if (facts || !hint?.time) return false;
+  const launching =
+    hint.source === 'asg-launch-successful' ||
+    hint.lifecycleAction?.transition === 'launching' ||
+    (hint.source === 'ec2-state-change' &&
+      (hint.reportedState === 'pending' || hint.reportedState === 'running'));
+  if (!launching) return false;
+  const sent = Date.parse(hint.time);
+  return Number.isFinite(sent) && now - sent >= -60_000 && now - sent < LAUNCH_VISIBILITY_WINDOW_MS;
+}

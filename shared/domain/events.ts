@@ -38,6 +38,8 @@ export interface InstanceHint {
   readonly source: HintSource;
   readonly detailType: string;
   readonly eventId?: string;
+  /** The event's `time`, as sent; AWS's own samples carry placeholders, so it may not parse. */
+  readonly time?: string;
   readonly region?: string;
   readonly account?: string;
   /** State the event claims, for logs only. */
@@ -129,10 +131,11 @@ function asgActivity(source: HintSource) {
   };
 }
 
-function common(env: Envelope): Pick<InstanceHint, 'detailType' | 'eventId' | 'region' | 'account'> {
+function common(env: Envelope): Pick<InstanceHint, 'detailType' | 'eventId' | 'time' | 'region' | 'account'> {
   return {
     detailType: env['detail-type'],
     ...(env.id ? { eventId: env.id } : {}),
+    ...(env.time ? { time: env.time } : {}),
     ...(env.region ? { region: env.region } : {}),
     ...(env.account ? { account: env.account } : {}),
   };

@@ -169,6 +169,17 @@ describe('Registrar handler: level-triggered convergence', () => {
     expect(h.entries()).toEqual([]);
   });
 
+  it('retries a fresh launch event for an instance EC2 does not show yet, then converges', async () => {
+    const event = JSON.parse(stateChange(IDS[0]!, 'pending'));
+    event.time = new Date().toISOString();
+    const first = await h.send([JSON.stringify(event)]);
+    expect(first.batchItemFailures).toHaveLength(1);
+    h.aws.putInstance(instance(IDS[0]!));
+    const second = await h.send([JSON.stringify(event)]);
+    expect(second.batchItemFailures).toEqual([]);
+    expect(h.entries()).toHaveLength(1);
+  });
+
   it('never touches an entry it does not own', async () => {
     const foreign = {
       apiVersion: 'networking.istio.io/v1',

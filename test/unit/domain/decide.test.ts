@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { decideInstance, type LifecyclePolicy } from '../../../shared/domain/decide.ts';
+import {
+  awaitsLaunchVisibility,
+  decideInstance,
+  type LifecyclePolicy,
+} from '../../../shared/domain/decide.ts';
 import type { InstanceHint } from '../../../shared/domain/events.ts';
 import { facts } from '../../helpers/domain.ts';
 
@@ -124,5 +128,41 @@ describe('Function: decideInstance()', () => {
       group: { namespace: 'any-ns', name: 'reviews' },
       network: 'vm-net',
     });
+  });
+});
+
+describe('Function: awaitsLaunchVisibility()', () => {
+  const now = Date.parse('2026-11-26T10:00:00Z');
+  const fresh = '2026-11-26T09:59:00Z';
+  it('waits for a just-launched instance EC2 does not know yet', () => {
+    expect(awaitsLaunchVisibility(undefined, hint({ time: fresh, reportedState: 'pending' }), now)).toBe(
+      true,
+    );
+    expect(
+      awaitsLaunchVisibility(undefined, hint({ time: fresh, source: 'asg-launch-successful' }), now),
+    ).toBe(true);
+  });
+  it('takes EC2 at its word for old, undatable or non-launch events, and when it knows the instance', () => {
+    expect(
+      awaitsLaunchVisibility(
+        undefined,
+        hint({ time: '2026-11-26T09:50:00Z', reportedState: 'running' }),
+        now,
+      ),
+    ).toBe(false);
+    expect(
+      awaitsLaunchVisibility(
+        undefined,
+        hint({ time: 'yyyy-mm-ddThh:mm:ssZ', reportedState: 'running' }),
+        now,
+      ),
+    ).toBe(false);
+    expect(awaitsLaunchVisibility(undefined, hint({ time: fresh, reportedState: 'terminated' }), now)).toBe(
+      false,
+    );
+    expect(
+      awaitsLaunchVisibility(undefined, hint({ time: fresh, source: 'asg-launch-unsuccessful' }), now),
+    ).toBe(false);
+    expect(awaitsLaunchVisibility(facts(), hint({ time: fresh, reportedState: 'running' }), now)).toBe(false);
   });
 });
