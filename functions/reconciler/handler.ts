@@ -3,6 +3,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { parser } from '@aws-lambda-powertools/parser/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
 import { ReconcileRequestSchema } from '../../shared/app/reconcile-request.ts';
 import { Reconciler, type ReconcileSummary } from '../../shared/app/reconciler.ts';
@@ -15,7 +16,10 @@ import { logger, metrics, telemetry, tracer } from '../../shared/observability.t
  */
 let app: { context: AppContext; reconciler: Reconciler } | undefined;
 
-async function lambdaHandler(request: z.infer<typeof ReconcileRequestSchema>): Promise<ReconcileSummary> {
+async function lambdaHandler(
+  request: z.infer<typeof ReconcileRequestSchema>,
+  context: Context,
+): Promise<ReconcileSummary> {
   if (!app) {
     let context: AppContext;
     try {
@@ -26,6 +30,8 @@ async function lambdaHandler(request: z.infer<typeof ReconcileRequestSchema>): P
     }
     app = { context, reconciler: new Reconciler({ ...context, logger, telemetry }) };
   }
+  // Stop retrying in time to return the summary (what failed is in it, and the next sweep retries).
+  app.context.kube.setDeadline(Date.now() + context.getRemainingTimeInMillis() - 5_000);
   const summary = await app.reconciler.run(request, (message) => logger.debug(message));
   logger.info('reconcile finished', {
     dryRun: summary.dryRun,

@@ -14,6 +14,7 @@ import { logger, metrics, telemetry, tracer } from '../../shared/observability.t
  * never fails its batch, and only retriable failures come back.
  */
 let app: AppContext | undefined;
+const DEADLINE_MARGIN_MS = 3_000;
 const processor = new BatchProcessor(EventType.SQS);
 
 const isSqsEvent = (event: unknown): event is SQSEvent =>
@@ -38,6 +39,8 @@ async function lambdaHandler(
   context: Context,
 ): Promise<SQSBatchResponse | { result: unknown }> {
   const app = wiring();
+  // Leave time to report the batch: records still waiting on Kubernetes then fail and come back.
+  app.kube.setDeadline(Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS);
   if (isSqsEvent(event)) {
     telemetry.count(Metric.EventsReceived, event.Records.length);
     const batch = app.registrar.startBatch(event.Records.map((r) => ({ id: r.messageId, body: r.body })));

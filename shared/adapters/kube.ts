@@ -75,10 +75,20 @@ export class KubeWorkloads {
   readonly #source: KubeConfigSource;
   readonly #options: Required<Omit<KubeOptions, 'onRetry'>> & Pick<KubeOptions, 'onRetry'>;
   #api: { config: KubeConfig; client: CustomObjectsApi } | undefined;
+  #deadline: number | undefined;
 
   constructor(source: KubeConfigSource, options: KubeOptions) {
     this.#source = source;
     this.#options = { maxAttempts: 5, backoffBaseMs: 50, ...options };
+  }
+
+  /**
+   * Epoch ms by which every call must have returned (the Lambda's remaining time less a margin):
+   * retries and timeouts are cut to fit, so a slow API server fails records instead of timing the
+   * whole invocation out and losing its partial-batch response. `undefined`: no deadline.
+   */
+  setDeadline(deadline: number | undefined): void {
+    this.#deadline = deadline;
   }
 
   async #client(): Promise<CustomObjectsApi> {
@@ -91,13 +101,14 @@ export class KubeWorkloads {
     const { maxAttempts, backoffBaseMs, requestTimeoutMs } = this.#options;
     for (let attempt = 1; ; attempt++) {
       let timer: NodeJS.Timeout | undefined;
+      const left = this.#deadline === undefined ? Number.POSITIVE_INFINITY : this.#deadline - Date.now();
+      if (left <= 0)
+        throw new KubernetesError(`${what}: no time left in this invocation`, { retriable: true });
+      const timeoutMs = Math.min(requestTimeoutMs, left);
       try {
         const api = await this.#client();
         const timeout = new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`timed out after ${requestTimeoutMs} ms`)),
-            requestTimeoutMs,
-          );
+          timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
         });
         return await Promise.race([fn(api), timeout]);
       } catch (raw) {
@@ -109,9 +120,10 @@ export class KubeWorkloads {
         this.#options.onRetry?.(error, attempt);
         const retryAfter = Number((raw as ApiException<unknown>)?.headers?.['retry-after']);
         const backoff = Math.random() * backoffBaseMs * 2 ** (attempt - 1);
-        await sleep(
-          Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter * 1000, 5000) : backoff,
-        );
+        const wait =
+          Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter * 1000, 5000) : backoff;
+        if (this.#deadline !== undefined && Date.now() + wait >= this.#deadline) throw error;
+        await sleep(wait);
       } finally {
         clearTimeout(timer);
       }

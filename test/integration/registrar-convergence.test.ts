@@ -1,6 +1,9 @@
+import type { SQSBatchResponse } from 'aws-lambda';
 import { describe, expect, it, vi } from 'vitest';
+import { handler } from '../../functions/registrar/handler.ts';
+import { cliContext } from '../../shared/cli/replay.ts';
 import { logger, metrics } from '../../shared/observability.ts';
-import { eventText, stateChange, withInstance } from '../helpers/fixtures.ts';
+import { eventText, sqsEvent, stateChange, withInstance } from '../helpers/fixtures.ts';
 import { GROUP_TAG, type Harness, instance, NAMESPACE, useHarness } from '../helpers/harness.ts';
 
 const IDS = ['i-0000000000000aa01', 'i-0000000000000aa02', 'i-0000000000000aa03', 'i-0000000000000aa04'];
@@ -302,6 +305,19 @@ describe('Registrar handler: bad input', () => {
       'invalid configuration: fix the function environment',
       expect.anything(),
     );
+  });
+
+  it('fails slow records before the invocation times out, so the partial-batch response is not lost', async () => {
+    h.aws.putInstance(instance(IDS[0]!));
+    h.kube.setLatency(3_000);
+    const context = { ...cliContext('registrar-test'), getRemainingTimeInMillis: () => 4_500 };
+    const started = Date.now();
+    const response = (await handler(
+      sqsEvent([stateChange(IDS[0]!, 'running')]),
+      context,
+    )) as SQSBatchResponse;
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(response.batchItemFailures).toHaveLength(1);
   });
 
   it('fails records (for SQS to redeliver) when EC2 keeps throttling', async () => {
