@@ -11,7 +11,9 @@ import { logger, metrics, telemetry, tracer } from '../../shared/observability.t
 /**
  * Registrar: EventBridge -> SQS -> here, or an EventBridge event invoked directly. Each SQS record
  * is one event; failures are reported per record (ReportBatchItemFailures) so one bad record
- * never fails its batch, and only retriable failures come back.
+ * never fails its batch. Unreadable records and refused instances are logged, counted and
+ * acknowledged (retrying cannot help); every other failure comes back through SQS, and one that
+ * keeps failing (throttling that does not clear, a 403 from missing RBAC) ends in the DLQ for redrive.
  */
 let app: AppContext | undefined;
 const DEADLINE_MARGIN_MS = 3_000;

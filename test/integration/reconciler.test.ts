@@ -116,16 +116,37 @@ describe('Reconciler: whole-fleet sweep', () => {
     expect(summary.converged).toBe(false);
   });
 
-  it('an EC2 listing that fails mid-way makes zero deletions', async () => {
-    for (let n = 1; n <= 12; n++) h.aws.putInstance(instance(id(n)));
-    await h.send(Array.from({ length: 12 }, (_, i) => stateChange(id(i + 1), 'running')));
-    // Page size is 1000; shrink the picture by failing the listing at its first page.
-    h.aws.setFaults({ failDescribeAfterPages: 0 });
+  it('an EC2 listing that fails mid-way (after its first page) makes zero deletions', async () => {
+    // Prepare: 12 registered instances whose ids sort after 1,190 others, so they are on page 2.
+    const registered = Array.from({ length: 12 }, (_, i) => id(0x50000 + i));
+    for (const r of registered) h.aws.putInstance(instance(r));
+    await h.send(registered.map((r) => stateChange(r, 'running')));
+    for (let n = 1; n <= 1190; n++)
+      h.aws.putInstance(instance(id(n), { tags: { [GROUP_TAG]: 'other/ratings' } }));
+    h.aws.setFaults({ failDescribeAfterPages: 1 });
+    h.aws.resetStats();
+
+    // Act
     const summary = await reconcilerFromEnv().run();
+
+    // Assess: page 1 was read, page 2 failed; nothing was deleted, the deletes are reported withheld.
+    expect(h.aws.stats().byAction.DescribeInstances).toBeGreaterThanOrEqual(2);
     expect(summary.incompleteListing).toMatch(/EC2 instances/);
     expect(summary.totals.delete).toBe(0);
     expect(h.entries()).toHaveLength(12);
     expect(summary.changes.filter((c) => c.status === 'withheld')).toHaveLength(12);
+  });
+
+  it('a Kubernetes listing that keeps failing makes zero deletions and says so', async () => {
+    for (let n = 1; n <= 3; n++) h.aws.putInstance(instance(id(n)));
+    await h.send([1, 2, 3].map((n) => stateChange(id(n), 'running')));
+    for (let n = 1; n <= 3; n++) h.aws.removeInstance(id(n));
+    h.kube.setFaults({ failureRate: 1, kinds: [503], seed: 2 });
+    const summary = await reconcilerFromEnv().run({ force: true });
+    h.kube.setFaults(undefined);
+    expect(summary.incompleteListing).toMatch(/listing Workload(Groups|Entries) failed/);
+    expect(summary.totals.delete).toBe(0);
+    expect(h.entries()).toHaveLength(3);
   });
 
   it('the deletion cap stops a sweep that would delete most of a group, unless forced', async () => {
