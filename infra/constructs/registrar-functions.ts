@@ -145,7 +145,8 @@ const LOG_LEVELS: Readonly<Record<RegistrarLogLevel, lambda.ApplicationLogLevel>
  * The registrar (SQS-triggered) and reconciler (scheduled or invoked) functions, one role each,
  * the configuration both read, and the IAM statements their AWS calls need, scoped as tightly as
  * the services allow:
- * - `ec2:DescribeInstances` and `autoscaling:DescribeAutoScalingInstances` on `*` (Describe actions
+ * - `ec2:DescribeInstances`, `autoscaling:DescribeAutoScalingInstances`, `DescribeAutoScalingGroups` and
+ *   `DescribeWarmPool` on `*` (Describe actions
  *   support no resource-level permissions);
  * - `autoscaling:CompleteLifecycleAction` (registrar only) on the configured groups' ARNs, or on
  *   every group of this account and region;
@@ -219,7 +220,12 @@ export class RegistrarFunctions extends Construct {
           sid: 'ReadInstances',
           // Both reads of truth: EC2 state and the Auto Scaling lifecycle state (warm pool, standby,
           // terminating). Neither action supports resource-level permissions.
-          actions: ['ec2:DescribeInstances', 'autoscaling:DescribeAutoScalingInstances'],
+          actions: [
+            'ec2:DescribeInstances',
+            'autoscaling:DescribeAutoScalingInstances',
+            'autoscaling:DescribeAutoScalingGroups',
+            'autoscaling:DescribeWarmPool',
+          ],
           resources: ['*'],
         }),
       );
@@ -241,7 +247,7 @@ export class RegistrarFunctions extends Construct {
       Validations.of(fn.role!).acknowledge({
         id: 'AwsSolutions-IAM5[Resource::*]',
         reason:
-          'Resource "*" is only on actions without resource-level permissions: ec2:DescribeInstances, autoscaling:DescribeAutoScalingInstances ' +
+          'Resource "*" is only on actions without resource-level permissions: ec2:DescribeInstances, autoscaling:DescribeAutoScalingInstances/Groups, autoscaling:DescribeWarmPool ' +
           '(https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html), ' +
           'xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing), and, in a VPC, the ' +
           'ec2:*NetworkInterface* actions Lambda validates against "*".',

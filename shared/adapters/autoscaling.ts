@@ -2,6 +2,8 @@ import {
   type AutoScalingClient,
   CompleteLifecycleActionCommand,
   DescribeAutoScalingInstancesCommand,
+  paginateDescribeAutoScalingGroups,
+  paginateDescribeWarmPool,
 } from '@aws-sdk/client-auto-scaling';
 import type { LifecycleAction } from '../domain/events.ts';
 import { AdapterError } from './errors.ts';
@@ -39,12 +41,7 @@ export class LifecycleActions {
       const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
       if (e.name === 'ValidationError' && /No active Lifecycle Action/i.test(e.message ?? ''))
         return 'not-pending';
-      const status = e.$metadata?.httpStatusCode;
-      throw new AdapterError(`CompleteLifecycleAction failed: ${e.name}: ${e.message}`, {
-        retriable: status === undefined || status >= 500 || e.name === 'Throttling',
-        ...(status !== undefined ? { status } : {}),
-        cause: error,
-      });
+      throw asAdapterError(error, 'CompleteLifecycleAction');
     }
   }
 }
@@ -82,6 +79,45 @@ export class AutoScalingInstances {
     return states;
   }
 
+  /**
+   * Lifecycle states of every instance of the named groups, in O(pages): DescribeAutoScalingGroups
+   * (100 groups a page) lists the members, DescribeWarmPool (100 a page) the warm pools, which the
+   * groups' member lists leave out. The reconciler's whole-fleet read.
+   */
+  async groupLifecycleStates(groupNames: readonly string[]): Promise<Map<string, string>> {
+    const states = new Map<string, string>();
+    const names = [...new Set(groupNames)];
+    const withWarmPools: string[] = [];
+    try {
+      for (let i = 0; i < names.length; i += 100) {
+        const pages = paginateDescribeAutoScalingGroups(
+          { client: this.#client, pageSize: 100 },
+          { AutoScalingGroupNames: names.slice(i, i + 100) },
+        );
+        for await (const page of pages) {
+          for (const group of page.AutoScalingGroups ?? []) {
+            for (const m of group.Instances ?? [])
+              if (m.InstanceId && m.LifecycleState) states.set(m.InstanceId, m.LifecycleState);
+            if (group.WarmPoolConfiguration && group.AutoScalingGroupName)
+              withWarmPools.push(group.AutoScalingGroupName);
+          }
+        }
+      }
+      for (const name of withWarmPools) {
+        for await (const page of paginateDescribeWarmPool(
+          { client: this.#client, pageSize: 100 },
+          { AutoScalingGroupName: name },
+        )) {
+          for (const m of page.Instances ?? [])
+            if (m.InstanceId && m.LifecycleState) states.set(m.InstanceId, m.LifecycleState);
+        }
+      }
+    } catch (error) {
+      throw asAdapterError(error, 'DescribeAutoScalingGroups/DescribeWarmPool');
+    }
+    return states;
+  }
+
   async #send(ids: string[], token: string | undefined) {
     try {
       return await this.#client.send(
@@ -92,13 +128,17 @@ export class AutoScalingInstances {
         }),
       );
     } catch (error) {
-      const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
-      const status = e.$metadata?.httpStatusCode;
-      throw new AdapterError(`DescribeAutoScalingInstances failed: ${e.name}: ${e.message}`, {
-        retriable: status === undefined || status >= 500 || e.name === 'Throttling',
-        ...(status !== undefined ? { status } : {}),
-        cause: error,
-      });
+      throw asAdapterError(error, 'DescribeAutoScalingInstances');
     }
   }
+}
+
+function asAdapterError(error: unknown, what: string): AdapterError {
+  const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e.$metadata?.httpStatusCode;
+  return new AdapterError(`${what} failed: ${e.name}: ${e.message}`, {
+    retriable: status === undefined || status >= 500 || e.name === 'Throttling',
+    ...(status !== undefined ? { status } : {}),
+    cause: error,
+  });
 }

@@ -21,3 +21,24 @@ export async function withLifecycleStates<T extends Iterable<InstanceFacts>>(
     return state ? { ...f, autoScalingLifecycleState: state } : f;
   });
 }
+
+/**
+ * The same for a whole fleet, in O(pages): the lifecycle states of every member of the groups the
+ * instances' tags name (see AutoScalingInstances.groupLifecycleStates).
+ */
+export async function withFleetLifecycleStates(
+  facts: readonly InstanceFacts[],
+  autoscaling: AutoScalingInstances,
+): Promise<InstanceFacts[]> {
+  const groups = new Set<string>();
+  for (const f of facts) {
+    const group = f.tags[ASG_NAME_TAG];
+    if (group && (f.state === 'running' || f.state === 'pending')) groups.add(group);
+  }
+  if (groups.size === 0) return [...facts];
+  const states = await autoscaling.groupLifecycleStates([...groups]);
+  return facts.map((f) => {
+    const state = states.get(f.instanceId);
+    return state ? { ...f, autoScalingLifecycleState: state } : f;
+  });
+}

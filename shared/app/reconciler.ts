@@ -22,7 +22,7 @@ import {
 import type { Telemetry } from '../observability.ts';
 import { mapSettled } from './concurrency.ts';
 import { writeEntry } from './entries.ts';
-import { withLifecycleStates } from './instances.ts';
+import { withFleetLifecycleStates } from './instances.ts';
 
 /** Manual invocation payload (and the CLI's flags). */
 export interface ReconcileRequest {
@@ -163,10 +163,12 @@ export class Reconciler {
       }
     };
     const listInstances = async () => {
+      const listed: InstanceFacts[] = [];
       for await (const page of ec2.listTagged(`${config.tagPrefix}${WORKLOAD_GROUP_TAG}`)) {
-        instances.push(...(await withLifecycleStates(page, this.#deps.autoscaling)));
-        progress(`listed ${instances.length} instances`);
+        listed.push(...page);
+        progress(`listed ${listed.length} instances`);
       }
+      instances.push(...(await withFleetLifecycleStates(listed, this.#deps.autoscaling)));
     };
     // One listing after the other: the EC2 XML and the Kubernetes JSON pages are large transient
     // objects, and not holding both at once keeps a 10,000-instance sweep's peak memory down.

@@ -292,7 +292,12 @@ describe('RegistrarStack: IAM (every statement)', () => {
       },
       {
         Sid: 'ReadInstances',
-        Action: ['autoscaling:DescribeAutoScalingInstances', 'ec2:DescribeInstances'],
+        Action: [
+          'autoscaling:DescribeAutoScalingGroups',
+          'autoscaling:DescribeAutoScalingInstances',
+          'autoscaling:DescribeWarmPool',
+          'ec2:DescribeInstances',
+        ],
         Effect: 'Allow',
         Resource: '*',
       },
@@ -333,7 +338,12 @@ describe('RegistrarStack: IAM (every statement)', () => {
       },
       {
         Sid: 'ReadInstances',
-        Action: ['autoscaling:DescribeAutoScalingInstances', 'ec2:DescribeInstances'],
+        Action: [
+          'autoscaling:DescribeAutoScalingGroups',
+          'autoscaling:DescribeAutoScalingInstances',
+          'autoscaling:DescribeWarmPool',
+          'ec2:DescribeInstances',
+        ],
         Effect: 'Allow',
         Resource: '*',
       },

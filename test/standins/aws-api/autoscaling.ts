@@ -163,3 +163,116 @@ export function describeAutoScalingInstances(store: InstanceStore, params: URLSe
   }
   return result;
 }
+
+/** Pages of DescribeAutoScalingGroups / DescribeWarmPool: opaque tokens over a sorted key. */
+function pageOf<T>(
+  items: T[],
+  key: (t: T) => string,
+  params: URLSearchParams,
+  maxAllowed: number,
+): { page: T[]; next?: string } {
+  const maxRaw = params.get('MaxRecords');
+  const max = maxRaw === null ? maxAllowed : Number(maxRaw);
+  if (!Number.isInteger(max) || max < 1 || max > maxAllowed) {
+    throw new ApiError(
+      'ValidationError',
+      `1 validation error detected: Value '${maxRaw}' at 'maxRecords' failed to satisfy constraint: Member must have value between 1 and ${maxAllowed}`,
+    );
+  }
+  const tokenRaw = params.get('NextToken');
+  const after = tokenRaw ? Buffer.from(tokenRaw, 'base64url').toString('utf8') : undefined;
+  const sorted = [...items].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  const rest = after === undefined ? sorted : sorted.filter((t) => key(t) > after);
+  const page = rest.slice(0, max);
+  return rest.length > page.length
+    ? { page, next: Buffer.from(key(page[page.length - 1]!)).toString('base64url') }
+    : { page };
+}
+
+function instanceMember(i: FakeInstance): string {
+  const healthy = i.state === 'running' || i.state === 'pending';
+  return (
+    '<member>' +
+    el('InstanceId', i.instanceId) +
+    el('InstanceType', i.instanceType ?? DEFAULT_INSTANCE_TYPE) +
+    el('AvailabilityZone', i.availabilityZone) +
+    el('LifecycleState', lifecycleState(i)) +
+    el('HealthStatus', healthy ? 'Healthy' : 'Unhealthy') +
+    '<ProtectedFromScaleIn>false</ProtectedFromScaleIn>' +
+    '</member>'
+  );
+}
+
+/** Group members by group name, from the instances' `aws:autoscaling:groupName` tags. */
+function groupsOf(store: InstanceStore): Map<string, FakeInstance[]> {
+  const groups = new Map<string, FakeInstance[]>();
+  for (const id of store.idsWithTagKey(ASG_NAME_TAG)) {
+    const i = store.peek(id);
+    if (!i || lifecycleState(i) === undefined) continue;
+    const name = i.tags[ASG_NAME_TAG]!;
+    let members = groups.get(name);
+    if (!members) groups.set(name, (members = []));
+    members.push(i);
+  }
+  return groups;
+}
+
+const isWarm = (i: FakeInstance) => (lifecycleState(i) ?? '').startsWith('Warmed:');
+
+/**
+ * DescribeAutoScalingGroups over the groups the instances' tags name. As in the service, a group's
+ * `Instances` leaves out its warm pool; a group with warm instances has a WarmPoolConfiguration.
+ */
+export function describeAutoScalingGroups(
+  store: InstanceStore,
+  params: URLSearchParams,
+  region: string,
+): string {
+  const wanted = readList(params, 'AutoScalingGroupNames.member');
+  const groups = groupsOf(store);
+  const names = wanted.length > 0 ? wanted.filter((n) => groups.has(n)) : [...groups.keys()];
+  const { page, next } = pageOf(names, (n) => n, params, 100);
+  let members = '';
+  for (const name of page) {
+    const all = groups.get(name)!;
+    const inGroup = all.filter((i) => !isWarm(i));
+    members +=
+      '<member>' +
+      el('AutoScalingGroupName', name) +
+      el(
+        'AutoScalingGroupARN',
+        `arn:aws:autoscaling:${region}:123456789012:autoScalingGroup:00000000-0000-4000-8000-000000000000:autoScalingGroupName/${name}`,
+      ) +
+      el('MinSize', 0) +
+      el('MaxSize', all.length) +
+      el('DesiredCapacity', inGroup.length) +
+      el('DefaultCooldown', 300) +
+      `<AvailabilityZones>${[...new Set(all.map((i) => i.availabilityZone))].map((z) => el('member', z)).join('')}</AvailabilityZones>` +
+      el('HealthCheckType', 'EC2') +
+      el('CreatedTime', '2026-01-01T00:00:00.000Z') +
+      (inGroup.length > 0
+        ? `<Instances>${inGroup.map(instanceMember).join('')}</Instances>`
+        : '<Instances/>') +
+      (all.some(isWarm)
+        ? `<WarmPoolConfiguration>${el('PoolState', 'Running')}${el('Status', '')}</WarmPoolConfiguration>`
+        : '') +
+      '</member>';
+  }
+  return (
+    (members === '' ? '<AutoScalingGroups/>' : `<AutoScalingGroups>${members}</AutoScalingGroups>`) +
+    (next ? el('NextToken', next) : '')
+  );
+}
+
+/** DescribeWarmPool: the group's warm instances (`Warmed:*`), paged. */
+export function describeWarmPool(store: InstanceStore, params: URLSearchParams): string {
+  requireParams(params, ['AutoScalingGroupName']);
+  const name = params.get('AutoScalingGroupName')!;
+  const warm = (groupsOf(store).get(name) ?? []).filter(isWarm);
+  const { page, next } = pageOf(warm, (i) => i.instanceId, params, 100);
+  return (
+    (warm.length > 0 ? `<WarmPoolConfiguration>${el('PoolState', 'Running')}</WarmPoolConfiguration>` : '') +
+    (page.length > 0 ? `<Instances>${page.map(instanceMember).join('')}</Instances>` : '<Instances/>') +
+    (next ? el('NextToken', next) : '')
+  );
+}

@@ -12,7 +12,9 @@ import type { AddressInfo } from 'node:net';
 import { seededRandom } from '../seeded-random.ts';
 import {
   completeLifecycleAction,
+  describeAutoScalingGroups,
   describeAutoScalingInstances,
+  describeWarmPool,
   LifecycleRegistry,
   recordLifecycleActionHeartbeat,
 } from './autoscaling.ts';
@@ -47,6 +49,8 @@ const AUTO_SCALING_ACTIONS = new Set([
   'CompleteLifecycleAction',
   'RecordLifecycleActionHeartbeat',
   'DescribeAutoScalingInstances',
+  'DescribeAutoScalingGroups',
+  'DescribeWarmPool',
 ]);
 
 function serviceOf(params: URLSearchParams): Service {
@@ -87,6 +91,8 @@ export async function startAwsApi(
     CompleteLifecycleAction: (p) => completeLifecycleAction(lifecycle, p),
     RecordLifecycleActionHeartbeat: (p) => recordLifecycleActionHeartbeat(lifecycle, p),
     DescribeAutoScalingInstances: (p) => describeAutoScalingInstances(store, p),
+    DescribeAutoScalingGroups: (p) => describeAutoScalingGroups(store, p, region),
+    DescribeWarmPool: (p) => describeWarmPool(store, p),
   };
 
   function answer(params: URLSearchParams, service: Service, action: string, requestId: string): Buffer {
