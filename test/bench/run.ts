@@ -187,7 +187,7 @@ async function reconcileAtScale() {
       };
       const kube = (await h.kube('stats')) as { total: number; writes: number };
       const ec2 = (await h.aws('stats')) as { total: number };
-      const reads = `${kube.total - kube.writes} Kubernetes reads, ${ec2.total} EC2 calls`;
+      const reads = `${kube.total - kube.writes} Kubernetes reads, ${ec2.total} EC2 + Auto Scaling calls`;
       process.stderr.write(
         `  ${label}: ${JSON.stringify(out.totals)} ${out.errors.join('; ')} ${JSON.stringify((out as { memoryMB?: unknown }).memoryMB)}\n`,
       );
