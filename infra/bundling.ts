@@ -26,9 +26,22 @@ export function entryPath(name: FunctionName): string {
 /**
  * Packages replaced in the Lambda bundles. `undici` becomes Node 24's built-in fetch (see
  * infra/shims/undici.ts): 0.7 MB less to load at every cold start, and pooled TLS connections.
+ * Packages for client-node features the functions never use become stubs that fail loudly.
  */
 export const BUNDLE_ALIASES: Readonly<Record<string, string>> = {
   undici: path.join(PROJECT_ROOT, 'infra', 'shims', 'undici.ts'),
+  // Features of client-node the functions never use (infra/shims/unavailable.ts): 0.27 MB less.
+  ...Object.fromEntries(
+    [
+      'socks',
+      'socks-proxy-agent',
+      'hpagent',
+      'openid-client',
+      'jsonpath-plus',
+      'tar-fs',
+      'isomorphic-ws',
+    ].map((name) => [name, path.join(PROJECT_ROOT, 'infra', 'shims', 'unavailable.ts')]),
+  ),
 };
 
 /**
