@@ -4,19 +4,13 @@ import { AutoScalingInstances, LifecycleActions } from '../adapters/autoscaling.
 import { Ec2Instances } from '../adapters/ec2.ts';
 import { kubeConfigSource } from '../adapters/eks-auth.ts';
 import { KubeWorkloads } from '../adapters/kube.ts';
-import { loadConfig, type RegistrarConfig } from '../config/config.ts';
+import { loadConfig } from '../config/config.ts';
 import { logger, type Telemetry, telemetry, tracer } from '../observability.ts';
 import { WorkloadGroupCache } from './group-cache.ts';
-import { Registrar } from './registrar.ts';
+import { Registrar, type RegistrarDeps } from './registrar.ts';
 
 /** Everything a function or the CLI needs, built once per process from the configuration. */
-export interface AppContext {
-  readonly config: RegistrarConfig;
-  readonly ec2: Ec2Instances;
-  readonly kube: KubeWorkloads;
-  readonly lifecycle: LifecycleActions;
-  readonly autoscaling: AutoScalingInstances;
-  readonly groups: WorkloadGroupCache;
+export interface AppContext extends Omit<RegistrarDeps, 'logger' | 'telemetry'> {
   readonly registrar: Registrar;
 }
 
