@@ -210,8 +210,8 @@ function groupsOf(store: InstanceStore): Map<string, FakeInstance[]> {
     const i = store.peek(id);
     if (!i || lifecycleState(i) === undefined) continue;
     const name = i.tags[ASG_NAME_TAG]!;
-    let members = groups.get(name);
-    if (!members) groups.set(name, (members = []));
+    const members = groups.get(name) ?? [];
+    if (members.length === 0) groups.set(name, members);
     members.push(i);
   }
   return groups;
