@@ -4,6 +4,8 @@ import {
   CompleteLifecycleActionCommand,
   DescribeAutoScalingGroupsCommand,
   DescribeAutoScalingInstancesCommand,
+  DescribeLaunchConfigurationsCommand,
+  DescribeWarmPoolCommand,
   RecordLifecycleActionHeartbeatCommand,
 } from '@aws-sdk/client-auto-scaling';
 import {
@@ -749,14 +751,44 @@ describe('Stand-in: EC2 and Auto Scaling Query API', () => {
     it('answers an action it does not implement with InvalidAction in each protocol', async () => {
       // Act
       const fromEc2 = await failure(ec2.send(new DescribeVpcsCommand({})));
-      const fromAutoScaling = await failure(autoScaling.send(new DescribeAutoScalingGroupsCommand({})));
+      const fromAutoScaling = await failure(autoScaling.send(new DescribeLaunchConfigurationsCommand({})));
 
       // Assess
       expect(fromEc2.name).toBe('InvalidAction');
       expect(fromEc2.$metadata.httpStatusCode).toBe(400);
       expect(fromAutoScaling.name).toBe('InvalidAction');
       expect(fromAutoScaling.$metadata.httpStatusCode).toBe(400);
-      expect(api.stats().byAction).toEqual({ DescribeVpcs: 1, DescribeAutoScalingGroups: 1 });
+      expect(api.stats().byAction).toEqual({ DescribeVpcs: 1, DescribeLaunchConfigurations: 1 });
+    });
+
+    it("describes groups from the instances' group tags, with warm pools apart, as the service does", async () => {
+      // Prepare
+      api.putInstance(fakeInstance(1, { tags: { [ASG_TAG]: 'web-asg' } }));
+      api.putInstance(
+        fakeInstance(2, { tags: { [ASG_TAG]: 'web-asg' }, autoScalingLifecycleState: 'Warmed:Running' }),
+      );
+      api.putInstance(
+        fakeInstance(3, { tags: { [ASG_TAG]: 'web-asg' }, autoScalingLifecycleState: 'Terminating:Wait' }),
+      );
+      api.putInstance(fakeInstance(4, { tags: { [ASG_TAG]: 'api-asg' } }));
+
+      // Act
+      const groups = await autoScaling.send(
+        new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: ['web-asg'] }),
+      );
+      const warm = await autoScaling.send(new DescribeWarmPoolCommand({ AutoScalingGroupName: 'web-asg' }));
+
+      // Assess
+      const [web] = groups.AutoScalingGroups ?? [];
+      expect(groups.AutoScalingGroups).toHaveLength(1);
+      expect(web?.Instances?.map((i) => [i.InstanceId, i.LifecycleState])).toEqual([
+        [fakeInstance(1).instanceId, 'InService'],
+        [fakeInstance(3).instanceId, 'Terminating:Wait'],
+      ]);
+      expect(web?.WarmPoolConfiguration).toBeDefined();
+      expect(warm.Instances?.map((i) => [i.InstanceId, i.LifecycleState])).toEqual([
+        [fakeInstance(2).instanceId, 'Warmed:Running'],
+      ]);
     });
 
     it('is reached by clients configured only through env()', async () => {
