@@ -25,7 +25,12 @@ import {
   unsupportedMediaType,
 } from './errors.ts';
 import { deepClone, deepEqual, isObject, JsonPatchError, jsonPatch, mergePatch, storeKey } from './json.ts';
-import { metadataDecodeError, validateObjectMeta } from './metadata.ts';
+import {
+  dropServerSetFields,
+  KNOWN_META_FIELDS,
+  metadataDecodeError,
+  validateObjectMeta,
+} from './metadata.ts';
 import { type Allocator, apiVersionOf, type ResourceType } from './resources.ts';
 import { celErrors, prune, schemaErrors } from './schema.ts';
 import type { Matcher } from './selectors.ts';
@@ -415,24 +420,9 @@ export class Engine implements Allocator {
   private normalize(rt: ResourceType, obj: JsonObject): KubeObject {
     const { apiVersion: _a, kind: _k, metadata, ...rest } = obj;
     const m = metadata as ObjectMeta;
-    const order = [
-      'name',
-      'generateName',
-      'namespace',
-      'uid',
-      'resourceVersion',
-      'generation',
-      'creationTimestamp',
-      'deletionTimestamp',
-      'deletionGracePeriodSeconds',
-      'labels',
-      'annotations',
-      'ownerReferences',
-      'finalizers',
-      'managedFields',
-    ];
     const meta: ObjectMeta = {};
-    for (const k of order) {
+    for (const k of KNOWN_META_FIELDS) {
+      if (k === 'selfLink') continue; // removed from Kubernetes in 1.20: never stored
       const v = m[k];
       if (v === undefined) continue;
       if ((k === 'labels' || k === 'annotations') && isObject(v) && Object.keys(v).length === 0) continue;
@@ -543,17 +533,7 @@ export class Engine implements Allocator {
     meta: ObjectMeta,
     managed: (o: JsonObject) => ManagedFieldsEntry[],
   ): KubeObject {
-    for (const k of [
-      'uid',
-      'resourceVersion',
-      'generation',
-      'creationTimestamp',
-      'deletionTimestamp',
-      'deletionGracePeriodSeconds',
-      'selfLink',
-    ]) {
-      delete meta[k];
-    }
+    dropServerSetFields(meta);
     t.rt.prepare?.(body, undefined, this);
     this.validate(t, body, undefined);
     meta.uid = randomUUID();
@@ -750,17 +730,7 @@ export class Engine implements Allocator {
     const current = this.getStored(rt, t.namespace, t.name);
     if (current !== undefined) this.preconditions(t, meta, current.obj);
     else rvSetOnCreate(meta);
-    for (const k of [
-      'uid',
-      'resourceVersion',
-      'generation',
-      'creationTimestamp',
-      'deletionTimestamp',
-      'deletionGracePeriodSeconds',
-      'selfLink',
-    ]) {
-      delete meta[k];
-    }
+    dropServerSetFields(meta);
     const ctx = this.ownership(t, opts.fieldManager);
     if (t.subresource === 'status') {
       for (const k of Object.keys(cfg))

@@ -294,3 +294,19 @@ export const KNOWN_META_FIELDS = new Set([
   'finalizers',
   'managedFields',
 ]);
+
+/** ObjectMeta fields only the server sets: whatever a client sends for them is replaced. */
+const SERVER_SET_META_FIELDS = [
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'selfLink',
+] as const;
+
+/** Removes the server-set fields from client-supplied metadata (in place). */
+export function dropServerSetFields(meta: Record<string, unknown>): void {
+  for (const k of SERVER_SET_META_FIELDS) delete meta[k];
+}
