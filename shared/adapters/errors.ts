@@ -29,8 +29,3 @@ export class KubernetesError extends AdapterError {
 export class Ec2Error extends AdapterError {
   override readonly name = 'Ec2Error';
 }
-
-/** Whether an error (any shape) is one a later attempt may get past. Unknown errors are retriable. */
-export function isRetriable(error: unknown): boolean {
-  return error instanceof AdapterError ? error.retriable : true;
-}
