@@ -122,8 +122,18 @@ export class GatewayNetworking extends Construct {
       description: multiNetwork
         ? 'istio east-west gateway NLB: reached only through PrivateLink, no direct ingress'
         : 'istio east-west gateway NLB: gateway ports from the VM security groups only',
-      allowAllOutbound: true,
+      allowAllOutbound: false,
     });
+    // Out only to the gateway pods (IP targets), on the listener ports and the health port. The
+    // pods' addresses are the cluster's pod CIDRs, which an imported VPC does not reveal: the rule
+    // narrows by port; the pods' own security group narrows by source.
+    for (const port of new Set<GatewayPort>([...gatewayPorts(multiNetwork), GatewayPort.Status])) {
+      this.loadBalancerSecurityGroup.addEgressRule(
+        ec2.Peer.anyIpv4(),
+        ec2.Port.tcp(port),
+        `to the east-west gateway pods: ${GATEWAY_PORT_NAMES[port]}`,
+      );
+    }
     this.loadBalancer = new elbv2.NetworkLoadBalancer(this, 'LoadBalancer', {
       vpc: props.clusterVpc,
       internetFacing: false,

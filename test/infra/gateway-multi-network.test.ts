@@ -41,6 +41,14 @@ describe('GatewayNetworkingStack (multi-network)', () => {
     const nlbGroup = groups[stack.resolve(ref(stack.gateway.loadBalancerSecurityGroup)).Ref]!;
     expect(nlbGroup.Properties.VpcId).toBe('vpc-0a1b2c3d4e5f60718');
     expect(nlbGroup.Properties.SecurityGroupIngress).toBeUndefined();
+    // Out only to the gateway pods' ports, 15443 included.
+    const egress = nlbGroup.Properties.SecurityGroupEgress as Array<{ FromPort: number; ToPort: number }>;
+    expect(egress.map((rule) => [rule.FromPort, rule.ToPort]).sort()).toEqual([
+      [15012, 15012],
+      [15017, 15017],
+      [15021, 15021],
+      [15443, 15443],
+    ]);
   });
 
   it('listens on 15021, 15012, 15017 and 15443, each to an IP target group health-checked on 15021', () => {

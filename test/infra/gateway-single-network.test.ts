@@ -89,6 +89,21 @@ describe('GatewayNetworkingStack (single-network)', () => {
     }
   });
 
+  it('lets the NLB out only to the gateway ports (listeners and the 15021 health check)', () => {
+    const [group] = Object.values(template.findResources('AWS::EC2::SecurityGroup'));
+    const egress = group!.Properties.SecurityGroupEgress as Array<Record<string, unknown>>;
+    expect(egress.map((rule) => rule.FromPort).sort()).toEqual([15012, 15017, 15021]);
+    for (const rule of egress) {
+      expect(rule).toEqual({
+        CidrIp: '0.0.0.0/0',
+        IpProtocol: 'tcp',
+        FromPort: rule.FromPort,
+        ToPort: rule.FromPort,
+        Description: expect.stringContaining('east-west gateway pods'),
+      });
+    }
+  });
+
   it('has no PrivateLink pieces', () => {
     template.resourceCountIs('AWS::EC2::VPCEndpointService', 0);
     template.resourceCountIs('AWS::EC2::VPCEndpoint', 0);
