@@ -5,7 +5,7 @@ import { KubernetesError } from '../adapters/errors.ts';
 import type { KubeWorkloads } from '../adapters/kube.ts';
 import type { RegistrarConfig } from '../config/config.ts';
 import { Metric, WORKLOAD_GROUP_TAG } from '../constants.ts';
-import { isNamespaceAllowed } from '../domain/decide.ts';
+import { decideInstance, isNamespaceAllowed } from '../domain/decide.ts';
 import {
   type ChangeAction,
   type PlannedChange,
@@ -22,7 +22,7 @@ import {
 import type { Telemetry } from '../observability.ts';
 import { mapSettled } from './concurrency.ts';
 import { writeEntry } from './entries.ts';
-import { withFleetLifecycleStates } from './instances.ts';
+import { withFleetLifecycleStates, withLifecycleStates } from './instances.ts';
 
 /** Manual invocation payload (and the CLI's flags). */
 export interface ReconcileRequest {
@@ -51,7 +51,8 @@ export interface ChangeReport {
   readonly group: string;
   readonly instanceId?: string;
   readonly reason: string;
-  readonly status: 'planned' | 'applied' | 'failed' | 'withheld';
+  /** `skipped`: the instance changed between the listing and the write (re-read just before). */
+  readonly status: 'planned' | 'applied' | 'failed' | 'withheld' | 'skipped';
   readonly error?: string;
 }
 
@@ -240,13 +241,19 @@ export class Reconciler {
         reports.push(describe(c, 'planned'));
       }
     } else {
+      const { current, stale } = await this.#recheck(plan.changes).catch((error: unknown) => {
+        // Best effort: without the re-read the plan is as fresh as the listing, as it always was.
+        errors.push(`re-reading instances before writing failed: ${(error as Error).message ?? error}`);
+        return { current: [...plan.changes], stale: [] as PlannedChange[] };
+      });
+      for (const c of stale) reports.push(describe(c, 'skipped', 'the instance changed during the sweep'));
       let done = 0;
-      const results = await mapSettled(plan.changes, config.kubeConcurrency, async (c) => {
+      const results = await mapSettled(current, config.kubeConcurrency, async (c) => {
         await applyChange(kube, c);
-        if (++done % 500 === 0) progress(`applied ${done}/${plan.changes.length}`);
+        if (++done % 500 === 0) progress(`applied ${done}/${current.length}`);
       });
       for (const [i, result] of results.entries()) {
-        const c = plan.changes[i]!;
+        const c = current[i]!;
         if (result.status === 'fulfilled') {
           counts(c.group)[c.action]++;
           reports.push(describe(c, 'applied'));
@@ -304,6 +311,32 @@ export class Reconciler {
       errors,
       reads: { instances: instances.length, entries: entries.length, groups: groups.size },
     };
+  }
+
+  /**
+   * Re-reads, just before writing, the instances the plan would create or update entries for (one
+   * batched DescribeInstances, plus their Auto Scaling states): a sweep over a large fleet takes
+   * seconds, and an instance that terminated meanwhile must not get its entry back. Deletes need no
+   * re-read: an instance does not come back from leaving.
+   */
+  async #recheck(
+    changes: readonly PlannedChange[],
+  ): Promise<{ current: PlannedChange[]; stale: PlannedChange[] }> {
+    const writes = changes.filter((c) => c.action !== 'delete' && c.instanceId);
+    if (writes.length === 0) return { current: [...changes], stale: [] };
+    const { ec2, autoscaling, config } = this.#deps;
+    const found = await ec2.describe(writes.map((c) => c.instanceId!));
+    const fresh = new Map(
+      (await withLifecycleStates(found.values(), autoscaling)).map((f) => [f.instanceId, f]),
+    );
+    const stale = new Set(
+      writes.filter((c) => {
+        const facts = fresh.get(c.instanceId!);
+        const intent = decideInstance(facts, undefined, config);
+        return intent.kind !== 'register' || facts?.privateIpAddress !== c.desired?.spec.address;
+      }),
+    );
+    return { current: changes.filter((c) => !stale.has(c)), stale: [...stale] };
   }
 
   #namespaces(request: ReconcileRequest): string[] {

@@ -3,7 +3,10 @@ import {
   handler as reconcilerHandler,
   resetApp as resetReconciler,
 } from '../../functions/reconciler/handler.ts';
+import { Reconciler } from '../../shared/app/reconciler.ts';
+import { createApp as reconcilerApp } from '../../shared/app/wiring.ts';
 import { cliContext } from '../../shared/cli/replay.ts';
+import { logger, telemetry } from '../../shared/observability.ts';
 import { stateChange } from '../helpers/fixtures.ts';
 import { GROUP_TAG, instance, NAMESPACE, reviewsGroup, useHarness } from '../helpers/harness.ts';
 import { reconcilerFromEnv } from '../helpers/reconcile.ts';
@@ -104,6 +107,29 @@ describe('Reconciler: whole-fleet sweep', () => {
         .map((e) => e.metadata.name)
         .sort(),
     ).toEqual([2, 3, 4].map((n) => `reviews-${id(n)}`));
+  });
+
+  it('re-reads instances just before writing: one that terminated during the sweep gets no entry', async () => {
+    // Prepare: two missing entries; one instance terminates after the listing, before the writes.
+    h.aws.putInstance(instance(id(1)));
+    h.aws.putInstance(instance(id(2)));
+    const app = reconcilerApp();
+    const listTagged = app.ec2.listTagged.bind(app.ec2);
+    app.ec2.listTagged = async function* (tagKey: string) {
+      yield* listTagged(tagKey);
+      h.aws.setState(id(2), 'terminated');
+    };
+
+    // Act
+    const summary = await new Reconciler({ ...app, logger, telemetry }).run();
+
+    // Assess
+    expect(h.entries().map((e) => e.metadata.name)).toEqual([`reviews-${id(1)}`]);
+    expect(summary.changes).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ entry: `bookinfo/reviews-${id(2)}`, status: 'skipped' }),
+      ]),
+    );
   });
 
   it('a dry run plans but writes nothing', async () => {
