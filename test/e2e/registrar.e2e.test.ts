@@ -4,7 +4,7 @@ import type { SQSBatchResponse } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler, resetApp } from '../../functions/registrar/handler.ts';
 import { cliContext } from '../../shared/cli/replay.ts';
-import { sqsEvent, stateChange, withInstance } from '../helpers/fixtures.ts';
+import { eventText, sqsEvent, stateChange, withInstance } from '../helpers/fixtures.ts';
 import { instance } from '../helpers/harness.ts';
 import { reconcilerFromEnv } from '../helpers/reconcile.ts';
 import { type AwsApiStandIn, startAwsApi } from '../standins/aws-api/index.ts';
@@ -104,5 +104,68 @@ describe.runIf(kubeconfigPath)('E2E: registrar against a real cluster', () => {
     const summary = await reconcilerFromEnv().run();
     expect(summary.totals.create).toBe(1);
     expect((await entries()).map((e) => e.metadata.name)).toEqual([`reviews-${ids[1]}`]);
+  });
+
+  it('the API server agrees with the stand-in: an entry with neither address nor network is refused by CEL', async () => {
+    const error = await custom
+      .createNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: 'workloadentries',
+        body: {
+          apiVersion: `${GROUP}/${VERSION}`,
+          kind: 'WorkloadEntry',
+          metadata: { name: 'no-address' },
+          spec: {},
+        },
+      })
+      .catch((e: { code?: number; body?: unknown }) => e);
+    expect((error as { code?: number }).code).toBe(422);
+    expect(JSON.stringify((error as { body?: unknown }).body)).toContain('Address is required');
+  });
+
+  it('never touches an entry it does not own, and refuses the instance', async () => {
+    const id = 'i-0e2e00000000000b1';
+    await custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: 'workloadentries',
+      body: {
+        apiVersion: `${GROUP}/${VERSION}`,
+        kind: 'WorkloadEntry',
+        metadata: { name: `reviews-${id}`, namespace },
+        spec: { address: '192.168.0.1' },
+      },
+    });
+    aws.putInstance(instance(id, { tags: { 'istio-vm/workload-group': `${namespace}/reviews` } }));
+    expect(await send([stateChange(id, 'running')])).toEqual({ batchItemFailures: [] });
+    const entry = (await custom.getNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: 'workloadentries',
+      name: `reviews-${id}`,
+    })) as { spec: { address: string }; metadata: { labels?: Record<string, string> } };
+    expect(entry.spec.address).toBe('192.168.0.1');
+    expect(entry.metadata.labels?.['app.kubernetes.io/managed-by']).toBeUndefined();
+  });
+
+  it('a converged replay of every verbatim launch sample makes no change (resourceVersion kept)', async () => {
+    const id = 'i-1234567890abcdef0';
+    aws.putInstance(instance(id, { tags: { 'istio-vm/workload-group': `${namespace}/reviews` } }));
+    const samples = [
+      'asg-ec2-instance-launch-successful.json',
+      'aws-lambda-go.autoscaling-event-launch-successful.json',
+      'ec2-instance-rebalance-recommendation.json',
+      'asg-warm-pool-launch-lifecycle-action-warmpool-to-asg.json',
+    ].map((file) => eventText(file));
+    expect(await send(samples)).toEqual({ batchItemFailures: [] });
+    const before = (await entries()).find((e) => e.metadata.name === `reviews-${id}`);
+    expect(before).toBeDefined();
+    await send(samples);
+    const after = (await entries()).find((e) => e.metadata.name === `reviews-${id}`);
+    expect(after?.metadata.resourceVersion).toBe(before?.metadata.resourceVersion);
   });
 });
