@@ -1,4 +1,5 @@
 import type { AutoScalingInstances } from '../adapters/autoscaling.ts';
+import type { Ec2Instances } from '../adapters/ec2.ts';
 import { ASG_NAME_TAG } from '../constants.ts';
 import type { InstanceFacts } from '../domain/types.ts';
 
@@ -20,6 +21,20 @@ export async function withLifecycleStates<T extends Iterable<InstanceFacts>>(
     const state = states.get(f.instanceId);
     return state ? { ...f, autoScalingLifecycleState: state } : f;
   });
+}
+
+/**
+ * What EC2 and Auto Scaling say about the given instances now, by id (unknown instances absent):
+ * the read of truth of the event path and of the reconciler's pre-write re-check.
+ */
+export async function describeInstances(
+  ids: readonly string[],
+  ec2: Ec2Instances,
+  autoscaling: AutoScalingInstances,
+): Promise<Map<string, InstanceFacts>> {
+  const found = await ec2.describe(ids);
+  const enriched = await withLifecycleStates(found.values(), autoscaling);
+  return new Map(enriched.map((f) => [f.instanceId, f]));
 }
 
 /**

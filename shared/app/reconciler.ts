@@ -22,7 +22,7 @@ import {
 import type { Telemetry } from '../observability.ts';
 import { mapSettled } from './concurrency.ts';
 import { writeEntry } from './entries.ts';
-import { withFleetLifecycleStates, withLifecycleStates } from './instances.ts';
+import { describeInstances, withFleetLifecycleStates } from './instances.ts';
 
 /** Manual invocation payload (and the CLI's flags). */
 export interface ReconcileRequest {
@@ -325,9 +325,10 @@ export class Reconciler {
     const writes = changes.filter((c) => c.action !== 'delete' && c.instanceId);
     if (writes.length === 0) return { current: [...changes], stale: [] };
     const { ec2, autoscaling, config } = this.#deps;
-    const found = await ec2.describe(writes.map((c) => c.instanceId!));
-    const fresh = new Map(
-      (await withLifecycleStates(found.values(), autoscaling)).map((f) => [f.instanceId, f]),
+    const fresh = await describeInstances(
+      writes.map((c) => c.instanceId!),
+      ec2,
+      autoscaling,
     );
     const stale = new Set(
       writes.filter((c) => {

@@ -14,7 +14,7 @@ import type { Telemetry } from '../observability.ts';
 import { Semaphore } from './concurrency.ts';
 import { writeEntry } from './entries.ts';
 import type { WorkloadGroupCache } from './group-cache.ts';
-import { withLifecycleStates } from './instances.ts';
+import { describeInstances } from './instances.ts';
 
 export interface RegistrarDeps {
   readonly config: RegistrarConfig;
@@ -91,9 +91,7 @@ export class Registrar {
   /** @internal */
   async describe(ids: readonly string[]): Promise<Map<string, InstanceFacts>> {
     try {
-      const found = await this.#deps.ec2.describe(ids);
-      const enriched = await withLifecycleStates(found.values(), this.#deps.autoscaling);
-      return new Map(enriched.map((f) => [f.instanceId, f]));
+      return await describeInstances(ids, this.#deps.ec2, this.#deps.autoscaling);
     } catch (error) {
       this.#deps.telemetry.count(Metric.Ec2Errors);
       throw error;
