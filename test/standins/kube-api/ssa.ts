@@ -389,17 +389,7 @@ export function apply(
   }
 
   if (me === undefined) {
-    me = {
-      entry: {
-        manager: ctx.manager,
-        operation: 'Apply',
-        apiVersion: ctx.apiVersion,
-        fieldsType: 'FieldsV1',
-        fieldsV1: {},
-      },
-      set: new Set(),
-    };
-    if (ctx.subresource !== '') me.entry.subresource = ctx.subresource;
+    me = newManager(ctx, 'Apply');
     managers.push(me);
   }
   const changedSet = !setsEqual(me.set, cfgSet) || me.entry.apiVersion !== ctx.apiVersion;
@@ -412,6 +402,22 @@ export function apply(
   meta.managedFields = encode(managers);
   merged.metadata = meta;
   return merged;
+}
+
+/** An empty managedFields entry for the writer of `ctx`. */
+function newManager(
+  ctx: OwnershipContext,
+  operation: 'Apply' | 'Update',
+): { entry: ManagedFieldsEntry; set: FieldSet } {
+  const entry: ManagedFieldsEntry = {
+    manager: ctx.manager,
+    operation,
+    apiVersion: ctx.apiVersion,
+    fieldsType: 'FieldsV1',
+    fieldsV1: {},
+  };
+  if (ctx.subresource !== '') entry.subresource = ctx.subresource;
+  return { entry, set: new Set() };
 }
 
 function setsEqual(a: FieldSet, b: FieldSet): boolean {
@@ -448,17 +454,7 @@ export function recordUpdate(
     for (const p of removed) m.set.delete(p);
   }
   if (me === undefined) {
-    me = {
-      entry: {
-        manager: ctx.manager,
-        operation: 'Update',
-        apiVersion: ctx.apiVersion,
-        fieldsType: 'FieldsV1',
-        fieldsV1: {},
-      },
-      set: new Set(),
-    };
-    if (ctx.subresource !== '') me.entry.subresource = ctx.subresource;
+    me = newManager(ctx, 'Update');
     managers.push(me);
   }
   for (const p of changed) me.set.add(p);
