@@ -362,6 +362,9 @@ class StandIn implements KubeApiStandIn {
     this.count(verb, method);
     const body = await this.readBody(req);
     if (this.latency > 0) await new Promise((r) => setTimeout(r, this.latency));
+    // A real API server runs each request under its client's context: a client that has gone
+    // (aborted, timed out) before the handler reached storage cancels the write.
+    if (res.closed || req.socket.destroyed) return;
 
     let resetAfter = false;
     const f = this.faults;
