@@ -5,6 +5,7 @@ import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
+import { Deadline } from '../../shared/adapters/deadline.ts';
 import { ReconcileRequestSchema } from '../../shared/app/reconcile-request.ts';
 import { Reconciler, type ReconcileSummary } from '../../shared/app/reconciler.ts';
 import { type AppContext, createApp } from '../../shared/app/wiring.ts';
@@ -31,8 +32,13 @@ async function lambdaHandler(
     app = { context, reconciler: new Reconciler({ ...context, logger, telemetry }) };
   }
   // Stop retrying in time to return the summary (what failed is in it, and the next sweep retries).
-  app.context.kube.setDeadline(Date.now() + context.getRemainingTimeInMillis() - 5_000);
-  const summary = await app.reconciler.run(request, (message) => logger.debug(message));
+  const deadline = new Deadline(Date.now() + context.getRemainingTimeInMillis() - 5_000);
+  let summary: ReconcileSummary;
+  try {
+    summary = await app.reconciler.run(request, (message) => logger.debug(message), deadline);
+  } finally {
+    deadline.end();
+  }
   logger.info('reconcile finished', {
     dryRun: summary.dryRun,
     converged: summary.converged,

@@ -4,6 +4,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { Deadline } from '../../shared/adapters/deadline.ts';
 import { type AppContext, createApp } from '../../shared/app/wiring.ts';
 import { Metric } from '../../shared/constants.ts';
 import { logger, metrics, telemetry, tracer } from '../../shared/observability.ts';
@@ -16,8 +17,8 @@ import { logger, metrics, telemetry, tracer } from '../../shared/observability.t
  * keeps failing (throttling that does not clear, a 403 from missing RBAC) ends in the DLQ for redrive.
  */
 let app: AppContext | undefined;
-const DEADLINE_MARGIN_MS = 3_000;
-const processor = new BatchProcessor(EventType.SQS);
+/** Time kept back from the invocation's own timeout to report the batch. */
+export const DEADLINE_MARGIN_MS = 3_000;
 
 const isSqsEvent = (event: unknown): event is SQSEvent =>
   Array.isArray((event as SQSEvent | undefined)?.Records) &&
@@ -41,11 +42,30 @@ async function lambdaHandler(
   context: Context,
 ): Promise<SQSBatchResponse | { result: unknown }> {
   const app = wiring();
-  // Leave time to report the batch: records still waiting on Kubernetes then fail and come back.
-  app.kube.setDeadline(Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS);
+  // Per invocation, never per container: an invocation cut off by its timeout must not leak its
+  // records into the next one's response, nor its deadline. Leave time to report the batch:
+  // records still waiting on EC2 or Kubernetes then fail (their calls cancelled) and come back.
+  const deadline = new Deadline(Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS);
+  try {
+    return await handleWithin(app, event, context, deadline);
+  } finally {
+    deadline.end();
+  }
+}
+
+async function handleWithin(
+  app: AppContext,
+  event: unknown,
+  context: Context,
+  deadline: Deadline,
+): Promise<SQSBatchResponse | { result: unknown }> {
   if (isSqsEvent(event)) {
     telemetry.count(Metric.EventsReceived, event.Records.length);
-    const batch = app.registrar.startBatch(event.Records.map((r) => ({ id: r.messageId, body: r.body })));
+    const processor = new BatchProcessor(EventType.SQS);
+    const batch = app.registrar.startBatch(
+      event.Records.map((r) => ({ id: r.messageId, body: r.body })),
+      deadline,
+    );
     const recordHandler = async (record: SQSRecord) => {
       try {
         return await batch.process(record.messageId);
@@ -62,7 +82,7 @@ async function lambdaHandler(
   }
   telemetry.count(Metric.EventsReceived);
   try {
-    return { result: await app.registrar.handleEvent(event) };
+    return { result: await app.registrar.handleEvent(event, deadline) };
   } catch (error) {
     telemetry.count(Metric.EventsFailed);
     throw error;

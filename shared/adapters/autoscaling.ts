@@ -6,10 +6,15 @@ import {
   paginateDescribeWarmPool,
 } from '@aws-sdk/client-auto-scaling';
 import type { LifecycleAction } from '../domain/events.ts';
+import { Deadline } from './deadline.ts';
 import { AdapterError } from './errors.ts';
 
-/** DescribeAutoScalingInstances takes at most 50 ids. */
+/** DescribeAutoScalingInstances takes at most 50 ids (and MaxRecords 50). */
 const IDS_PER_CALL = 50;
+/** DescribeAutoScalingGroups: at most 100 names and 100 records a page. */
+const GROUPS_PER_CALL = 100;
+/** DescribeWarmPool: at most 50 records a page (API Reference, MaxRecords). */
+const WARM_POOL_PAGE = 50;
 const PARALLEL_CALLS = 4;
 
 export type LifecycleCompletion = 'completed' | 'not-pending';
@@ -17,8 +22,15 @@ export type LifecycleCompletion = 'completed' | 'not-pending';
 /** Completes Auto Scaling lifecycle actions. */
 export class LifecycleActions {
   readonly #client: AutoScalingClient;
-  constructor(client: AutoScalingClient) {
+  readonly #deadline: Deadline;
+  constructor(client: AutoScalingClient, deadline: Deadline = Deadline.none()) {
     this.#client = client;
+    this.#deadline = deadline;
+  }
+
+  /** The same client, every call cancelled when the invocation's deadline passes. */
+  withDeadline(deadline: Deadline): LifecycleActions {
+    return new LifecycleActions(this.#client, deadline);
   }
 
   /**
@@ -35,6 +47,7 @@ export class LifecycleActions {
           InstanceId: instanceId,
           ...(action.token ? { LifecycleActionToken: action.token } : {}),
         }),
+        { abortSignal: this.#deadline.signal },
       );
       return 'completed';
     } catch (error) {
@@ -52,8 +65,15 @@ export class LifecycleActions {
  */
 export class AutoScalingInstances {
   readonly #client: AutoScalingClient;
-  constructor(client: AutoScalingClient) {
+  readonly #deadline: Deadline;
+  constructor(client: AutoScalingClient, deadline: Deadline = Deadline.none()) {
     this.#client = client;
+    this.#deadline = deadline;
+  }
+
+  /** The same client, every call cancelled when the invocation's deadline passes. */
+  withDeadline(deadline: Deadline): AutoScalingInstances {
+    return new AutoScalingInstances(this.#client, deadline);
   }
 
   async lifecycleStates(instanceIds: readonly string[]): Promise<Map<string, string>> {
@@ -81,7 +101,7 @@ export class AutoScalingInstances {
 
   /**
    * Lifecycle states of every instance of the named groups, in O(pages): DescribeAutoScalingGroups
-   * (100 groups a page) lists the members, DescribeWarmPool (100 a page) the warm pools, which the
+   * (100 groups a page) lists the members, DescribeWarmPool (50 a page) the warm pools, which the
    * groups' member lists leave out. The reconciler's whole-fleet read.
    */
   async groupLifecycleStates(groupNames: readonly string[]): Promise<Map<string, string>> {
@@ -89,10 +109,11 @@ export class AutoScalingInstances {
     const names = [...new Set(groupNames)];
     const withWarmPools: string[] = [];
     try {
-      for (let i = 0; i < names.length; i += 100) {
+      for (let i = 0; i < names.length; i += GROUPS_PER_CALL) {
         const pages = paginateDescribeAutoScalingGroups(
-          { client: this.#client, pageSize: 100 },
-          { AutoScalingGroupNames: names.slice(i, i + 100) },
+          { client: this.#client, pageSize: GROUPS_PER_CALL },
+          { AutoScalingGroupNames: names.slice(i, i + GROUPS_PER_CALL) },
+          { abortSignal: this.#deadline.signal },
         );
         for await (const page of pages) {
           for (const group of page.AutoScalingGroups ?? []) {
@@ -105,8 +126,9 @@ export class AutoScalingInstances {
       }
       for (const name of withWarmPools) {
         for await (const page of paginateDescribeWarmPool(
-          { client: this.#client, pageSize: 100 },
+          { client: this.#client, pageSize: WARM_POOL_PAGE },
           { AutoScalingGroupName: name },
+          { abortSignal: this.#deadline.signal },
         )) {
           for (const m of page.Instances ?? [])
             if (m.InstanceId && m.LifecycleState) states.set(m.InstanceId, m.LifecycleState);
@@ -126,6 +148,7 @@ export class AutoScalingInstances {
           MaxRecords: IDS_PER_CALL,
           ...(token ? { NextToken: token } : {}),
         }),
+        { abortSignal: this.#deadline.signal },
       );
     } catch (error) {
       throw asAdapterError(error, 'DescribeAutoScalingInstances');

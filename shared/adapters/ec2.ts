@@ -10,6 +10,7 @@ import {
   type InstanceFacts,
   type InstanceState,
 } from '../domain/types.ts';
+import { Deadline } from './deadline.ts';
 import { Ec2Error } from './errors.ts';
 
 /** At most this many ids per DescribeInstances call. */
@@ -61,10 +62,17 @@ export function idsInNotFoundMessage(message: string): string[] {
 export class Ec2Instances {
   readonly #client: EC2Client;
   readonly #region: string;
+  readonly #deadline: Deadline;
 
-  constructor(client: EC2Client, region: string) {
+  constructor(client: EC2Client, region: string, deadline: Deadline = Deadline.none()) {
     this.#client = client;
     this.#region = region;
+    this.#deadline = deadline;
+  }
+
+  /** The same client, every call cancelled when the invocation's deadline passes. */
+  withDeadline(deadline: Deadline): Ec2Instances {
+    return new Ec2Instances(this.#client, this.#region, deadline);
   }
 
   /**
@@ -85,7 +93,9 @@ export class Ec2Instances {
     // EC2 fails the whole call when one id is unknown; drop the ids it names and ask again.
     for (let attempt = 0; remaining.length > 0 && attempt <= ids.length; attempt++) {
       try {
-        const out = await this.#client.send(new DescribeInstancesCommand({ InstanceIds: remaining }));
+        const out = await this.#client.send(new DescribeInstancesCommand({ InstanceIds: remaining }), {
+          abortSignal: this.#deadline.signal,
+        });
         for (const reservation of out.Reservations ?? []) {
           for (const instance of reservation.Instances ?? []) {
             const facts = toFacts(instance, this.#region, reservation.OwnerId);
@@ -128,6 +138,7 @@ export class Ec2Instances {
             { Name: 'instance-state-name', Values: [...INSTANCE_STATES] },
           ],
         },
+        { abortSignal: this.#deadline.signal },
       );
       for await (const page of pages) {
         const facts: InstanceFacts[] = [];

@@ -2,6 +2,7 @@ import {
   ApiException,
   CustomObjectsApi,
   type KubeConfig,
+  Observable,
   PatchStrategy,
   setHeaderOptions,
 } from '@kubernetes/client-node';
@@ -16,6 +17,7 @@ import {
   WORKLOAD_GROUP_PLURAL,
 } from '../constants.ts';
 import type { WorkloadEntryObject, WorkloadGroupView } from '../domain/types.ts';
+import { Deadline } from './deadline.ts';
 import { KubernetesError } from './errors.ts';
 
 /** Supplies a KubeConfig that is currently valid (EKS tokens expire; see eks-auth.ts). */
@@ -30,6 +32,34 @@ export interface KubeOptions {
   readonly backoffBaseMs?: number;
   /** Called after every retried failure, for metrics. */
   readonly onRetry?: (error: KubernetesError, attempt: number) => void;
+}
+
+type CallOptions = NonNullable<Parameters<CustomObjectsApi['getNamespacedCustomObject']>[1]>;
+type CallMiddleware = NonNullable<CallOptions['middleware']>[number];
+
+/**
+ * Request options that cancel the request itself (client-node hands the signal to fetch): a
+ * timed-out attempt must not land on the server after we gave up on it and moved on.
+ */
+function withSignal(signal: AbortSignal, options?: CallOptions): CallOptions {
+  const cancel: CallMiddleware = {
+    pre: (context) => {
+      context.setSignal(signal);
+      return new Observable(Promise.resolve(context));
+    },
+    post: (context) => new Observable(Promise.resolve(context)),
+  };
+  return {
+    ...options,
+    middleware: [...(options?.middleware ?? []), cancel],
+    middlewareMergeStrategy: 'append',
+  };
+}
+
+/** Full jitter on a server's Retry-After, so throttled callers do not come back in step. */
+export function retryAfterWait(retryAfterSeconds: number, capMs = 5000): number {
+  const base = Math.min(retryAfterSeconds * 1000, capMs);
+  return base + Math.random() * Math.min(base, 1000);
 }
 
 export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
@@ -71,61 +101,73 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * The Kubernetes side of the registrar: WorkloadGroups, WorkloadEntries. Retries transient failures
  * with backoff; makes no decisions about what to write.
  */
-export class KubeWorkloads {
-  readonly #source: KubeConfigSource;
-  readonly #options: Required<Omit<KubeOptions, 'onRetry'>> & Pick<KubeOptions, 'onRetry'>;
-  #api: { config: KubeConfig; client: CustomObjectsApi } | undefined;
-  #deadline: number | undefined;
+interface SharedClient {
+  readonly source: KubeConfigSource;
+  readonly options: Required<Omit<KubeOptions, 'onRetry'>> & Pick<KubeOptions, 'onRetry'>;
+  api?: { config: KubeConfig; client: CustomObjectsApi };
+}
 
-  constructor(source: KubeConfigSource, options: KubeOptions) {
-    this.#source = source;
-    this.#options = { maxAttempts: 5, backoffBaseMs: 50, ...options };
+export class KubeWorkloads {
+  readonly #shared: SharedClient;
+  readonly #deadline: Deadline;
+
+  constructor(
+    source: KubeConfigSource,
+    options: KubeOptions,
+    bound?: { readonly shared: SharedClient; readonly deadline: Deadline },
+  ) {
+    this.#shared = bound?.shared ?? { source, options: { maxAttempts: 5, backoffBaseMs: 50, ...options } };
+    this.#deadline = bound?.deadline ?? Deadline.none();
   }
 
   /**
-   * Epoch ms by which every call must have returned (the Lambda's remaining time less a margin):
-   * retries and timeouts are cut to fit, so a slow API server fails records instead of timing the
-   * whole invocation out and losing its partial-batch response. `undefined`: no deadline.
+   * The same client bound to one invocation's deadline: every attempt is cut to fit and cancelled
+   * (not merely raced) when it passes, so a slow API server fails records instead of timing the
+   * invocation out and losing its partial-batch response, and nothing lands after it. Cheap: the
+   * connection pool and the API client are shared.
    */
-  setDeadline(deadline: number | undefined): void {
-    this.#deadline = deadline;
+  withDeadline(deadline: Deadline): KubeWorkloads {
+    return new KubeWorkloads(this.#shared.source, this.#shared.options, { shared: this.#shared, deadline });
   }
 
   async #client(): Promise<CustomObjectsApi> {
-    const config = await this.#source();
-    if (this.#api?.config !== config) this.#api = { config, client: config.makeApiClient(CustomObjectsApi) };
-    return this.#api.client;
+    const config = await this.#shared.source();
+    if (this.#shared.api?.config !== config)
+      this.#shared.api = { config, client: config.makeApiClient(CustomObjectsApi) };
+    return this.#shared.api.client;
   }
 
-  async #call<T>(what: string, fn: (api: CustomObjectsApi) => Promise<T>): Promise<T> {
-    const { maxAttempts, backoffBaseMs, requestTimeoutMs } = this.#options;
+  async #call<T>(
+    what: string,
+    fn: (api: CustomObjectsApi, options: CallOptions) => Promise<T>,
+    extra?: CallOptions,
+  ): Promise<T> {
+    const { maxAttempts, backoffBaseMs, requestTimeoutMs } = this.#shared.options;
+    const deadline = this.#deadline;
     for (let attempt = 1; ; attempt++) {
-      let timer: NodeJS.Timeout | undefined;
-      const left = this.#deadline === undefined ? Number.POSITIVE_INFINITY : this.#deadline - Date.now();
-      if (left <= 0)
+      if (deadline.remaining() <= 0)
         throw new KubernetesError(`${what}: no time left in this invocation`, { retriable: true });
-      const timeoutMs = Math.min(requestTimeoutMs, left);
+      const signal = deadline.attempt(requestTimeoutMs);
       try {
         const api = await this.#client();
-        const timeout = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
-        });
-        return await Promise.race([fn(api), timeout]);
+        return await fn(api, withSignal(signal, extra));
       } catch (raw) {
-        const error = toKubeError(raw, what);
+        const why = deadline.signal.aborted
+          ? 'no time left in this invocation'
+          : `timed out after ${requestTimeoutMs} ms`;
+        const error = signal.aborted
+          ? new KubernetesError(`${what}: ${why} (request cancelled)`, { retriable: true, cause: raw })
+          : toKubeError(raw, what);
         // A conflict needs a fresh read before another attempt: the caller retries the whole record.
         if (!error.retriable || attempt >= maxAttempts || error.status === 409) {
           throw error;
         }
-        this.#options.onRetry?.(error, attempt);
+        this.#shared.options.onRetry?.(error, attempt);
         const retryAfter = Number((raw as ApiException<unknown>)?.headers?.['retry-after']);
         const backoff = Math.random() * backoffBaseMs * 2 ** (attempt - 1);
-        const wait =
-          Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter * 1000, 5000) : backoff;
-        if (this.#deadline !== undefined && Date.now() + wait >= this.#deadline) throw error;
+        const wait = Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfterWait(retryAfter) : backoff;
+        if (wait >= deadline.remaining()) throw error;
         await sleep(wait);
-      } finally {
-        clearTimeout(timer);
       }
     }
   }
@@ -133,14 +175,17 @@ export class KubeWorkloads {
   /** The WorkloadGroup, or undefined when it does not exist. */
   async getWorkloadGroup(namespace: string, name: string): Promise<WorkloadGroupView | undefined> {
     try {
-      const raw = (await this.#call(`get WorkloadGroup ${namespace}/${name}`, (api) =>
-        api.getNamespacedCustomObject({
-          group: ISTIO_NETWORKING_GROUP,
-          version: ISTIO_NETWORKING_VERSION,
-          namespace,
-          plural: WORKLOAD_GROUP_PLURAL,
-          name,
-        }),
+      const raw = (await this.#call(`get WorkloadGroup ${namespace}/${name}`, (api, options) =>
+        api.getNamespacedCustomObject(
+          {
+            group: ISTIO_NETWORKING_GROUP,
+            version: ISTIO_NETWORKING_VERSION,
+            namespace,
+            plural: WORKLOAD_GROUP_PLURAL,
+            name,
+          },
+          options,
+        ),
       )) as IWorkloadGroup;
       return toGroupView(raw);
     } catch (error) {
@@ -160,14 +205,17 @@ export class KubeWorkloads {
 
   async getWorkloadEntry(namespace: string, name: string): Promise<WorkloadEntryObject | undefined> {
     try {
-      return (await this.#call(`get WorkloadEntry ${namespace}/${name}`, (api) =>
-        api.getNamespacedCustomObject({
-          group: ISTIO_NETWORKING_GROUP,
-          version: ISTIO_NETWORKING_VERSION,
-          namespace,
-          plural: WORKLOAD_ENTRY_PLURAL,
-          name,
-        }),
+      return (await this.#call(`get WorkloadEntry ${namespace}/${name}`, (api, options) =>
+        api.getNamespacedCustomObject(
+          {
+            group: ISTIO_NETWORKING_GROUP,
+            version: ISTIO_NETWORKING_VERSION,
+            namespace,
+            plural: WORKLOAD_ENTRY_PLURAL,
+            name,
+          },
+          options,
+        ),
       )) as WorkloadEntryObject;
     } catch (error) {
       if (error instanceof KubernetesError && error.status === 404) return undefined;
@@ -181,20 +229,23 @@ export class KubeWorkloads {
    */
   async applyWorkloadEntry(entry: WorkloadEntryObject, force: boolean): Promise<WorkloadEntryObject> {
     const { namespace, name } = entry.metadata;
-    return (await this.#call(`apply WorkloadEntry ${namespace}/${name}`, (api) =>
-      api.patchNamespacedCustomObject(
-        {
-          group: ISTIO_NETWORKING_GROUP,
-          version: ISTIO_NETWORKING_VERSION,
-          namespace,
-          plural: WORKLOAD_ENTRY_PLURAL,
-          name,
-          body: entry,
-          fieldManager: this.#options.fieldManager,
-          force,
-        },
-        setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
-      ),
+    return (await this.#call(
+      `apply WorkloadEntry ${namespace}/${name}`,
+      (api, options) =>
+        api.patchNamespacedCustomObject(
+          {
+            group: ISTIO_NETWORKING_GROUP,
+            version: ISTIO_NETWORKING_VERSION,
+            namespace,
+            plural: WORKLOAD_ENTRY_PLURAL,
+            name,
+            body: entry,
+            fieldManager: this.#shared.options.fieldManager,
+            force,
+          },
+          options,
+        ),
+      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
     )) as WorkloadEntryObject;
   }
 
@@ -204,16 +255,19 @@ export class KubeWorkloads {
    */
   async deleteWorkloadEntry(namespace: string, name: string, uid?: string): Promise<boolean> {
     try {
-      await this.#call(`delete WorkloadEntry ${namespace}/${name}`, (api) =>
-        api.deleteNamespacedCustomObject({
-          group: ISTIO_NETWORKING_GROUP,
-          version: ISTIO_NETWORKING_VERSION,
-          namespace,
-          plural: WORKLOAD_ENTRY_PLURAL,
-          name,
-          propagationPolicy: 'Background',
-          ...(uid ? { body: { preconditions: { uid } } } : {}),
-        }),
+      await this.#call(`delete WorkloadEntry ${namespace}/${name}`, (api, options) =>
+        api.deleteNamespacedCustomObject(
+          {
+            group: ISTIO_NETWORKING_GROUP,
+            version: ISTIO_NETWORKING_VERSION,
+            namespace,
+            plural: WORKLOAD_ENTRY_PLURAL,
+            name,
+            propagationPolicy: 'Background',
+            ...(uid ? { body: { preconditions: { uid } } } : {}),
+          },
+          options,
+        ),
       );
       return true;
     } catch (error) {
@@ -259,7 +313,7 @@ export class KubeWorkloads {
     let token: string | undefined;
     do {
       const what = `list ${plural} in ${namespace === '*' ? 'all namespaces' : namespace}`;
-      const page = (await this.#call(what, (api) => {
+      const page = (await this.#call(what, (api, options) => {
         const common = {
           group: ISTIO_NETWORKING_GROUP,
           version: ISTIO_NETWORKING_VERSION,
@@ -269,8 +323,8 @@ export class KubeWorkloads {
           ...(token ? { _continue: token } : {}),
         };
         return namespace === '*'
-          ? api.listClusterCustomObject(common)
-          : api.listNamespacedCustomObject({ ...common, namespace });
+          ? api.listClusterCustomObject(common, options)
+          : api.listNamespacedCustomObject({ ...common, namespace }, options);
       })) as { items?: T[]; metadata?: { continue?: string } };
       yield page.items ?? [];
       token = page.metadata?.continue || undefined;

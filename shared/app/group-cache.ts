@@ -18,12 +18,17 @@ export class WorkloadGroupCache {
     this.#now = now;
   }
 
-  get(namespace: string, name: string): Promise<WorkloadGroupView | undefined> {
+  /** `kube`: the caller's client (bound to its invocation's deadline) for a read on a miss. */
+  get(
+    namespace: string,
+    name: string,
+    kube: KubeWorkloads = this.#kube,
+  ): Promise<WorkloadGroupView | undefined> {
     const key = `${namespace}/${name}`;
     const hit = this.#entries.get(key);
     const now = this.#now();
     if (hit && now - hit.at < this.#ttlMs) return hit.value;
-    const value = this.#kube.getWorkloadGroup(namespace, name);
+    const value = kube.getWorkloadGroup(namespace, name);
     this.#entries.set(key, { at: now, value });
     value.then(
       (group) => {
@@ -41,6 +46,11 @@ export class WorkloadGroupCache {
     for (const group of groups) {
       this.#entries.set(`${group.namespace}/${group.name}`, { at, value: Promise.resolve(group) });
     }
+  }
+
+  /** Forgets one group (its uid turned out to be stale). */
+  forget(namespace: string, name: string): void {
+    this.#entries.delete(`${namespace}/${name}`);
   }
 
   clear(): void {

@@ -1,6 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { AutoScalingInstances } from '../adapters/autoscaling.ts';
 import type { Ec2Instances } from '../adapters/ec2.ts';
+import type { Deadline } from '../adapters/deadline.ts';
 import { KubernetesError } from '../adapters/errors.ts';
 import type { KubeWorkloads } from '../adapters/kube.ts';
 import type { RegistrarConfig } from '../config/config.ts';
@@ -121,6 +122,17 @@ export class Reconciler {
     this.#deps = deps;
   }
 
+  /** The same reconciler with every call bound to one invocation's deadline. */
+  #within(deadline: Deadline): Reconciler {
+    const d = this.#deps;
+    return new Reconciler({
+      ...d,
+      kube: d.kube.withDeadline(deadline),
+      ec2: d.ec2.withDeadline(deadline),
+      autoscaling: d.autoscaling.withDeadline(deadline),
+    });
+  }
+
   /**
    * Lists the fleet and the cluster and plans, without writing: what `status` and dry runs show.
    * Throws {@link ReconcileRequestError} for a request outside the allow-list.
@@ -205,7 +217,12 @@ export class Reconciler {
     return { instances, entries, groups, plan, errors, inScope, ...(incomplete ? { incomplete } : {}) };
   }
 
-  async run(request: ReconcileRequest = {}, progress: Progress = () => {}): Promise<ReconcileSummary> {
+  async run(
+    request: ReconcileRequest = {},
+    progress: Progress = () => {},
+    deadline?: Deadline,
+  ): Promise<ReconcileSummary> {
+    if (deadline) return this.#within(deadline).run(request, progress);
     const { config, kube, logger, telemetry } = this.#deps;
     const now = this.#deps.now ?? Date.now;
     const started = now();

@@ -2,6 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { AutoScalingInstances, LifecycleActions } from '../adapters/autoscaling.ts';
 import type { Ec2Instances } from '../adapters/ec2.ts';
 import { Ec2Error, KubernetesError } from '../adapters/errors.ts';
+import { Deadline } from '../adapters/deadline.ts';
 import type { KubeWorkloads } from '../adapters/kube.ts';
 import type { RegistrarConfig } from '../config/config.ts';
 import { Metric } from '../constants.ts';
@@ -63,16 +64,32 @@ export class Registrar {
   readonly #deps: RegistrarDeps;
   readonly #kubeSlots: Semaphore;
 
-  constructor(deps: RegistrarDeps) {
+  constructor(deps: RegistrarDeps, kubeSlots?: Semaphore) {
     this.#deps = deps;
-    this.#kubeSlots = new Semaphore(deps.config.kubeConcurrency);
+    this.#kubeSlots = kubeSlots ?? new Semaphore(deps.config.kubeConcurrency);
+  }
+
+  /** The same registrar with every AWS and Kubernetes call bound to one invocation's deadline. */
+  #within(deadline: Deadline): Registrar {
+    const d = this.#deps;
+    return new Registrar(
+      {
+        ...d,
+        kube: d.kube.withDeadline(deadline),
+        ec2: d.ec2.withDeadline(deadline),
+        autoscaling: d.autoscaling.withDeadline(deadline),
+        lifecycle: d.lifecycle.withDeadline(deadline),
+      },
+      this.#kubeSlots,
+    );
   }
 
   /**
    * Parses every item at once and starts a single batched DescribeInstances for the instances they
    * name; `process(id)` then converges one item (sharing work between items for one instance).
+   * Every call the batch makes is bound to `deadline` (one per invocation, never shared).
    */
-  startBatch(items: readonly BatchItem[]): RegistrarBatch {
+  startBatch(items: readonly BatchItem[], deadline: Deadline = Deadline.none()): RegistrarBatch {
     const intakes = new Map<string, Intake>();
     for (const item of items) {
       intakes.set(
@@ -80,12 +97,12 @@ export class Registrar {
         item.body !== undefined ? parseMessageBody(item.body) : normaliseEvent(item.event),
       );
     }
-    return new RegistrarBatch(this, intakes);
+    return new RegistrarBatch(this.#within(deadline), intakes);
   }
 
   /** Handles one EventBridge event invoked directly (no SQS). Throws on retriable failure. */
-  async handleEvent(event: unknown): Promise<RecordResult> {
-    return this.startBatch([{ id: 'event', event }]).process('event');
+  async handleEvent(event: unknown, deadline?: Deadline): Promise<RecordResult> {
+    return this.startBatch([{ id: 'event', event }], deadline).process('event');
   }
 
   /** @internal */
@@ -148,7 +165,7 @@ export class Registrar {
         return { action: 'deleted', entries: deleted, reason: intent.reason };
       }
       case 'register': {
-        const group = await groups.get(intent.group.namespace, intent.group.name);
+        const group = await groups.get(intent.group.namespace, intent.group.name, kube);
         if (!group) {
           return {
             action: 'refused',

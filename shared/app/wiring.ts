@@ -24,8 +24,13 @@ export function createApp(
 ): AppContext {
   const config = loadConfig(env);
   const t = overrides.telemetry ?? telemetry;
-  const ec2Client = tracer.captureAWSv3Client(new EC2Client({ region: config.region }));
-  const asgClient = tracer.captureAWSv3Client(new AutoScalingClient({ region: config.region }));
+  // Per-attempt bounds, so one hung connection cannot eat the invocation (the invocation's own
+  // deadline aborts the whole call through `abortSignal`).
+  const requestHandler = { connectionTimeout: 2_000, requestTimeout: 5_000 };
+  const ec2Client = tracer.captureAWSv3Client(new EC2Client({ region: config.region, requestHandler }));
+  const asgClient = tracer.captureAWSv3Client(
+    new AutoScalingClient({ region: config.region, requestHandler }),
+  );
   const ec2 = new Ec2Instances(ec2Client, config.region);
   const kube = new KubeWorkloads(kubeConfigSource(config.cluster), {
     fieldManager: config.fieldManager,

@@ -53,7 +53,8 @@ export type Intake =
   | { readonly kind: 'ignore'; readonly reason: string; readonly detailType?: string }
   | { readonly kind: 'reject'; readonly reason: string };
 
-const instanceId = z.string().regex(INSTANCE_ID_PATTERN, 'not an EC2 instance id');
+/** Surrounding whitespace (hand-built or templated events) is trimmed, not a reason to drop the event. */
+const instanceId = z.string().trim().regex(INSTANCE_ID_PATTERN, 'not an EC2 instance id');
 
 /**
  * The EventBridge envelope, relaxed from Powertools' schema where AWS's own published samples
@@ -84,7 +85,8 @@ export const LifecycleActionDetail = z.object({
   EC2InstanceId: instanceId,
   AutoScalingGroupName: z.string().min(1),
   LifecycleHookName: z.string().min(1),
-  LifecycleActionToken: z.string().min(1).optional(),
+  // An empty token is no token: the action is then completed by instance id.
+  LifecycleActionToken: z.string().optional(),
   LifecycleTransition: z.enum(['autoscaling:EC2_INSTANCE_LAUNCHING', 'autoscaling:EC2_INSTANCE_TERMINATING']),
   NotificationMetadata: z.string().optional(),
   Origin: z.string().optional(),

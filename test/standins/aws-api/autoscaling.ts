@@ -269,7 +269,8 @@ export function describeWarmPool(store: InstanceStore, params: URLSearchParams):
   requireParams(params, ['AutoScalingGroupName']);
   const name = params.get('AutoScalingGroupName')!;
   const warm = (groupsOf(store).get(name) ?? []).filter(isWarm);
-  const { page, next } = pageOf(warm, (i) => i.instanceId, params, 100);
+  // The API allows at most 50 records a page (DescribeWarmPool API Reference, MaxRecords).
+  const { page, next } = pageOf(warm, (i) => i.instanceId, params, 50);
   return (
     (warm.length > 0 ? `<WarmPoolConfiguration>${el('PoolState', 'Running')}</WarmPoolConfiguration>` : '') +
     (page.length > 0 ? `<Instances>${page.map(instanceMember).join('')}</Instances>` : '<Instances/>') +

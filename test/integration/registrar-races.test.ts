@@ -1,0 +1,128 @@
+import { KubeConfig } from '@kubernetes/client-node';
+import type { SQSBatchResponse } from 'aws-lambda';
+import { describe, expect, it } from 'vitest';
+import { handler } from '../../functions/registrar/handler.ts';
+import { Deadline } from '../../shared/adapters/deadline.ts';
+import { KubeWorkloads } from '../../shared/adapters/kube.ts';
+import { cliContext } from '../../shared/cli/replay.ts';
+import { sqsEvent, stateChange, withInstance } from '../helpers/fixtures.ts';
+import { instance, NAMESPACE, useHarness } from '../helpers/harness.ts';
+
+const IDS = ['i-0000000000000bb01', 'i-0000000000000bb02', 'i-0000000000000bb03'];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('Registrar: invocations cut off by their deadline', () => {
+  const h = useHarness();
+
+  it('keeps each invocation to its own records and its own deadline, and a slow EC2 fails records, not the batch', async () => {
+    // Prepare: EC2 answers in 1.5 s; invocation A has 1 s left after the margin, B has minutes.
+    h.aws.putInstance(instance(IDS[0]!));
+    h.aws.putInstance(instance(IDS[1]!));
+    h.aws.setLatency(1_500);
+    const short = { ...cliContext('registrar-test'), getRemainingTimeInMillis: () => 4_000 };
+    const long = cliContext('registrar-test');
+
+    // Act: A is still running when B starts, as an abandoned invocation would be.
+    const a = handler(sqsEvent([stateChange(IDS[0]!, 'running')], 'a'), short) as Promise<SQSBatchResponse>;
+    await sleep(50);
+    const b = handler(sqsEvent([stateChange(IDS[1]!, 'running')], 'b'), long) as Promise<SQSBatchResponse>;
+    const [ra, rb] = await Promise.all([a, b]);
+
+    // Assess: A failed its own record in time (EC2 call cancelled), B converged and reports nothing.
+    expect(ra.batchItemFailures).toEqual([{ itemIdentifier: 'a-0' }]);
+    expect(rb.batchItemFailures).toEqual([]);
+    expect(h.entries().map((e) => e.metadata.name)).toEqual([`reviews-${IDS[1]}`]);
+  });
+
+  it('cancels a timed-out Kubernetes request: nothing lands after it was given up', async () => {
+    // Prepare: the API server takes 800 ms per request; our requests time out after 200 ms.
+    h.aws.putInstance(instance(IDS[0]!));
+    await h.restart({ KUBE_REQUEST_TIMEOUT_MS: '200' });
+    h.aws.putInstance(instance(IDS[0]!));
+    h.kube.setLatency(800);
+
+    // Act: the launch fails (every attempt timed out), then the API server becomes fast.
+    const launch = await h.send([stateChange(IDS[0]!, 'running')]);
+    h.kube.setLatency(0);
+    await sleep(1_000);
+
+    // Assess: no attempt landed late.
+    expect(launch.batchItemFailures).toHaveLength(1);
+    expect(h.entries()).toEqual([]);
+  });
+
+  it('Deadline.end() cancels calls still running under it', async () => {
+    // Prepare
+    h.kube.setLatency(2_000);
+    const kc = new KubeConfig();
+    kc.loadFromString(h.kube.kubeconfigYaml());
+    const deadline = new Deadline(Date.now() + 60_000);
+    const kube = new KubeWorkloads(async () => kc, {
+      fieldManager: 'test',
+      requestTimeoutMs: 10_000,
+    }).withDeadline(deadline);
+
+    // Act
+    const started = Date.now();
+    const read = kube.getWorkloadGroup(NAMESPACE, 'reviews');
+    setTimeout(() => deadline.end(), 100);
+
+    // Assess
+    await expect(read).rejects.toThrow(/no time left in this invocation/);
+    expect(Date.now() - started).toBeLessThan(1_500);
+  });
+});
+
+describe('Registrar: inputs at the edges', () => {
+  const h = useHarness();
+
+  it('trims whitespace around an instance id, so a terminate event still removes the entry', async () => {
+    // Prepare
+    h.aws.putInstance(instance(IDS[0]!));
+    await h.send([stateChange(IDS[0]!, 'running')]);
+    expect(h.entries()).toHaveLength(1);
+    h.aws.putInstance(instance(IDS[0]!, { state: 'terminated' }));
+
+    // Act
+    const response = await h.send([stateChange(` ${IDS[0]!}\n`, 'terminated')]);
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    expect(h.entries()).toEqual([]);
+  });
+
+  it('treats an empty lifecycle token as absent and completes the action by instance id', async () => {
+    // Prepare: a pending launch action for the instance, announced with an empty token.
+    const sample = JSON.parse(withInstance('asg-ec2-instance-launch-lifecycle-action.json', IDS[0]!)) as {
+      detail: Record<string, unknown>;
+    };
+    const detail = sample.detail as { AutoScalingGroupName: string; LifecycleHookName: string };
+    h.aws.putInstance(
+      instance(IDS[0]!, {
+        tags: {
+          'istio-vm/workload-group': `${NAMESPACE}/reviews`,
+          'aws:autoscaling:groupName': detail.AutoScalingGroupName,
+        },
+        autoScalingLifecycleState: 'Pending:Wait',
+      }),
+    );
+    h.aws.addLifecycleAction({
+      instanceId: IDS[0]!,
+      autoScalingGroupName: detail.AutoScalingGroupName,
+      lifecycleHookName: detail.LifecycleHookName,
+      token: 'c0ffee00-0000-4000-8000-000000000001',
+    });
+
+    // Act
+    const response = await h.send([
+      JSON.stringify({ ...sample, detail: { ...detail, LifecycleActionToken: '' } }),
+    ]);
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    expect(h.entries()).toHaveLength(1);
+    expect(h.aws.completedLifecycleActions()).toEqual([
+      expect.objectContaining({ instanceId: IDS[0], result: 'CONTINUE' }),
+    ]);
+  });
+});
