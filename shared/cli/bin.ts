@@ -1,102 +1,172 @@
 #!/usr/bin/env node
 /**
- * vm-registrar: the registrar's code paths from a workstation.
- *
- *   vm-registrar demo                         stand-ins + sample fleet, end to end (npm start)
- *   vm-registrar replay <event.json...>       feed events through the registrar Lambda's handler
- *   vm-registrar reconcile [--dry-run] [--namespace NS]... [--group NS/NAME]... [--output table|json] [--force]
- *   vm-registrar status [--namespace NS]... [--output table|json]
- *   vm-registrar rbac [--namespace NS]... [--group NAME]
- *   vm-registrar manifests gateway --network NAME [--multi-network] [--namespace NS] [--target-group PORT=ARN]...
+ * vm-registrar: the registrar's code paths from a workstation. `vm-registrar --help` and
+ * `vm-registrar <command> --help` describe every command and flag.
  *
  * Exit codes: 0 converged or applied, 1 errors, 2 refused by a safety stop, 64 usage.
+ *
+ * Parsing is commander's rather than a hand-written dispatcher over node:util parseArgs: it gives
+ * per-command help, rejects unknown flags, excess arguments and bad choices with one clear line,
+ * and `exitOverride` lets every usage error map to exit 64. It has no dependencies of its own and
+ * is small next to what the functions bundle (the Lambda bundles never import this file).
  */
-import { parseArgs } from 'node:util';
+import { Command, CommanderError, Option } from 'commander';
 import { EXIT } from './exit.ts';
 
-// The CLI talks to people: quiet JSON logs and no EMF metric blobs unless asked for.
+// The CLI talks to people: quiet JSON logs and no EMF metric blobs unless asked for. Set before any
+// command module is imported: Powertools reads them when its singletons are built.
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 process.env.POWERTOOLS_TRACE_ENABLED ??= 'false';
 process.env.POWERTOOLS_LOG_LEVEL ??= process.argv.includes('--verbose') ? 'DEBUG' : 'WARN';
 
-const USAGE = `usage: vm-registrar <command> [options]
+type Output = 'table' | 'json';
 
-commands:
-  demo                                   run the whole flow against local stand-ins
-  replay <event-file>...                 send events through the registrar handler
-  reconcile [--dry-run] [--force]        converge the fleet (--namespace NS, --group NS/NAME, --output table|json)
-  status                                 groups, instances and entries side by side
-  rbac                                   print the RBAC the registrar needs (--namespace NS, --group NAME)
-  manifests gateway --network NAME       print east-west gateway manifests (--multi-network, --namespace NS,
-                                         --target-group PORT=ARN from the gateway stack's outputs)
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+const outputOption = () =>
+  new Option('--output <format>', 'output format').choices(['table', 'json']).default('table');
 
-Configuration comes from the environment (ALLOWED_NAMESPACES, KUBECONFIG or CLUSTER_NAME, AWS_REGION, ...);
-see README.md.`;
+/** Builds the command tree; `run` receives each command's exit code. */
+function buildProgram(run: (code: Promise<number>) => void): Command {
+  const program = new Command('vm-registrar')
+    .description(
+      'Keeps Istio WorkloadEntries in step with EC2 from a workstation. Configuration comes from ' +
+        'the environment (ALLOWED_NAMESPACES, KUBECONFIG or CLUSTER_NAME, AWS_REGION, ...); see ' +
+        'README.md. Exit codes: 0 converged or applied, 1 errors, 2 refused by a safety stop, 64 usage.',
+    )
+    .option('--verbose', 'debug logs (JSON, on stderr)')
+    .showHelpAfterError('(see vm-registrar --help, or vm-registrar <command> --help)')
+    .exitOverride();
 
-async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      'dry-run': { type: 'boolean', default: false },
-      force: { type: 'boolean', default: false },
-      namespace: { type: 'string', multiple: true },
-      group: { type: 'string', multiple: true },
-      output: { type: 'string', default: 'table' },
-      network: { type: 'string' },
-      'multi-network': { type: 'boolean', default: false },
-      'target-group': { type: 'string', multiple: true },
-      verbose: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
+  program
+    .command('demo')
+    .description('the whole flow against local stand-ins, end to end (npm start)')
+    .action(() => run(import('./demo.ts').then((m) => m.runDemo())));
+
+  program
+    .command('sandbox')
+    .description(
+      'start the local stand-ins with a sample fleet and print the environment that points the ' +
+        'other commands at them; runs until Ctrl-C',
+    )
+    .action(() => run(import('./sandbox.ts').then((m) => m.runSandbox())));
+
+  program
+    .command('replay')
+    .description("send event files through the registrar, print each record's decision, then the entries")
+    .argument('<event-file...>', 'EventBridge events, SQS bodies, Lambda SQS/SNS events, notifications')
+    .option('--dry-run', 'decide and print, write nothing')
+    .addOption(outputOption())
+    .action((files: string[], opts: { dryRun?: boolean; output: Output }) =>
+      run(
+        import('./replay.ts').then((m) =>
+          m.runReplay(files, {
+            dryRun: opts.dryRun === true,
+            output: opts.output,
+            verbose: program.opts().verbose === true,
+          }),
+        ),
+      ),
+    );
+
+  program
+    .command('reconcile')
+    .description('converge the fleet: create, update and delete entries to match EC2')
+    .option('--dry-run', 'show the plan, write nothing')
+    .option('--force', 'apply deletions past the safety cap (never past an incomplete listing)')
+    .option('--namespace <ns>', 'only this namespace (repeatable)', collect)
+    .option('--group <ns/name>', 'only this WorkloadGroup (repeatable)', collect)
+    .option('--summary', 'print totals only, not every change')
+    .addOption(outputOption())
+    .action(
+      (opts: {
+        dryRun?: boolean;
+        force?: boolean;
+        namespace?: string[];
+        group?: string[];
+        summary?: boolean;
+        output: Output;
+      }) =>
+        run(
+          import('./reconcile.ts').then((m) =>
+            m.runReconcile(
+              {
+                dryRun: opts.dryRun === true,
+                force: opts.force === true,
+                ...(opts.namespace ? { namespaces: opts.namespace } : {}),
+                ...(opts.group ? { groups: opts.group } : {}),
+              },
+              { output: opts.output, summaryOnly: opts.summary === true },
+            ),
+          ),
+        ),
+    );
+
+  program
+    .command('status')
+    .description('groups, instances and entries side by side, and what is out of step')
+    .option('--namespace <ns>', 'only this namespace (repeatable)', collect)
+    .addOption(outputOption())
+    .action((opts: { namespace?: string[]; output: Output }) =>
+      run(import('./reconcile.ts').then((m) => m.runStatus(opts.namespace ?? [], opts.output))),
+    );
+
+  program
+    .command('rbac')
+    .description('print the RBAC the registrar needs, as YAML for kubectl apply -f -')
+    .option(
+      '--namespace <ns>',
+      'a namespace the registrar writes into (repeatable; default ALLOWED_NAMESPACES)',
+      collect,
+    )
+    .option('--group <name>', "Kubernetes group of the functions' roles", 'istio-vm-registrar')
+    .action((opts: { namespace?: string[]; group: string }) =>
+      run(import('./manifests.ts').then((m) => m.printRbac(opts.namespace ?? [], opts.group))),
+    );
+
+  const manifests = program
+    .command('manifests')
+    .description('print cluster manifests, as YAML for kubectl apply -f -');
+  manifests
+    .command('gateway')
+    .description('the east-west gateway Service, Gateways and one TargetGroupBinding per --target-group')
+    .option('--network <name>', "the cluster's Istio network (required with --multi-network)")
+    .option('--multi-network', 'also expose 15443 for cross-network mTLS')
+    .option('--namespace <ns>', 'namespace of the gateway', 'istio-system')
+    .option(
+      '--target-group <port=arn>',
+      "target group of a gateway port, from the gateway stack's outputs (repeatable)",
+      collect,
+    )
+    .action((opts: { network?: string; multiNetwork?: boolean; namespace: string; targetGroup?: string[] }) =>
+      run(
+        import('./manifests.ts').then((m) =>
+          m.printGateway({
+            ...(opts.network !== undefined ? { network: opts.network } : {}),
+            multiNetwork: opts.multiNetwork === true,
+            namespace: opts.namespace,
+            targetGroups: opts.targetGroup ?? [],
+          }),
+        ),
+      ),
+    );
+
+  return program;
+}
+
+/** Parses argv and runs the command; resolves with the process exit code. */
+async function main(argv: readonly string[]): Promise<number> {
+  let pending: Promise<number> | undefined;
+  const program = buildProgram((code) => {
+    pending = code;
   });
-  const [command, ...rest] = positionals;
-  if (values.help || !command) {
-    process.stdout.write(`${USAGE}\n`);
-    return values.help ? EXIT.ok : EXIT.usage;
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (error) {
+    // Help asked for exits 0; every other parse error (commander has printed it) is a usage error.
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    throw error;
   }
-  if (values.output !== 'table' && values.output !== 'json') {
-    process.stderr.write('--output must be table or json\n');
-    return EXIT.usage;
-  }
-  const output = values.output;
-  switch (command) {
-    case 'demo':
-      return (await import('./demo.ts')).runDemo();
-    case 'replay':
-      if (rest.length === 0) {
-        process.stderr.write('replay needs at least one event file\n');
-        return EXIT.usage;
-      }
-      return (await import('./replay.ts')).runReplay(rest, output);
-    case 'reconcile':
-      return (await import('./reconcile.ts')).runReconcile(
-        {
-          dryRun: values['dry-run'],
-          force: values.force,
-          ...(values.namespace ? { namespaces: values.namespace } : {}),
-          ...(values.group ? { groups: values.group } : {}),
-        },
-        output,
-      );
-    case 'status':
-      return (await import('./reconcile.ts')).runStatus(values.namespace ?? [], output);
-    case 'rbac':
-      return (await import('./manifests.ts')).printRbac(values.namespace, values.group?.[0]);
-    case 'manifests':
-      if (rest[0] !== 'gateway' || !values.network) {
-        process.stderr.write('usage: vm-registrar manifests gateway --network NAME [--multi-network]\n');
-        return EXIT.usage;
-      }
-      return (await import('./manifests.ts')).printGateway(
-        values.network,
-        values['multi-network'],
-        values.namespace?.[0],
-      );
-    default:
-      process.stderr.write(`unknown command "${command}"\n${USAGE}\n`);
-      return EXIT.usage;
-  }
+  return pending ? await pending : EXIT.ok;
 }
 
 main(process.argv.slice(2)).then(

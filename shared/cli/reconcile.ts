@@ -11,10 +11,35 @@ async function reconciler() {
   return { app, reconciler: new Reconciler({ ...app, logger, telemetry }) };
 }
 
-const progress = (message: string) => {
-  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${message}`);
-  else process.stderr.write(`${message}\n`);
-};
+/**
+ * Progress on stderr with the elapsed time and, for a message that starts a count ("listed 5000
+ * instances", "applied 500/1000"), the rate since the step began. One line rewritten on a terminal.
+ */
+export function progressReporter(
+  write: (text: string) => void = (t) => process.stderr.write(t),
+  tty = process.stderr.isTTY === true,
+  now: () => number = () => performance.now(),
+): (message: string) => void {
+  const start = now();
+  let step = '';
+  let stepStart = start;
+  let last = start;
+  return (message) => {
+    const t = now();
+    const verb = message.split(' ', 1)[0] ?? '';
+    if (verb !== step) {
+      // A step begins where the one before it reported last.
+      stepStart = last;
+      step = verb;
+    }
+    last = t;
+    const count = /^\S+ (\d+)/.exec(message)?.[1];
+    const seconds = (t - stepStart) / 1000;
+    const rate = count && seconds > 0 ? `, ${Math.round(Number(count) / seconds)}/s` : '';
+    const line = `${message} (${((t - start) / 1000).toFixed(1)} s${rate})`;
+    write(tty ? `\r\x1b[K${line}` : `${line}\n`);
+  };
+}
 
 /** Exit code for a summary: safety stop 2, errors 1, else 0. */
 export function exitCodeFor(summary: ReconcileSummary): number {
@@ -23,10 +48,11 @@ export function exitCodeFor(summary: ReconcileSummary): number {
   return EXIT.ok;
 }
 
-export function formatSummary(summary: ReconcileSummary): string {
+export function formatSummary(summary: ReconcileSummary, summaryOnly = false): string {
   const lines: string[] = [];
-  const mode = summary.dryRun ? 'dry run: planned' : 'applied';
-  if (summary.changes.length > 0) {
+  // Under a safety stop the totals are what the other groups applied: "applied 0" would read as done.
+  const mode = summary.dryRun ? 'dry run: planned' : summary.safetyStops.length > 0 ? 'stopped:' : 'applied';
+  if (summary.changes.length > 0 && !summaryOnly) {
     lines.push(
       renderTable(
         ['ACTION', 'ENTRY', 'GROUP', 'INSTANCE', 'STATUS', 'REASON'],
@@ -43,13 +69,17 @@ export function formatSummary(summary: ReconcileSummary): string {
     );
   }
   const groups = Object.entries(summary.groups).sort(([a], [b]) => a.localeCompare(b));
-  lines.push(
-    renderTable(
-      ['GROUP', 'CREATE', 'UPDATE', 'DELETE', 'UNCHANGED', 'REFUSED', 'FAILED'],
-      groups.map(([g, c]) => [g, c.create, c.update, c.delete, c.unchanged, c.refused, c.failed].map(String)),
-    ),
-  );
-  for (const r of summary.refusals) lines.push(`refused ${r.instanceId}: ${r.message}`);
+  if (!summaryOnly) {
+    lines.push(
+      renderTable(
+        ['GROUP', 'CREATE', 'UPDATE', 'DELETE', 'UNCHANGED', 'REFUSED', 'FAILED'],
+        groups.map(([g, c]) =>
+          [g, c.create, c.update, c.delete, c.unchanged, c.refused, c.failed].map(String),
+        ),
+      ),
+    );
+    for (const r of summary.refusals) lines.push(`refused ${r.instanceId}: ${r.message}`);
+  }
   for (const s of summary.safetyStops) lines.push(`SAFETY STOP ${s.group}: ${s.message}`);
   if (summary.incompleteListing)
     lines.push(`INCOMPLETE: ${summary.incompleteListing}; no deletions were made`);
@@ -57,25 +87,47 @@ export function formatSummary(summary: ReconcileSummary): string {
   const t = summary.totals;
   lines.push(
     `${mode} ${t.create} create, ${t.update} update, ${t.delete} delete; ${t.unchanged} unchanged; ` +
+      `${t.refused} refused, ${t.failed} failed; ` +
       `${summary.reads.instances} instances, ${summary.reads.entries} entries read in ${summary.durationMs} ms`,
   );
   return lines.join('\n');
 }
 
-export async function runReconcile(request: ReconcileRequest, output: 'table' | 'json'): Promise<number> {
+export async function runReconcile(
+  request: ReconcileRequest,
+  options: { output: 'table' | 'json'; summaryOnly?: boolean },
+): Promise<number> {
   const { reconciler: r } = await reconciler();
-  const summary = await r.run(request, progress);
+  const summary = await r.run(request, progressReporter());
   if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
-  process.stdout.write(
-    output === 'json' ? `${JSON.stringify(summary, null, 2)}\n` : `${formatSummary(summary)}\n`,
-  );
+  if (options.output === 'json') {
+    // Totals only: the per-change list is what grows with the fleet.
+    const { changes: _changes, groups: _groups, refusals: _refusals, ...totals } = summary;
+    const body = options.summaryOnly ? totals : summary;
+    process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+  } else {
+    process.stdout.write(`${formatSummary(summary, options.summaryOnly)}\n`);
+  }
   return exitCodeFor(summary);
+}
+
+/** One row of `status`: an instance and its entry, or an entry whose instance EC2 did not list. */
+export interface StatusRow {
+  readonly group: string;
+  readonly instanceId: string;
+  /** EC2 state, or `(not listed)`. */
+  readonly state: string;
+  readonly privateIp: string;
+  readonly entry: string;
+  readonly entryAddress: string;
+  /** `in step`, `needs create|update|delete`, `refused: <reason>`, `stale (delete withheld)`. */
+  readonly status: string;
 }
 
 /** `status`: each group with its instances and entries side by side, and what is out of step. */
 export async function runStatus(namespaces: readonly string[], output: 'table' | 'json'): Promise<number> {
   const { app, reconciler: r } = await reconciler();
-  const seen = await r.observe(namespaces.length > 0 ? { namespaces } : {}, progress);
+  const seen = await r.observe(namespaces.length > 0 ? { namespaces } : {}, progressReporter());
   if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
   const tagKey = `${app.config.tagPrefix}${WORKLOAD_GROUP_TAG}`;
   const entryByInstance = new Map(seen.entries.map((e) => [e.metadata.labels?.[INSTANCE_ID_LABEL] ?? '', e]));
@@ -83,7 +135,7 @@ export async function runStatus(namespaces: readonly string[], output: 'table' |
   const pendingByInstance = new Map(seen.plan.changes.map((c) => [c.instanceId ?? '', c]));
   const refusals = new Map(seen.plan.refusals.map((x) => [x.instanceId, x.refusal]));
   const withheld = new Set(seen.plan.withheldDeletes.map((d) => `${d.namespace}/${d.name}`));
-  const rows: string[][] = [];
+  const rows: StatusRow[] = [];
   const instanceIds = new Set<string>();
   for (const f of seen.instances) {
     const group = f.tags[tagKey] ?? '';
@@ -94,15 +146,15 @@ export async function runStatus(namespaces: readonly string[], output: 'table' |
     const change = pendingByInstance.get(f.instanceId);
     const refusal = refusals.get(f.instanceId);
     const state = change ? `needs ${change.action}` : refusal ? `refused: ${refusal.reason}` : 'in step';
-    rows.push([
+    rows.push({
       group,
-      f.instanceId,
-      f.state,
-      f.privateIpAddress ?? '',
-      key,
-      entry?.spec.address ?? '',
-      state,
-    ]);
+      instanceId: f.instanceId,
+      state: f.state,
+      privateIp: f.privateIpAddress ?? '',
+      entry: key,
+      entryAddress: entry?.spec.address ?? '',
+      status: state,
+    });
   }
   for (const e of seen.entries) {
     const id = e.metadata.labels?.[INSTANCE_ID_LABEL] ?? '';
@@ -114,24 +166,26 @@ export async function runStatus(namespaces: readonly string[], output: 'table' |
       : withheld.has(key)
         ? 'stale (delete withheld)'
         : 'in step';
-    rows.push([
-      '',
-      id,
-      '(not listed)',
-      '',
-      `${e.metadata.namespace}/${e.metadata.name}`,
-      e.spec.address ?? '',
-      state,
-    ]);
+    rows.push({
+      group: '',
+      instanceId: id,
+      state: '(not listed)',
+      privateIp: '',
+      entry: key,
+      entryAddress: e.spec.address ?? '',
+      status: state,
+    });
   }
-  rows.sort((a, b) => (a[0] ?? '').localeCompare(b[0] ?? '') || (a[1] ?? '').localeCompare(b[1] ?? ''));
-  const outOfStep = rows.filter((row) => row[6] !== 'in step').length;
+  rows.sort((a, b) => a.group.localeCompare(b.group) || a.instanceId.localeCompare(b.instanceId));
+  const outOfStep = rows.filter((row) => row.status !== 'in step').length;
   if (output === 'json') {
     process.stdout.write(`${JSON.stringify({ rows, outOfStep, errors: seen.errors }, null, 2)}\n`);
   } else {
     process.stdout.write(
-      `${renderTable(['GROUP', 'INSTANCE', 'STATE', 'PRIVATE IP', 'ENTRY', 'ENTRY ADDRESS', 'STATUS'], rows)}\n` +
-        `${outOfStep} out of step${seen.errors.length ? `; errors: ${seen.errors.join('; ')}` : ''}\n`,
+      `${renderTable(
+        ['GROUP', 'INSTANCE', 'STATE', 'PRIVATE IP', 'ENTRY', 'ENTRY ADDRESS', 'STATUS'],
+        rows.map((r) => [r.group, r.instanceId, r.state, r.privateIp, r.entry, r.entryAddress, r.status]),
+      )}\n` + `${outOfStep} out of step${seen.errors.length ? `; errors: ${seen.errors.join('; ')}` : ''}\n`,
     );
   }
   return seen.errors.length > 0 ? EXIT.errors : EXIT.ok;

@@ -261,7 +261,11 @@ function validate(
         `no ${options.multiNetwork ? 'multi' : 'single'}-network gateway port ${portKey} (ports: ${ports.join(', ')})`,
       );
     }
-    if (!ARN.test(arn)) problems.push(`"${arn}" is not a target group ARN`);
+    if (!ARN.test(arn)) {
+      problems.push(
+        `"${arn}" is not a target group ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID)`,
+      );
+    }
   }
-  if (problems.length > 0) throw new ManifestError(`renderGatewayManifests: ${problems.join('; ')}`);
+  if (problems.length > 0) throw new ManifestError('renderGatewayManifests', problems);
 }

@@ -16,6 +16,13 @@ export interface KubernetesObject {
 /** Thrown when a generator is asked for manifests that Kubernetes or Istio would reject. */
 export class ManifestError extends Error {
   override readonly name = 'ManifestError';
+  /** Every problem found, each a sentence of its own (the CLI prints them without the source). */
+  readonly problems: readonly string[];
+
+  constructor(source: string, problems: readonly string[]) {
+    super(`${source}: ${problems.join('; ')}`);
+    this.problems = problems;
+  }
 }
 
 /** Labels on every object these generators render (never `managed-by`: the registrar owns those). */

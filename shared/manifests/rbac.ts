@@ -137,5 +137,5 @@ function validate(namespaces: readonly string[], group: string, name: string): v
   if (!isDns1123Subdomain(name) || name.length > 240) {
     problems.push(`serviceName "${name}" is not a DNS-1123 subdomain of at most 240 characters`);
   }
-  if (problems.length > 0) throw new ManifestError(`renderRbacManifests: ${problems.join('; ')}`);
+  if (problems.length > 0) throw new ManifestError('renderRbacManifests', problems);
 }
