@@ -65,6 +65,14 @@ export const Metric = {
   EntriesDeleted: 'EntriesDeleted',
   EntriesUnchanged: 'EntriesUnchanged',
   LifecycleActionsCompleted: 'LifecycleActionsCompleted',
+  /** CompleteLifecycleAction answered "no active action" (completed earlier, or timed out). */
+  LifecycleActionsNotPending: 'LifecycleActionsNotPending',
+  /** Hints that EC2 or Auto Scaling contradicted (a Spot warning for an on-demand instance...): not acted on. */
+  HintsUnverified: 'HintsUnverified',
+  /** A just-launched instance EC2 does not show yet: retried, not a failure. */
+  LaunchesNotVisibleYet: 'LaunchesNotVisibleYet',
+  /** AWS calls refused for good (AccessDenied, validation): sent to the DLQ, not retried forever. */
+  AwsCallsDenied: 'AwsCallsDenied',
   KubernetesErrors: 'KubernetesErrors',
   Ec2Errors: 'Ec2Errors',
   ReconcileCreated: 'ReconcileCreated',

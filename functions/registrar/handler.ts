@@ -5,6 +5,7 @@ import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { Deadline } from '../../shared/adapters/deadline.ts';
+import { LaunchNotVisibleYet } from '../../shared/app/registrar.ts';
 import { type AppContext, createApp } from '../../shared/app/wiring.ts';
 import { Metric } from '../../shared/constants.ts';
 import { logger, metrics, telemetry, tracer } from '../../shared/observability.ts';
@@ -70,8 +71,14 @@ async function handleWithin(
       try {
         return await batch.process(record.messageId);
       } catch (error) {
-        telemetry.count(Metric.EventsFailed);
-        logger.error('record failed; it will be retried', { recordId: record.messageId, error });
+        if (error instanceof LaunchNotVisibleYet) {
+          logger.info('instance not visible in EC2 yet; the record comes back later', {
+            recordId: record.messageId,
+          });
+        } else {
+          telemetry.count(Metric.EventsFailed);
+          logger.error('record failed; it will be retried', { recordId: record.messageId, error });
+        }
         throw error;
       }
     };

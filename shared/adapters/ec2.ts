@@ -33,6 +33,7 @@ function toFacts(instance: Instance, region: string, ownerId: string | undefined
       : {}),
     ...(instance.LaunchTime ? { launchTime: instance.LaunchTime.toISOString() } : {}),
     ...(ownerId ? { ownerId } : {}),
+    ...(instance.InstanceLifecycle ? { instanceLifecycle: instance.InstanceLifecycle } : {}),
   };
 }
 

@@ -10,13 +10,23 @@ import type { InstanceFacts } from '../domain/types.ts';
 export async function withLifecycleStates<T extends Iterable<InstanceFacts>>(
   facts: T,
   autoscaling: AutoScalingInstances,
+  onAutoScalingError?: (error: unknown) => void,
 ): Promise<InstanceFacts[]> {
   const all = [...facts];
   const inGroups = all.filter(
     (f) => (f.state === 'running' || f.state === 'pending') && f.tags[ASG_NAME_TAG],
   );
   if (inGroups.length === 0) return all;
-  const states = await autoscaling.lifecycleStates(inGroups.map((f) => f.instanceId));
+  let states: Map<string, string>;
+  try {
+    states = await autoscaling.lifecycleStates(inGroups.map((f) => f.instanceId));
+  } catch (error) {
+    // Without the Auto Scaling state a registration must wait, but a deregistration that EC2
+    // alone justifies (terminated, a verified Spot warning) must not: mark the state unknown.
+    onAutoScalingError?.(error);
+    const unknown = new Set(inGroups.map((f) => f.instanceId));
+    return all.map((f) => (unknown.has(f.instanceId) ? { ...f, autoScalingStateUnknown: true as const } : f));
+  }
   return all.map((f) => {
     const state = states.get(f.instanceId);
     return state ? { ...f, autoScalingLifecycleState: state } : f;
@@ -31,9 +41,10 @@ export async function describeInstances(
   ids: readonly string[],
   ec2: Ec2Instances,
   autoscaling: AutoScalingInstances,
+  onAutoScalingError?: (error: unknown) => void,
 ): Promise<Map<string, InstanceFacts>> {
   const found = await ec2.describe(ids);
-  const enriched = await withLifecycleStates(found.values(), autoscaling);
+  const enriched = await withLifecycleStates(found.values(), autoscaling, onAutoScalingError);
   return new Map(enriched.map((f) => [f.instanceId, f]));
 }
 

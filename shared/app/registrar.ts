@@ -1,12 +1,12 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { AutoScalingInstances, LifecycleActions } from '../adapters/autoscaling.ts';
 import type { Ec2Instances } from '../adapters/ec2.ts';
-import { Ec2Error, KubernetesError } from '../adapters/errors.ts';
+import { AdapterError, Ec2Error, KubernetesError } from '../adapters/errors.ts';
 import { Deadline } from '../adapters/deadline.ts';
 import type { KubeWorkloads } from '../adapters/kube.ts';
 import type { RegistrarConfig } from '../config/config.ts';
 import { Metric } from '../constants.ts';
-import { awaitsLaunchVisibility, decideInstance, type InstanceIntent } from '../domain/decide.ts';
+import { awaitsLaunchVisibility, decideInstance, type InstanceIntent, verifyHint } from '../domain/decide.ts';
 import { type Refusal, RefusalReason } from '../domain/errors.ts';
 import { type InstanceHint, type Intake, normaliseEvent, parseMessageBody } from '../domain/events.ts';
 import type { InstanceFacts } from '../domain/types.ts';
@@ -26,6 +26,18 @@ export interface RegistrarDeps {
   readonly groups: WorkloadGroupCache;
   readonly logger: Logger;
   readonly telemetry: Telemetry;
+}
+
+/**
+ * A fresh launch event for an instance EC2 does not show yet (eventual consistency): the record is
+ * retried, logged at info and counted apart from failures, so a steady scale-out raises no alarm.
+ */
+export class LaunchNotVisibleYet extends Ec2Error {
+  constructor(instanceId: string) {
+    super(`instance ${instanceId} is not visible in EC2 yet (just launched); retrying later`, {
+      retriable: true,
+    });
+  }
 }
 
 /** What converging one instance did. */
@@ -108,7 +120,15 @@ export class Registrar {
   /** @internal */
   async describe(ids: readonly string[]): Promise<Map<string, InstanceFacts>> {
     try {
-      return await describeInstances(ids, this.#deps.ec2, this.#deps.autoscaling);
+      return await describeInstances(ids, this.#deps.ec2, this.#deps.autoscaling, (error) => {
+        this.#deps.telemetry.count(Metric.Ec2Errors);
+        this.#deps.logger.warn(
+          'Auto Scaling lifecycle states unreadable: registrations wait, deregistrations go ahead',
+          {
+            error: (error as Error).message,
+          },
+        );
+      });
     } catch (error) {
       this.#deps.telemetry.count(Metric.Ec2Errors);
       throw error;
@@ -121,13 +141,26 @@ export class Registrar {
     facts: InstanceFacts | undefined,
     hint?: InstanceHint,
   ): Promise<ConvergeOutcome> {
-    const { config } = this.#deps;
+    const { config, logger, telemetry } = this.#deps;
     if (awaitsLaunchVisibility(facts, hint, Date.now())) {
-      throw new Ec2Error(`instance ${instanceId} is not visible in EC2 yet (just launched); retrying later`, {
-        retriable: true,
-      });
+      telemetry.count(Metric.LaunchesNotVisibleYet);
+      throw new LaunchNotVisibleYet(instanceId);
     }
-    const intent = decideInstance(facts, hint, config);
+    const check = verifyHint(facts, hint);
+    if (check.kind === 'undetermined') {
+      throw new AdapterError(`instance ${instanceId}: ${check.reason}; retrying later`, { retriable: true });
+    }
+    if (check.kind === 'unverified') {
+      telemetry.count(Metric.HintsUnverified);
+      logger.warn(`hint not acted on: ${check.reason}`, { instanceId, detailType: hint?.detailType });
+    }
+    const intent = decideInstance(facts, check.kind === 'verified' ? hint : undefined, config);
+    if (intent.kind === 'register' && facts?.autoScalingStateUnknown) {
+      throw new AdapterError(
+        `instance ${instanceId}: its Auto Scaling lifecycle state could not be read; retrying later`,
+        { retriable: true },
+      );
+    }
     try {
       const outcome = await this.#carryOut(instanceId, facts, intent);
       this.#record(outcome);
@@ -222,7 +255,9 @@ export class Registrar {
       return;
     }
     const result = await lifecycle.complete(hint.lifecycleAction, hint.instanceId);
-    if (result === 'completed') telemetry.count(Metric.LifecycleActionsCompleted);
+    telemetry.count(
+      result === 'completed' ? Metric.LifecycleActionsCompleted : Metric.LifecycleActionsNotPending,
+    );
     logger.info('lifecycle action', {
       ...log,
       lifecycleHook: hint.lifecycleAction.lifecycleHookName,

@@ -151,6 +151,46 @@ function decideRunning(facts: InstanceFacts, policy: LifecyclePolicy): InstanceI
   return { kind: 'register', group, ...(network ? { network } : {}) };
 }
 
+/**
+ * Whether a hint that would evict a VM is borne out by EC2 or Auto Scaling. Anyone who can send to
+ * the queue can forge an event, and only these hints evict without EC2's own state saying so.
+ *
+ * | hint                         | acted on when                                   | otherwise                   |
+ * |------------------------------|-------------------------------------------------|-----------------------------|
+ * | Spot interruption warning    | EC2 says `InstanceLifecycle` = `spot`           | dropped: EC2's state decides |
+ * | terminate lifecycle action   | Auto Scaling state is `Terminating*`            | dropped: EC2's state decides |
+ * |                              | Auto Scaling state could not be read            | undetermined: retry later   |
+ * | any hint, instance unknown   | (EC2 does not know it: it is gone either way)   |                             |
+ * | every other hint             | always (it decides nothing EC2 does not)        |                             |
+ */
+export type HintCheck =
+  | { readonly kind: 'verified' }
+  | { readonly kind: 'unverified'; readonly reason: string }
+  | { readonly kind: 'undetermined'; readonly reason: string };
+
+export function verifyHint(facts: InstanceFacts | undefined, hint: InstanceHint | undefined): HintCheck {
+  if (!facts || !hint) return { kind: 'verified' };
+  if (hint.source === 'ec2-spot-interruption' && facts.instanceLifecycle !== 'spot') {
+    return {
+      kind: 'unverified',
+      reason: `Spot interruption warning for an instance EC2 reports as ${facts.instanceLifecycle ?? 'on-demand'}`,
+    };
+  }
+  if (hint.lifecycleAction?.transition === 'terminating') {
+    if (facts.state !== 'pending' && facts.state !== 'running') return { kind: 'verified' };
+    if (facts.autoScalingStateUnknown) {
+      return { kind: 'undetermined', reason: 'the Auto Scaling lifecycle state could not be read' };
+    }
+    if (!facts.autoScalingLifecycleState?.startsWith('Terminating')) {
+      return {
+        kind: 'unverified',
+        reason: `terminate lifecycle action for an instance Auto Scaling reports as ${facts.autoScalingLifecycleState ?? 'in no group'}`,
+      };
+    }
+  }
+  return { kind: 'verified' };
+}
+
 /** How long after a launch event EC2 may still answer NotFound for the new instance. */
 export const LAUNCH_VISIBILITY_WINDOW_MS = 5 * 60_000;
 

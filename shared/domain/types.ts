@@ -31,6 +31,13 @@ export interface InstanceFacts {
    * for instances in an Auto Scaling group; EC2's state alone cannot tell a warm-pool instance.
    */
   readonly autoScalingLifecycleState?: string;
+  /**
+   * Set when the instance belongs to an Auto Scaling group but its lifecycle state could not be read
+   * (throttling, an outage): decisions that need it wait; those that do not go ahead.
+   */
+  readonly autoScalingStateUnknown?: true;
+  /** EC2's `InstanceLifecycle` (`spot`, `scheduled`, `capacity-block`); absent for on-demand. */
+  readonly instanceLifecycle?: string;
 }
 
 /** A WorkloadGroup as the registrar needs it. */

@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { metrics } from '../../shared/observability.ts';
 import { allEventFixtures, eventText } from '../helpers/fixtures.ts';
 import { instance, useHarness } from '../helpers/harness.ts';
+import type { FakeInstance } from '../standins/aws-api/index.ts';
 
 /**
  * Every verbatim AWS sample through the real handler, the real SDK and client-node over HTTP, with
@@ -17,6 +18,8 @@ type Case = {
   instanceId?: string;
   expect: 'entry' | 'no-entry' | 'ignored' | 'rejected';
   lifecycle?: { hook: string; token: string; asg: string };
+  /** What else EC2 and Auto Scaling say about the instance (evicting hints are verified against it). */
+  truth?: Partial<FakeInstance>;
 };
 
 const CASES: Record<string, Case> = {
@@ -30,6 +33,7 @@ const CASES: Record<string, Case> = {
   'asg-ec2-instance-launch-unsuccessful.json': { ec2: 'absent', registered: true, expect: 'no-entry' },
   'asg-ec2-instance-terminate-lifecycle-action.json': {
     ec2: 'running',
+    truth: { autoScalingLifecycleState: 'Terminating:Wait' },
     registered: true,
     expect: 'no-entry',
     lifecycle: { hook: 'my-lifecycle-hook', token: '87654321-4321-4321-4321-210987654321', asg: 'my-asg' },
@@ -69,6 +73,7 @@ const CASES: Record<string, Case> = {
   },
   'aws-lambda-go.autoscaling-event-terminate-action.json': {
     ec2: 'running',
+    truth: { autoScalingLifecycleState: 'Terminating:Wait' },
     registered: true,
     expect: 'no-entry',
     lifecycle: { hook: 'my-lifecycle-hook', token: '87654321-4321-4321-4321-210987654321', asg: 'my-asg' },
@@ -83,7 +88,12 @@ const CASES: Record<string, Case> = {
   // The event says terminated; EC2 agrees (truth decides, not the event).
   'ec2-instance-state-change-terminated.json': { ec2: 'terminated', registered: true, expect: 'no-entry' },
   // Still running, but a Spot interruption takes it out at once.
-  'ec2-spot-instance-interruption-warning.json': { ec2: 'running', registered: true, expect: 'no-entry' },
+  'ec2-spot-instance-interruption-warning.json': {
+    ec2: 'running',
+    truth: { instanceLifecycle: 'spot' },
+    registered: true,
+    expect: 'no-entry',
+  },
   'lambda-sqs-event-eventbridge-s3-object-created.powertools.json': { expect: 'ignored' },
   'lambda-sqs-event-plain-body.json': { expect: 'rejected' },
 };
@@ -110,7 +120,7 @@ describe('Registrar handler: every verbatim AWS event sample', () => {
         ]);
         expect(h.entries().map((e) => e.metadata.name)).toEqual([`reviews-${id}`]);
       }
-      if (c.ec2 === 'running') h.aws.putInstance(instance(id));
+      if (c.ec2 === 'running') h.aws.putInstance(instance(id, c.truth));
       if (c.ec2 === 'terminated') h.aws.putInstance(instance(id, { state: 'terminated' }));
       if (c.ec2 === 'absent') h.aws.removeInstance(id);
       if (c.lifecycle) {

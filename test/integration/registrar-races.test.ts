@@ -1,10 +1,11 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import type { SQSBatchResponse } from 'aws-lambda';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { handler } from '../../functions/registrar/handler.ts';
 import { Deadline } from '../../shared/adapters/deadline.ts';
 import { KubeWorkloads } from '../../shared/adapters/kube.ts';
 import { cliContext } from '../../shared/cli/replay.ts';
+import { logger } from '../../shared/observability.ts';
 import { sqsEvent, stateChange, withInstance } from '../helpers/fixtures.ts';
 import { instance, NAMESPACE, useHarness } from '../helpers/harness.ts';
 
@@ -124,5 +125,64 @@ describe('Registrar: inputs at the edges', () => {
     expect(h.aws.completedLifecycleActions()).toEqual([
       expect.objectContaining({ instanceId: IDS[0], result: 'CONTINUE' }),
     ]);
+  });
+});
+
+describe('Registrar: hints that would evict a VM are checked against EC2 and Auto Scaling', () => {
+  const h = useHarness();
+  const register = async (id: string) => {
+    await h.send([stateChange(id, 'running')]);
+    expect(h.entries().map((e) => e.metadata.name)).toEqual([`reviews-${id}`]);
+  };
+
+  it('keeps the entry of an on-demand instance named by a Spot interruption warning', async () => {
+    // Prepare
+    h.aws.putInstance(instance(IDS[0]!));
+    await register(IDS[0]!);
+    const warn = vi.spyOn(logger, 'warn');
+
+    // Act: a hand-sent warning for a VM EC2 reports as on-demand.
+    const response = await h.send([withInstance('ec2-spot-instance-interruption-warning.json', IDS[0]!)]);
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    expect(h.entries()).toHaveLength(1);
+    expect(warn).toHaveBeenCalledWith(
+      expect.stringMatching(/hint not acted on: Spot interruption warning/),
+      expect.anything(),
+    );
+  });
+
+  it('keeps the entry of an instance Auto Scaling reports InService when a terminate lifecycle event names it', async () => {
+    // Prepare
+    h.aws.putInstance(instance(IDS[0]!, { autoScalingLifecycleState: 'InService' }));
+    await register(IDS[0]!);
+
+    // Act
+    const response = await h.send([
+      withInstance('asg-ec2-instance-terminate-lifecycle-action.json', IDS[0]!),
+    ]);
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    expect(h.entries()).toHaveLength(1);
+  });
+
+  it('deregisters a Spot instance at its warning even while Auto Scaling reads are throttled', async () => {
+    // Prepare
+    h.aws.putInstance(instance(IDS[0]!, { instanceLifecycle: 'spot' }));
+    await register(IDS[0]!);
+    h.aws.setFaults({ autoScalingThrottleRate: 1, seed: 1 });
+
+    // Act
+    const response = await h.send([withInstance('ec2-spot-instance-interruption-warning.json', IDS[0]!)]);
+
+    // Assess: EC2's word is enough to deregister; a registration would wait instead.
+    expect(response.batchItemFailures).toEqual([]);
+    expect(h.entries()).toEqual([]);
+    h.aws.putInstance(instance(IDS[1]!));
+    const launch = await h.send([stateChange(IDS[1]!, 'running')]);
+    expect(launch.batchItemFailures).toHaveLength(1);
+    expect(h.entries()).toEqual([]);
   });
 });
