@@ -11,13 +11,20 @@ import { renderTable } from './table.ts';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const EVENTS = join(ROOT, 'test', 'fixtures', 'aws-events');
 
-/** A verbatim AWS sample with its instance id (and lifecycle token) replaced. */
-function sample(file: string, instanceId: string, token?: string): string {
+/** The registrar's own hooks, as `createLifecycleHooks` names them and LIFECYCLE_HOOK_NAMES defaults to. */
+const LAUNCH_HOOK = 'istio-vm-registrar-launch';
+const TERMINATE_HOOK = 'istio-vm-registrar-terminate';
+
+/** A verbatim AWS sample with its instance id (and lifecycle hook and token) replaced. */
+function sample(file: string, instanceId: string, lifecycle?: { hook: string; token: string }): string {
   const event = JSON.parse(readFileSync(join(EVENTS, file), 'utf8')) as { detail: Record<string, unknown> };
   const detail = { ...event.detail };
   if ('EC2InstanceId' in detail) detail.EC2InstanceId = instanceId;
   if ('instance-id' in detail) detail['instance-id'] = instanceId;
-  if (token && 'LifecycleActionToken' in detail) detail.LifecycleActionToken = token;
+  if (lifecycle && 'LifecycleActionToken' in detail) {
+    detail.LifecycleActionToken = lifecycle.token;
+    detail.LifecycleHookName = lifecycle.hook;
+  }
   return JSON.stringify({ ...event, detail });
 }
 
@@ -29,7 +36,7 @@ function stateChange(instanceId: string, state: string): string {
 const log = (line = '') => process.stdout.write(`${line}\n`);
 
 /**
- * `npm start`: starts the Kubernetes and EC2/Auto Scaling stand-ins on loopback, applies a sample
+ * `npm start`: starts the Kubernetes and EC2/Auto Scaling stand-ins on loopback, seeds a sample
  * WorkloadGroup, replays a scale-out of three instances and a scale-in of one through the
  * registrar's Lambda handler, and prints the WorkloadEntries after each step.
  */
@@ -60,7 +67,8 @@ export async function runDemo(): Promise<number> {
         template: { ports: { http: 9080 }, serviceAccount: 'reviews' },
       },
     });
-    log('applied WorkloadGroup bookinfo/reviews (ports http:9080, serviceAccount reviews)');
+    // Seeded, not applied: the registrar only reads groups; a cluster admin creates them.
+    log('seeded WorkloadGroup bookinfo/reviews (ports http:9080, serviceAccount reviews)');
 
     const ids = ['i-0a1b2c3d4e5f60001', 'i-0a1b2c3d4e5f60002', 'i-0a1b2c3d4e5f60003'];
     const zones = ['us-west-2a', 'us-west-2b', 'us-west-2c'];
@@ -79,7 +87,7 @@ export async function runDemo(): Promise<number> {
       });
       aws.addLifecycleAction({
         autoScalingGroupName: 'my-asg',
-        lifecycleHookName: 'my-lifecycle-hook',
+        lifecycleHookName: LAUNCH_HOOK,
         instanceId: id,
         token: `launch-token-${i + 1}`,
       });
@@ -105,13 +113,18 @@ export async function runDemo(): Promise<number> {
     await send(
       'scale-out (lifecycle action, launch successful, state-change running for 3 instances)',
       ids.flatMap((id, i) => [
-        sample('asg-ec2-instance-launch-lifecycle-action.json', id, `launch-token-${i + 1}`),
+        sample('asg-ec2-instance-launch-lifecycle-action.json', id, {
+          hook: LAUNCH_HOOK,
+          token: `launch-token-${i + 1}`,
+        }),
         sample('asg-ec2-instance-launch-successful.json', id),
         stateChange(id, 'running'),
       ]),
     );
     await showEntries();
-    log(`lifecycle actions completed: ${aws.completedLifecycleActions().length}`);
+    log(
+      `lifecycle actions completed: ${aws.completedLifecycleActions().length} (3 launches, hook ${LAUNCH_HOOK})`,
+    );
 
     const before = kubeApi.stats().writes;
     await send(
@@ -121,14 +134,19 @@ export async function runDemo(): Promise<number> {
     log(`writes made by the replay: ${kubeApi.stats().writes - before} (converged: nothing to do)`);
 
     const leaving = ids[2]!;
+    // What Auto Scaling reports while a terminate hook holds the instance.
+    aws.putInstance({ ...aws.instance(leaving)!, autoScalingLifecycleState: 'Terminating:Wait' });
     aws.addLifecycleAction({
       autoScalingGroupName: 'my-asg',
-      lifecycleHookName: 'my-lifecycle-hook',
+      lifecycleHookName: TERMINATE_HOOK,
       instanceId: leaving,
       token: 'terminate-token',
     });
     await send(`scale-in: terminate lifecycle action for ${leaving}`, [
-      sample('asg-ec2-instance-terminate-lifecycle-action.json', leaving, 'terminate-token'),
+      sample('asg-ec2-instance-terminate-lifecycle-action.json', leaving, {
+        hook: TERMINATE_HOOK,
+        token: 'terminate-token',
+      }),
     ]);
     aws.setState(leaving, 'terminated');
     await send(`scale-in: ${leaving} terminated`, [
