@@ -157,6 +157,11 @@ export const PATCH_TYPES = {
   apply: 'application/apply-patch+yaml',
 } as const;
 
+export interface EngineOptions {
+  danglingOwnerGcDelayMs?: number;
+}
+
+const DEFAULT_GC_DELAY_MS = 500;
 const SNAPSHOT_TTL_MS = 5 * 60_000;
 const SNAPSHOTS_PER_TABLE = 32;
 const GENERATE_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
@@ -170,11 +175,23 @@ export class Engine implements Allocator {
   /** owner uid -> dependents (`tableId\nkey`). */
   private readonly dependents = new Map<string, Set<string>>();
   private readonly nsTable: Table;
+  /** Milliseconds before the garbage collector looks at a dependent with unresolved owners; < 0 disables. */
+  private readonly gcDelayMs: number;
+  /** Dependent uid -> its pending garbage-collector check. */
+  private readonly gcTimers = new Map<string, NodeJS.Timeout>();
 
-  constructor(types: ResourceType[]) {
+  constructor(types: ResourceType[], opts: EngineOptions = {}) {
     this.types = types;
     for (const rt of types) this.tables.set(rt.id, new Table(rt));
     this.nsTable = this.tables.get('/namespaces')!;
+    const delay = opts.danglingOwnerGcDelayMs ?? DEFAULT_GC_DELAY_MS;
+    this.gcDelayMs = Number.isFinite(delay) ? delay : -1;
+  }
+
+  /** Cancels pending garbage-collector checks (the stand-in is closing). */
+  dispose(): void {
+    for (const t of this.gcTimers.values()) clearTimeout(t);
+    this.gcTimers.clear();
   }
 
   clusterIP(): string {
@@ -463,7 +480,75 @@ export class Engine implements Allocator {
     table.put(s, this.rv);
     if (previous !== undefined) this.unindex(rt, previous);
     this.index(rt, s);
+    if (obj.metadata.ownerReferences !== undefined) this.watchOwners(obj);
     return s;
+  }
+
+  // ---- garbage collector (kube-controller-manager), for owners that do not exist ----
+
+  /**
+   * How the garbage collector sees each owner reference of `obj`: `solid` (an object of that kind and name
+   * with that uid exists in the dependent's namespace), `dangling`, or `unknown` (a kind the server does
+   * not serve: the collector cannot resolve it and keeps retrying, so the object stays).
+   */
+  private classifyOwners(obj: KubeObject): Array<'solid' | 'dangling' | 'unknown'> {
+    return (obj.metadata.ownerReferences ?? []).map((ref) => {
+      const slash = ref.apiVersion.lastIndexOf('/');
+      const group = slash < 0 ? '' : ref.apiVersion.slice(0, slash);
+      const version = ref.apiVersion.slice(slash + 1);
+      const rt = this.types.find(
+        (t) => t.group === group && t.kind === ref.kind && t.versions.includes(version),
+      );
+      if (rt === undefined) return 'unknown';
+      const owner = this.getStored(rt, obj.metadata.namespace ?? '', ref.name);
+      return owner !== undefined && owner.obj.metadata.uid === ref.uid ? 'solid' : 'dangling';
+    });
+  }
+
+  private watchOwners(obj: KubeObject): void {
+    if (this.gcDelayMs < 0) return;
+    const uid = obj.metadata.uid!;
+    if (this.gcTimers.has(uid)) return;
+    if (!this.classifyOwners(obj).includes('dangling')) return;
+    const timer = setTimeout(() => {
+      this.gcTimers.delete(uid);
+      this.collectIfDangling(uid);
+    }, this.gcDelayMs);
+    timer.unref();
+    this.gcTimers.set(uid, timer);
+  }
+
+  /** The collector's attemptToDeleteItem, on the object's state when it gets to it. */
+  private collectIfDangling(uid: string): void {
+    const at = this.byUid.get(uid);
+    const s = at === undefined ? undefined : at.table.items.get(at.key);
+    if (at === undefined || s === undefined || s.obj.metadata.uid !== uid) return;
+    const obj = s.obj;
+    if (obj.metadata.deletionTimestamp !== undefined) return;
+    const kinds = this.classifyOwners(obj);
+    if (kinds.includes('unknown') || !kinds.includes('dangling')) return;
+    const rt = at.table.rt;
+    if (kinds.includes('solid')) {
+      // Some owners are alive: the collector only drops the references to the missing ones.
+      const next = deepClone(obj);
+      next.metadata.ownerReferences = (obj.metadata.ownerReferences ?? []).filter(
+        (_, i) => kinds[i] === 'solid',
+      );
+      this.rv++;
+      next.metadata.resourceVersion = String(this.rv);
+      this.store(rt, next);
+      return;
+    }
+    const finalizers = obj.metadata.finalizers ?? [];
+    const policy = finalizers.includes('orphan') ? 'Orphan' : 'Background';
+    const t: Target = {
+      rt,
+      version: rt.storageVersion,
+      namespace: obj.metadata.namespace ?? '',
+      name: obj.metadata.name!,
+      subresource: '',
+    };
+    this.delete(t, { preconditions: { uid }, propagationPolicy: policy }, false);
   }
 
   private index(rt: ResourceType, s: Stored): void {

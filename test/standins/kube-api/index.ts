@@ -46,6 +46,12 @@ export interface KubeApiOptions {
   latencyMs?: number;
   /** Namespaces that exist from the start; default ['default']. */
   namespaces?: string[];
+  /**
+   * How long after a write the garbage collector deletes an object none of whose owner references
+   * resolves to a live owner (kind, name and uid in its namespace); default 500 ms. Negative or not
+   * finite: never.
+   */
+  danglingOwnerGcDelayMs?: number;
 }
 
 export interface RequestStats {
@@ -226,6 +232,7 @@ class StandIn implements KubeApiStandIn {
   }
 
   async close(): Promise<void> {
+    this.engine.dispose();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
@@ -551,7 +558,9 @@ class StandIn implements KubeApiStandIn {
 /** Starts a stand-in on a random 127.0.0.1 port. */
 export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeApiStandIn> {
   const crds = loadCrds(options.crdDir ?? DEFAULT_CRD_DIR);
-  const engine = new Engine([...builtinResources(), ...crds]);
+  const engine = new Engine([...builtinResources(), ...crds], {
+    danglingOwnerGcDelayMs: options.danglingOwnerGcDelayMs,
+  });
   const standIn = new StandIn(engine, options.latencyMs ?? 0);
   for (const ns of options.namespaces ?? ['default']) standIn.createNamespace(ns);
   await standIn.listen();
