@@ -5,8 +5,10 @@ import type { Deadline } from '../adapters/deadline.ts';
 import { KubernetesError } from '../adapters/errors.ts';
 import type { KubeWorkloads } from '../adapters/kube.ts';
 import type { RegistrarConfig } from '../config/config.ts';
-import { Metric, WORKLOAD_GROUP_TAG } from '../constants.ts';
-import { decideInstance, isNamespaceAllowed } from '../domain/decide.ts';
+import { LAUNCH_TIME_ANNOTATION, Metric, WORKLOAD_GROUP_TAG } from '../constants.ts';
+import { decideInstance, isNamespaceAllowed, LAUNCH_VISIBILITY_WINDOW_MS } from '../domain/decide.ts';
+import { RefusalReason } from '../domain/errors.ts';
+import { isManaged } from '../domain/workload-entry.ts';
 import {
   type ChangeAction,
   type PlannedChange,
@@ -214,8 +216,61 @@ export class Reconciler {
       maxDeleteRatio: config.reconcileMaxDeleteRatio,
       force: request.force === true,
     });
-    return { instances, entries, groups, plan, errors, inScope, ...(incomplete ? { incomplete } : {}) };
+    const screened = await this.#screenCreates(plan, errors);
+    return {
+      instances,
+      entries,
+      groups,
+      plan: screened,
+      errors,
+      inScope,
+      ...(incomplete ? { incomplete } : {}),
+    };
   }
+
+  /**
+   * Only managed entries are listed, so a create may be planned under a name a hand-made (or
+   * istiod-registered) entry already holds. Such a create can never happen: it is a refusal
+   * (`entry-not-owned`), as on the event path, and the plan (dry runs too) shows no change for it.
+   * The reads are of planned creates only (none in a converged sweep), and the write reuses them.
+   */
+  async #screenCreates(plan: ReconcilePlan, errors: string[]): Promise<ReconcilePlan> {
+    const creates = plan.changes.filter((c) => c.action === 'create');
+    if (creates.length === 0) return plan;
+    const { kube, config } = this.#deps;
+    const reads = await mapSettled(creates, config.kubeConcurrency, (c) =>
+      kube.getWorkloadEntry(c.namespace, c.name),
+    );
+    const foreign = new Set<PlannedChange>();
+    const refusals = [...plan.refusals];
+    for (const [i, read] of reads.entries()) {
+      const c = creates[i]!;
+      if (read.status === 'rejected') {
+        errors.push(
+          `reading WorkloadEntry ${c.namespace}/${c.name} failed: ${(read.reason as Error).message}`,
+        );
+        foreign.add(c);
+        continue;
+      }
+      const live = read.value;
+      if (live && !isManaged(live)) {
+        foreign.add(c);
+        refusals.push({
+          instanceId: c.instanceId ?? '',
+          refusal: {
+            reason: RefusalReason.EntryNotOwned,
+            message: `WorkloadEntry ${c.namespace}/${c.name} exists and is not managed by the registrar`,
+          },
+        });
+      } else {
+        this.#screenedLive.set(c, live);
+      }
+    }
+    return { ...plan, changes: plan.changes.filter((c) => !foreign.has(c)), refusals };
+  }
+
+  /** What screening read for each planned create (undefined: no object of that name). */
+  readonly #screenedLive = new WeakMap<PlannedChange, WorkloadEntryObject | undefined>();
 
   async run(
     request: ReconcileRequest = {},
@@ -258,15 +313,22 @@ export class Reconciler {
         reports.push(describe(c, 'planned'));
       }
     } else {
-      const { current, stale } = await this.#recheck(plan.changes).catch((error: unknown) => {
-        // Best effort: without the re-read the plan is as fresh as the listing, as it always was.
+      const { current, stale } = await this.#recheck(plan.changes, entries).catch((error: unknown) => {
+        // Without the re-read, writes are as fresh as the listing, but no delete goes ahead on it.
         errors.push(`re-reading instances before writing failed: ${(error as Error).message ?? error}`);
-        return { current: [...plan.changes], stale: [] as PlannedChange[] };
+        return {
+          current: plan.changes.filter((c) => c.action !== 'delete'),
+          stale: plan.changes.filter((c) => c.action === 'delete'),
+        };
       });
       for (const c of stale) reports.push(describe(c, 'skipped', 'the instance changed during the sweep'));
       let done = 0;
       const results = await mapSettled(current, config.kubeConcurrency, async (c) => {
-        await applyChange(kube, c);
+        await applyChange(
+          kube,
+          c,
+          this.#screenedLive.has(c) ? { live: this.#screenedLive.get(c) } : undefined,
+        );
         if (++done % 500 === 0) progress(`applied ${done}/${current.length}`);
       });
       for (const [i, result] of results.entries()) {
@@ -331,27 +393,48 @@ export class Reconciler {
   }
 
   /**
-   * Re-reads, just before writing, the instances the plan would create or update entries for (one
-   * batched DescribeInstances, plus their Auto Scaling states): a sweep over a large fleet takes
-   * seconds, and an instance that terminated meanwhile must not get its entry back. Deletes need no
-   * re-read: an instance does not come back from leaving.
+   * Re-reads, just before writing, every instance the plan would write or delete for (one batched
+   * DescribeInstances, plus their Auto Scaling states): a sweep over a large fleet takes seconds.
+   * An instance that terminated meanwhile must not get its entry back, and one that was started
+   * again, or was just launched and missing from the tag-filtered listing, must not lose its entry.
+   * Absence alone never deletes an entry whose instance launched inside the launch-visibility window.
    */
   async #recheck(
     changes: readonly PlannedChange[],
+    entries: readonly WorkloadEntryObject[],
   ): Promise<{ current: PlannedChange[]; stale: PlannedChange[] }> {
-    const writes = changes.filter((c) => c.action !== 'delete' && c.instanceId);
-    if (writes.length === 0) return { current: [...changes], stale: [] };
+    const checked = changes.filter((c) => c.instanceId);
+    if (checked.length === 0) return { current: [...changes], stale: [] };
     const { ec2, autoscaling, config } = this.#deps;
+    const now = (this.#deps.now ?? Date.now)();
     const fresh = await describeInstances(
-      writes.map((c) => c.instanceId!),
+      checked.map((c) => c.instanceId!),
       ec2,
       autoscaling,
     );
+    const launchTimes = new Map<string, string | undefined>();
+    for (const e of entries)
+      launchTimes.set(
+        `${e.metadata.namespace}/${e.metadata.name}`,
+        e.metadata.annotations?.[LAUNCH_TIME_ANNOTATION],
+      );
     const stale = new Set(
-      writes.filter((c) => {
+      checked.filter((c) => {
         const facts = fresh.get(c.instanceId!);
         const intent = decideInstance(facts, undefined, config);
-        return intent.kind !== 'register' || facts?.privateIpAddress !== c.desired?.spec.address;
+        if (c.action !== 'delete') {
+          return (
+            intent.kind !== 'register' ||
+            facts?.autoScalingStateUnknown === true ||
+            facts?.privateIpAddress !== c.desired?.spec.address
+          );
+        }
+        if (!facts) {
+          const launched = Date.parse(launchTimes.get(`${c.namespace}/${c.name}`) ?? '');
+          return Number.isFinite(launched) && now - launched < LAUNCH_VISIBILITY_WINDOW_MS;
+        }
+        if (intent.kind === 'keep') return true;
+        return intent.kind === 'register' && groupKey(intent.group) === c.group;
       }),
     );
     return { current: changes.filter((c) => !stale.has(c)), stale: [...stale] };
@@ -368,16 +451,20 @@ export class Reconciler {
   }
 }
 
-async function applyChange(kube: KubeWorkloads, change: PlannedChange): Promise<void> {
+async function applyChange(
+  kube: KubeWorkloads,
+  change: PlannedChange,
+  screened?: { live: WorkloadEntryObject | undefined },
+): Promise<void> {
   if (change.action === 'delete') {
     await kube.deleteWorkloadEntry(change.namespace, change.name, change.uid);
     return;
   }
-  // An update is of an entry just listed as ours; a create reads first, as the event path does.
+  // An update is of an entry just listed as ours; a create was read when it was screened.
   const write = await writeEntry(
     kube,
     change.desired!,
-    change.action === 'update' ? { live: change.live } : undefined,
+    change.action === 'update' ? { live: change.live } : screened,
   );
   if (write.result === 'refused') throw new Error(write.refusal.message);
 }

@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import { stateChange } from '../helpers/fixtures.ts';
+import { instance, NAMESPACE, useHarness } from '../helpers/harness.ts';
+import { reconcilerFromEnv } from '../helpers/reconcile.ts';
+
+const id = (n: number) => `i-${n.toString(16).padStart(17, '0')}`;
+const names = (entries: ReadonlyArray<{ metadata: { name: string } }>) =>
+  entries.map((e) => e.metadata.name).sort();
+
+describe('Reconciler: deletes re-read EC2 just before they run', () => {
+  const h = useHarness();
+
+  it('keeps the entry of an instance stopped at listing time and started before the delete', async () => {
+    // Prepare: registered, then stopped (the stop event was lost).
+    h.aws.putInstance(instance(id(1)));
+    await h.send([stateChange(id(1), 'running')]);
+    h.aws.setState(id(1), 'stopped');
+
+    // Act: the instance is started again between the sweep's plan and its writes.
+    const summary = await reconcilerFromEnv().run({}, (message) => {
+      if (message.startsWith('planned')) h.aws.setState(id(1), 'running');
+    });
+
+    // Assess
+    expect(names(h.entries())).toEqual([`reviews-${id(1)}`]);
+    expect(summary.changes).toMatchObject([{ action: 'delete', status: 'skipped' }]);
+  });
+
+  it('keeps the entry of an instance missing from the tag-filtered listing but tagged and running when re-read', async () => {
+    // Prepare: registered; at listing time EC2 does not show its tags yet.
+    h.aws.putInstance(instance(id(2)));
+    await h.send([stateChange(id(2), 'running')]);
+    h.aws.putInstance(instance(id(2), { tags: {} }));
+
+    // Act
+    const summary = await reconcilerFromEnv().run({}, (message) => {
+      if (message.startsWith('planned')) h.aws.putInstance(instance(id(2)));
+    });
+
+    // Assess
+    expect(names(h.entries())).toEqual([`reviews-${id(2)}`]);
+    expect(summary.totals.delete).toBe(0);
+  });
+
+  it('never deletes on absence alone while the entry was launched inside the launch-visibility window', async () => {
+    // Prepare: a VM launched a minute ago that EC2 does not show at all (eventual consistency).
+    h.aws.putInstance(instance(id(3), { launchTime: new Date(Date.now() - 60_000).toISOString() }));
+    await h.send([stateChange(id(3), 'running')]);
+    h.aws.removeInstance(id(3));
+
+    // Act
+    const summary = await reconcilerFromEnv().run();
+
+    // Assess
+    expect(names(h.entries())).toEqual([`reviews-${id(3)}`]);
+    expect(summary.totals.delete).toBe(0);
+  });
+
+  it('still deletes the entry of an instance that is gone and launched long ago', async () => {
+    // Prepare
+    h.aws.putInstance(instance(id(4)));
+    await h.send([stateChange(id(4), 'running')]);
+    h.aws.removeInstance(id(4));
+
+    // Act
+    const summary = await reconcilerFromEnv().run({ force: true });
+
+    // Assess
+    expect(h.entries()).toEqual([]);
+    expect(summary.totals.delete).toBe(1);
+  });
+});
+
+describe('Reconciler: a name held by a foreign entry', () => {
+  const h = useHarness();
+
+  it('is a refusal (entry-not-owned), not a failed sweep, and a dry run plans no change for it', async () => {
+    // Prepare: a hand-made entry holds the name the registrar would give the instance.
+    h.aws.putInstance(instance(id(5)));
+    h.kube.seed({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'WorkloadEntry',
+      metadata: { name: `reviews-${id(5)}`, namespace: NAMESPACE, labels: { app: 'reviews' } },
+      spec: { address: '192.168.1.5' },
+    });
+
+    // Act
+    const dry = await reconcilerFromEnv().run({ dryRun: true });
+    const real = await reconcilerFromEnv().run();
+
+    // Assess
+    for (const summary of [dry, real]) {
+      expect(summary.changes).toEqual([]);
+      expect(summary.errors).toEqual([]);
+      expect(summary.refusals).toEqual([
+        expect.objectContaining({ instanceId: id(5), reason: 'entry-not-owned' }),
+      ]);
+    }
+    expect(h.entries()[0]?.spec.address).toBe('192.168.1.5');
+    expect(h.entries()[0]?.metadata.labels).toEqual({ app: 'reviews' });
+  });
+});
