@@ -9,7 +9,7 @@ import { Metric } from '../constants.ts';
 import { awaitsLaunchVisibility, decideInstance, type InstanceIntent, verifyHint } from '../domain/decide.ts';
 import { type Refusal, RefusalReason } from '../domain/errors.ts';
 import { type InstanceHint, type Intake, normaliseEvent, parseMessageBody } from '../domain/events.ts';
-import type { InstanceFacts } from '../domain/types.ts';
+import type { InstanceFacts, WorkloadGroupView } from '../domain/types.ts';
 import { isManaged, renderWorkloadEntry } from '../domain/workload-entry.ts';
 import type { Telemetry } from '../observability.ts';
 import { Semaphore } from './concurrency.ts';
@@ -176,7 +176,7 @@ export class Registrar {
     facts: InstanceFacts | undefined,
     intent: InstanceIntent,
   ): Promise<ConvergeOutcome> {
-    const { kube, groups, config } = this.#deps;
+    const { kube, config } = this.#deps;
     switch (intent.kind) {
       case 'ignore':
         return { action: 'ignored', reason: intent.reason };
@@ -198,7 +198,7 @@ export class Registrar {
         return { action: 'deleted', entries: deleted, reason: intent.reason };
       }
       case 'register': {
-        const group = await groups.get(intent.group.namespace, intent.group.name, kube);
+        const group = await this.#liveGroup(intent.group.namespace, intent.group.name);
         if (!group) {
           return {
             action: 'refused',
@@ -222,6 +222,26 @@ export class Registrar {
       }
     }
   }
+
+  /**
+   * The group as it is now, read once per batch and per group (the container's cache is refreshed
+   * with it). An entry's ownerReference must carry the live group's uid: a group deleted and
+   * re-created under the same name has a new one, and the garbage collector deletes, within
+   * seconds, every entry written with the old uid, while we would have reported success.
+   */
+  #liveGroup(namespace: string, name: string): Promise<WorkloadGroupView | undefined> {
+    const key = `${namespace}/${name}`;
+    let read = this.#batchGroups.get(key);
+    if (!read) {
+      this.#deps.groups.forget(namespace, name);
+      read = this.#deps.groups.get(namespace, name, this.#deps.kube);
+      read.catch(() => this.#batchGroups.delete(key));
+      this.#batchGroups.set(key, read);
+    }
+    return read;
+  }
+
+  readonly #batchGroups = new Map<string, Promise<WorkloadGroupView | undefined>>();
 
   #record(outcome: ConvergeOutcome): void {
     const { telemetry } = this.#deps;

@@ -1,4 +1,4 @@
-import { KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { describe, expect, it, vi } from 'vitest';
 import { handler } from '../../functions/registrar/handler.ts';
@@ -7,7 +7,7 @@ import { KubeWorkloads } from '../../shared/adapters/kube.ts';
 import { cliContext } from '../../shared/cli/replay.ts';
 import { logger } from '../../shared/observability.ts';
 import { sqsEvent, stateChange, withInstance } from '../helpers/fixtures.ts';
-import { instance, NAMESPACE, useHarness } from '../helpers/harness.ts';
+import { instance, NAMESPACE, reviewsGroup, useHarness } from '../helpers/harness.ts';
 
 const IDS = ['i-0000000000000bb01', 'i-0000000000000bb02', 'i-0000000000000bb03'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -184,5 +184,39 @@ describe('Registrar: hints that would evict a VM are checked against EC2 and Aut
     const launch = await h.send([stateChange(IDS[1]!, 'running')]);
     expect(launch.batchItemFailures).toHaveLength(1);
     expect(h.entries()).toEqual([]);
+  });
+});
+
+describe('Registrar: a WorkloadGroup deleted and re-created under the same name', () => {
+  const h = useHarness({ WORKLOAD_GROUP_CACHE_TTL_SECONDS: '30' });
+
+  it("writes the live group's uid, so the garbage collector keeps the new entries", async () => {
+    // Prepare: one VM registered (the group is now cached), then the group is re-created.
+    h.aws.putInstance(instance(IDS[0]!));
+    h.aws.putInstance(instance(IDS[1]!));
+    await h.send([stateChange(IDS[0]!, 'running')]);
+    const kc = new KubeConfig();
+    kc.loadFromString(h.kube.kubeconfigYaml());
+    const api = kc.makeApiClient(CustomObjectsApi);
+    const ref = {
+      group: 'networking.istio.io',
+      version: 'v1',
+      namespace: NAMESPACE,
+      plural: 'workloadgroups',
+    };
+    await api.deleteNamespacedCustomObject({ ...ref, name: 'reviews' });
+    expect(h.entries()).toEqual([]);
+    await api.createNamespacedCustomObject({ ...ref, body: reviewsGroup() });
+    const uid = h.kube.get('networking.istio.io/v1', 'WorkloadGroup', NAMESPACE, 'reviews')!.metadata.uid;
+
+    // Act: a launch inside the cache's TTL, then time for the garbage collector to run.
+    const response = await h.send([stateChange(IDS[1]!, 'running')]);
+    await sleep(900);
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    const entries = h.entries();
+    expect(entries.map((e) => e.metadata.name)).toEqual([`reviews-${IDS[1]}`]);
+    expect(entries[0]?.metadata.ownerReferences?.[0]?.uid).toBe(uid);
   });
 });
