@@ -16,17 +16,35 @@ import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { buildApp } from './build-app.ts';
 import { PROJECT_ROOT } from './bundling.ts';
+import { ContextError } from './context.ts';
 
-const runByCli = process.env.CDK_OUTDIR !== undefined;
-const app = new App({
-  // Under the CLI these are defaults only: the CLI's context (cdk.json + -c) overrides them.
-  context: { ...cdkJsonContext(), ...contextArguments(process.argv.slice(2)) },
-  ...(runByCli ? {} : { outdir: path.join(PROJECT_ROOT, 'cdk.out') }),
-});
-buildApp(app);
-// cdk-nag v3 is a policy-validation plugin: any unacknowledged AwsSolutions finding fails synth.
-Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-app.synth();
+try {
+  const runByCli = process.env.CDK_OUTDIR !== undefined;
+  const app = new App({
+    // Under the CLI these are defaults only: the CLI's context (cdk.json + -c) overrides them.
+    context: { ...cdkJsonContext(), ...contextArguments(process.argv.slice(2)) },
+    ...(runByCli ? {} : { outdir: path.join(PROJECT_ROOT, 'cdk.out') }),
+  });
+  buildApp(app);
+  // cdk-nag v3 is a policy-validation plugin: any unacknowledged AwsSolutions finding fails synth.
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  app.synth();
+} catch (error) {
+  // A configuration mistake is the user's to fix and its message says how: print it alone. Anything
+  // else is a bug here, and keeps its stack trace.
+  if (!isConfigurationError(error)) throw error;
+  process.stderr.write(`${error.message}\n`);
+  process.exitCode = 1;
+}
+
+function isConfigurationError(error: unknown): error is Error {
+  return (
+    error instanceof ContextError ||
+    (error instanceof Error &&
+      (/^\w+ \([^)]*\): invalid configuration: /.test(error.message) ||
+        error.message.startsWith('infra/app.ts: ')))
+  );
+}
 
 function cdkJsonContext(): Record<string, unknown> {
   const file = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as { context?: object };
