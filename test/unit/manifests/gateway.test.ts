@@ -1,7 +1,3 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { Ajv } from 'ajv';
-import { load } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import {
   GatewayPort,
@@ -11,22 +7,14 @@ import {
   renderGatewayManifests,
   toYaml,
 } from '../../../shared/manifests/gateway.ts';
+import { crdValidator } from './crd.ts';
 
 const TG = (port: number) =>
   `arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/IstioV-Gatew-${port}ABCDEF/0123456789abcdef`;
 const byKind = (objects: KubernetesObject[], kind: string) => objects.filter((o) => o.kind === kind);
 
 /** The Istio Gateway CRD's v1 schema (verbatim fixture), to validate what we render. */
-const validateGatewaySpec = (() => {
-  const crd = load(
-    readFileSync(
-      path.join(import.meta.dirname, '../../fixtures/istio-crds/gateways.networking.istio.io.yaml'),
-      'utf8',
-    ),
-  ) as { spec: { versions: Array<{ name: string; schema: { openAPIV3Schema: object } }> } };
-  const schema = crd.spec.versions.find((version) => version.name === 'v1')!.schema.openAPIV3Schema;
-  return new Ajv({ strict: false, allErrors: true }).compile(schema);
-})();
+const validateGatewaySpec = crdValidator('istio-crds/gateways.networking.istio.io.yaml', 'v1');
 
 describe('Function: renderGatewayManifests() (single-network)', () => {
   const objects = renderGatewayManifests({ network: 'cluster-net', multiNetwork: false });
