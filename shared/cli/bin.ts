@@ -17,7 +17,9 @@ import { EXIT } from './exit.ts';
 // command module is imported: Powertools reads them when its singletons are built.
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 process.env.POWERTOOLS_TRACE_ENABLED ??= 'false';
-process.env.POWERTOOLS_LOG_LEVEL ??= process.argv.includes('--verbose') ? 'DEBUG' : 'WARN';
+// --verbose wins over an inherited level: it is what the user just asked for.
+if (process.argv.includes('--verbose')) process.env.POWERTOOLS_LOG_LEVEL = 'DEBUG';
+else process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
 
 type Output = 'table' | 'json';
 
