@@ -15,6 +15,7 @@ import {
   forbiddenField,
   type GroupResource,
   gone,
+  internalError,
   invalidObject,
   invalidOptions,
   notFound,
@@ -169,6 +170,7 @@ const GENERATE_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
 export class Engine implements Allocator {
   private rv = 1000;
   private nextIp = 10;
+  private nextNodePort = 30000;
   readonly types: ResourceType[];
   private readonly tables = new Map<string, Table>();
   private readonly byUid = new Map<string, { table: Table; key: string }>();
@@ -194,9 +196,42 @@ export class Engine implements Allocator {
     this.gcTimers.clear();
   }
 
+  /** The next free address of the service CIDR (sequential; the real allocator picks at random). */
   clusterIP(): string {
-    const n = this.nextIp++;
-    return `10.96.${(n >> 8) & 255}.${n & 255}`;
+    for (let tries = 0; tries < 65_534; tries++) {
+      const n = this.nextIp;
+      this.nextIp = n >= 65_534 ? 10 : n + 1;
+      const ip = `10.96.${(n >> 8) & 255}.${n & 255}`;
+      if (!this.clusterIPInUse(ip)) return ip;
+    }
+    throw internalError('range is full');
+  }
+
+  private services(): Stored[] {
+    return this.tables.get('/services')?.sortedItems() ?? [];
+  }
+
+  clusterIPInUse(ip: string): boolean {
+    return this.services().some((s) => {
+      const spec = s.obj.spec as JsonObject | undefined;
+      return Array.isArray(spec?.clusterIPs) && spec.clusterIPs.includes(ip);
+    });
+  }
+
+  nodePort(): number {
+    for (let tries = 0; tries < 2768; tries++) {
+      const p = this.nextNodePort;
+      this.nextNodePort = p >= 32767 ? 30000 : p + 1;
+      if (!this.nodePortInUse(p)) return p;
+    }
+    throw internalError('range is full');
+  }
+
+  nodePortInUse(port: number): boolean {
+    return this.services().some((s) => {
+      const spec = s.obj.spec as JsonObject | undefined;
+      return Array.isArray(spec?.ports) && spec.ports.some((p) => isObject(p) && p.nodePort === port);
+    });
   }
 
   currentRv(): string {
@@ -365,6 +400,12 @@ export class Engine implements Allocator {
   private pruneBody(t: Target, body: JsonObject, opts: WriteOptions): string[] {
     const schema = t.rt.schemas.get(t.version)!;
     const unknown = prune(body, schema.root);
+    const decodeError = t.rt.decode?.(body);
+    if (decodeError !== undefined) {
+      throw badRequest(
+        `${t.rt.kind} in version "${t.version}" cannot be handled as a ${t.rt.kind}: ${decodeError}`,
+      );
+    }
     if (unknown.length === 0 || opts.fieldValidation === 'Ignore') return [];
     if (opts.fieldValidation === 'Strict') {
       throw badRequest(`strict decoding error: ${unknown.map((u) => `unknown field "${u}"`).join(', ')}`);

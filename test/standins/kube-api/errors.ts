@@ -206,7 +206,25 @@ const TYPE_TEXT: Record<FieldErrorType, string> = {
   InternalError: 'Internal error',
 };
 
+/** A value printed the way Go's `%#v` prints it (`[]string{"10.96.0.10"}`, struct literals). */
+export class GoLiteral {
+  readonly text: string;
+  constructor(text: string) {
+    this.text = text;
+  }
+  toJSON(): string {
+    return this.text;
+  }
+}
+
+/** `%#v` of a []string. */
+export function goStrings(v: unknown): GoLiteral {
+  if (!Array.isArray(v)) return new GoLiteral('[]string(nil)');
+  return new GoLiteral(`[]string{${v.map((x) => JSON.stringify(String(x))).join(', ')}}`);
+}
+
 function renderValue(v: unknown): string {
+  if (v instanceof GoLiteral) return v.text;
   if (typeof v === 'string') return JSON.stringify(v);
   if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
   if (v === null || v === undefined) return 'null';

@@ -19,7 +19,8 @@ const labelValue = new RegExp(`^${LABEL_VALUE_FMT}$`);
 
 function regexError(msg: string, fmt: string, ...examples: string[]): string {
   if (examples.length === 0) return `${msg} (regex used for validation is '${fmt}')`;
-  return `${msg} (e.g. ${examples.map((e) => `'${e}', `).join('or ')}regex used for validation is '${fmt}')`;
+  // validation.RegexError joins the examples with " or " after "', ": the double space is the server's.
+  return `${msg} (e.g. ${examples.map((e) => `'${e}', `).join(' or ')}regex used for validation is '${fmt}')`;
 }
 const maxLenError = (n: number): string => `must be no more than ${n} characters`;
 

@@ -7,17 +7,17 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import { load } from 'js-yaml';
-import { type FieldError, fieldError, invalid, required } from './errors.ts';
+import type { FieldError } from './errors.ts';
 import { deepClone, isObject } from './json.ts';
-import { dns1035LabelName, dns1123LabelName, type NameValidator, subdomainName } from './metadata.ts';
+import { dns1123LabelName, type NameValidator, subdomainName } from './metadata.ts';
 import {
   compileSchemaNode,
   compileValidator,
-  DEDUCED,
   METADATA_NODE,
   node,
   type SchemaNode,
 } from './schema.ts';
+import { endpointSliceType, serviceType } from './services.ts';
 import type { JsonObject } from './types.ts';
 
 export interface VersionSchema {
@@ -51,12 +51,17 @@ export interface ResourceType {
   tracksGeneration: boolean;
   /** Registry defaulting on create (and on update, with the old object). */
   prepare?: (obj: JsonObject, old: JsonObject | undefined, alloc: Allocator) => void;
+  /** The Go decoder's refusal of a built-in body (`json: cannot unmarshal ...`), if any. */
+  decode?: (obj: JsonObject) => string | undefined;
   /** Registry validation beyond ObjectMeta. */
   validate?: (obj: JsonObject, old: JsonObject | undefined) => FieldError[];
 }
 
 export interface Allocator {
   clusterIP(): string;
+  clusterIPInUse(ip: string): boolean;
+  nodePort(): number;
+  nodePortInUse(port: number): boolean;
 }
 
 export function apiVersionOf(rt: ResourceType, version: string): string {
@@ -162,8 +167,6 @@ export function loadCrds(dir: string): ResourceType[] {
 // ---------------------------------------------------------------------------------------------
 // Built-in types
 
-const STRING = node({ type: 'string' });
-
 const namespaceType: ResourceType = {
   id: '/namespaces',
   group: '',
@@ -203,176 +206,6 @@ function builtinRoot(props: Record<string, SchemaNode>): SchemaNode {
     properties: new Map([['metadata', METADATA_NODE], ...Object.entries(props)]),
   });
 }
-
-const servicePorts = node({
-  type: 'array',
-  listType: 'map',
-  listMapKeys: ['port', 'protocol'],
-  items: node({ type: 'object', preserveUnknown: true }),
-});
-
-const serviceType: ResourceType = {
-  id: '/services',
-  group: '',
-  versions: ['v1'],
-  storageVersion: 'v1',
-  plural: 'services',
-  singular: 'service',
-  kind: 'Service',
-  listKind: 'ServiceList',
-  namespaced: true,
-  shortNames: ['svc'],
-  categories: ['all'],
-  verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
-  statusSubresource: true,
-  crd: false,
-  schemas: new Map([
-    [
-      'v1',
-      {
-        root: builtinRoot({
-          spec: node({
-            type: 'object',
-            preserveUnknown: true,
-            properties: new Map([
-              ['ports', servicePorts],
-              ['selector', node({ type: 'object', additional: STRING })],
-            ]),
-          }),
-        }),
-      },
-    ],
-  ]),
-  nameFn: dns1035LabelName,
-  deleteReturnsObject: true,
-  tracksGeneration: true,
-  prepare(obj, old, alloc) {
-    const spec = isObject(obj.spec) ? obj.spec : {};
-    obj.spec = spec;
-    spec.type ??= 'ClusterIP';
-    spec.sessionAffinity ??= 'None';
-    if (Array.isArray(spec.ports)) {
-      for (const p of spec.ports) {
-        if (!isObject(p)) continue;
-        p.protocol ??= 'TCP';
-        p.targetPort ??= p.port;
-      }
-    }
-    const oldSpec = old !== undefined && isObject(old.spec) ? old.spec : undefined;
-    if ((spec.clusterIP === undefined || spec.clusterIP === '') && oldSpec?.clusterIP !== undefined) {
-      spec.clusterIP = oldSpec.clusterIP;
-      spec.clusterIPs = deepClone(oldSpec.clusterIPs);
-    }
-    if (spec.type !== 'ExternalName' && (spec.clusterIP === undefined || spec.clusterIP === '')) {
-      spec.clusterIP = alloc.clusterIP();
-    }
-    if (spec.type !== 'ExternalName') {
-      spec.clusterIPs ??= [spec.clusterIP];
-      spec.ipFamilies ??= ['IPv4'];
-      spec.ipFamilyPolicy ??= 'SingleStack';
-      spec.internalTrafficPolicy ??= 'Cluster';
-    }
-    obj.status = old !== undefined && isObject(old.status) ? deepClone(old.status) : { loadBalancer: {} };
-  },
-  validate(obj, old) {
-    const errs: FieldError[] = [];
-    const spec = isObject(obj.spec) ? obj.spec : {};
-    const types = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'];
-    if (!types.includes(String(spec.type))) {
-      errs.push(
-        fieldError(
-          'FieldValueNotSupported',
-          'spec.type',
-          spec.type,
-          `supported values: ${types.map((t) => `"${t}"`).join(', ')}`,
-        ),
-      );
-    }
-    const ports = Array.isArray(spec.ports) ? spec.ports : [];
-    if (ports.length === 0 && spec.type !== 'ExternalName' && spec.clusterIP !== 'None')
-      errs.push(required('spec.ports'));
-    const names = new Set<string>();
-    ports.forEach((p, i) => {
-      const port = isObject(p) ? p : {};
-      const num = port.port;
-      if (typeof num !== 'number' || !Number.isInteger(num) || num < 1 || num > 65535) {
-        errs.push(invalid(`spec.ports[${i}].port`, num, 'must be between 1 and 65535, inclusive'));
-      }
-      const name = typeof port.name === 'string' ? port.name : '';
-      if (ports.length > 1 && name === '') errs.push(required(`spec.ports[${i}].name`));
-      if (name !== '' && names.has(name))
-        errs.push(fieldError('FieldValueDuplicate', `spec.ports[${i}].name`, name));
-      names.add(name);
-      if (!['TCP', 'UDP', 'SCTP'].includes(String(port.protocol))) {
-        errs.push(
-          fieldError(
-            'FieldValueNotSupported',
-            `spec.ports[${i}].protocol`,
-            port.protocol,
-            'supported values: "SCTP", "TCP", "UDP"',
-          ),
-        );
-      }
-    });
-    const oldSpec = old !== undefined && isObject(old.spec) ? old.spec : undefined;
-    if (oldSpec !== undefined && oldSpec.clusterIP !== undefined && spec.clusterIP !== oldSpec.clusterIP) {
-      errs.push(invalid('spec.clusterIPs[0]', spec.clusterIP, 'may not change once set'));
-    }
-    return errs;
-  },
-};
-
-const endpointSliceType: ResourceType = {
-  id: 'discovery.k8s.io/endpointslices',
-  group: 'discovery.k8s.io',
-  versions: ['v1'],
-  storageVersion: 'v1',
-  plural: 'endpointslices',
-  singular: 'endpointslice',
-  kind: 'EndpointSlice',
-  listKind: 'EndpointSliceList',
-  namespaced: true,
-  shortNames: [],
-  categories: [],
-  verbs: ALL_VERBS,
-  statusSubresource: false,
-  crd: false,
-  schemas: new Map([['v1', { root: builtinRoot({ endpoints: DEDUCED, ports: DEDUCED }) }]]),
-  nameFn: subdomainName,
-  deleteReturnsObject: false,
-  tracksGeneration: true,
-  validate(obj) {
-    const errs: FieldError[] = [];
-    const types = ['IPv4', 'IPv6', 'FQDN'];
-    if (obj.addressType === undefined || obj.addressType === '') errs.push(required('addressType'));
-    else if (!types.includes(String(obj.addressType))) {
-      errs.push(
-        fieldError(
-          'FieldValueNotSupported',
-          'addressType',
-          obj.addressType,
-          'supported values: "FQDN", "IPv4", "IPv6"',
-        ),
-      );
-    }
-    const endpoints = Array.isArray(obj.endpoints) ? obj.endpoints : [];
-    endpoints.forEach((e, i) => {
-      const addrs = isObject(e) && Array.isArray(e.addresses) ? e.addresses : [];
-      if (addrs.length === 0)
-        errs.push(required(`endpoints[${i}].addresses`, 'must contain at least 1 address'));
-      if (addrs.length > 100)
-        errs.push(
-          fieldError(
-            'FieldValueTooMany',
-            `endpoints[${i}].addresses`,
-            addrs.length,
-            'must have at most 100 items',
-          ),
-        );
-    });
-    return errs;
-  },
-};
 
 export function builtinResources(): ResourceType[] {
   return [namespaceType, serviceType, endpointSliceType];

@@ -22,6 +22,8 @@ export interface SchemaNode {
   nullable: boolean;
   listType: 'atomic' | 'set' | 'map';
   listMapKeys: string[];
+  /** Schema defaults of list-map key fields (Service ports: `protocol` defaults to TCP). */
+  keyDefaults?: Record<string, unknown>;
   mapType: 'granular' | 'atomic';
   rules: CompiledRule[];
   /** Whether this node or any node under it carries CEL rules (lets the CEL walk skip subtrees). */

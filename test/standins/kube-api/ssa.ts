@@ -32,10 +32,18 @@ const STRIPPED = new Set([
   `f:metadata${SEP}f:deletionGracePeriodSeconds`,
 ]);
 
-function keyElement(item: JsonObject, keys: string[]): string {
-  const sorted = [...keys].sort();
+/** A list-map key field's value; a missing one takes the schema default (structured-merge-diff does). */
+function keyValue(item: JsonObject, k: string, n: SchemaNode): unknown {
+  return item[k] !== undefined ? item[k] : n.keyDefaults?.[k];
+}
+
+function keyElement(item: JsonObject, n: SchemaNode): string {
+  const sorted = [...n.listMapKeys].sort();
   const o: JsonObject = {};
-  for (const k of sorted) if (item[k] !== undefined) o[k] = item[k];
+  for (const k of sorted) {
+    const v = keyValue(item, k, n);
+    if (v !== undefined) o[k] = v;
+  }
   return `k:${JSON.stringify(o)}`;
 }
 
@@ -68,7 +76,7 @@ function collect(v: unknown, n: SchemaNode, prefix: string, out: FieldSet): void
     }
     for (const item of v) {
       if (!isObject(item)) continue;
-      const p = join(prefix, keyElement(item, n.listMapKeys));
+      const p = join(prefix, keyElement(item, n));
       out.add(p);
       collect(item, n.items ?? DEDUCED, p, out);
     }
@@ -220,8 +228,8 @@ function modified(a: unknown, b: unknown, root: SchemaNode, p: string): boolean 
 
 // ---- merge & removal ----
 
-function sameKeys(a: unknown, b: JsonObject, keys: string[]): boolean {
-  return isObject(a) && keys.every((k) => deepEqual(a[k], b[k]));
+function sameKeys(a: unknown, b: JsonObject, n: SchemaNode): boolean {
+  return isObject(a) && n.listMapKeys.every((k) => deepEqual(keyValue(a, k, n), keyValue(b, k, n)));
 }
 
 /** Merges an applied configuration into the live value. */
@@ -239,7 +247,7 @@ export function mergeApplied(live: unknown, cfg: unknown, n: SchemaNode): unknow
     const out = live.slice();
     for (const item of cfg) {
       if (!isObject(item)) continue;
-      const i = out.findIndex((x) => sameKeys(x, item, n.listMapKeys));
+      const i = out.findIndex((x) => sameKeys(x, item, n));
       if (i >= 0) out[i] = mergeApplied(out[i], item, n.items ?? DEDUCED);
       else out.push(deepClone(item));
     }
@@ -258,7 +266,14 @@ export function mergeApplied(live: unknown, cfg: unknown, n: SchemaNode): unknow
  * they are top-level fields or someone owns them as a value.
  */
 export function removeFields(obj: JsonObject, root: SchemaNode, paths: FieldSet, owned: FieldSet): void {
-  const sorted = [...paths].sort((a, b) => b.length - a.length);
+  // A removed list item goes whole: removing its key fields first would leave it unfindable.
+  const covered = (p: string): boolean => {
+    for (let i = p.lastIndexOf(SEP); i > 0; i = p.lastIndexOf(SEP, i - 1)) {
+      if (paths.has(p.slice(0, i))) return true;
+    }
+    return false;
+  };
+  const sorted = [...paths].filter((p) => !covered(p)).sort((a, b) => b.length - a.length);
   for (const p of sorted) {
     const loc = locate(obj, root, p);
     if (!loc.found || loc.parent === undefined) continue;
