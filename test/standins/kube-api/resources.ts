@@ -10,13 +10,7 @@ import { load } from 'js-yaml';
 import type { FieldError } from './errors.ts';
 import { deepClone, isObject } from './json.ts';
 import { dns1123LabelName, type NameValidator, subdomainName } from './metadata.ts';
-import {
-  compileSchemaNode,
-  compileValidator,
-  METADATA_NODE,
-  node,
-  type SchemaNode,
-} from './schema.ts';
+import { compileSchemaNode, compileValidator, METADATA_NODE, node, type SchemaNode } from './schema.ts';
 import { endpointSliceType, serviceType } from './services.ts';
 import type { JsonObject } from './types.ts';
 

@@ -201,11 +201,32 @@ function ajv(): Ajv {
 
 const validatorCache = new Map<string, ValidateFunction>();
 
+/**
+ * kube-openapi accepts a format it does not know without checking it; ajv would warn and ignore it.
+ * Registering such formats as always valid gives the server's behaviour, quietly.
+ */
+export function registerUnknownFormats(a: Ajv, schema: unknown): void {
+  if (Array.isArray(schema)) {
+    for (const x of schema) registerUnknownFormats(a, x);
+    return;
+  }
+  if (!isObject(schema)) return;
+  const f = schema.format;
+  if (typeof f === 'string' && a.formats[f] === undefined) a.addFormat(f, true);
+  for (const [k, v] of Object.entries(schema)) {
+    // `properties` maps field names to schemas: a field called "format" is not a format.
+    if (k === 'properties' && isObject(v)) for (const x of Object.values(v)) registerUnknownFormats(a, x);
+    else if (k !== 'format' && k !== 'enum' && k !== 'default' && k !== 'example')
+      registerUnknownFormats(a, v);
+  }
+}
+
 /** One ajv validator per distinct schema text, shared by every stand-in in the process. */
 export function compileValidator(schema: JsonObject): ValidateFunction {
   const key = JSON.stringify(schema);
   let v = validatorCache.get(key);
   if (v === undefined) {
+    registerUnknownFormats(ajv(), schema);
     v = ajv().compile(schema);
     validatorCache.set(key, v);
   }
