@@ -267,6 +267,16 @@ async function replayFile(app: AppContext, records: readonly FileRecord[]): Prom
               reason: `${o.refusal.reason}: ${o.refusal.message}`,
             });
             break;
+          default: {
+            // An outcome this report does not know yet still gets its row, never silence.
+            const unknown = o as { action: string };
+            out.push({
+              ...base(r),
+              instanceId,
+              decision: 'unchanged',
+              reason: `outcome "${unknown.action}"`,
+            });
+          }
         }
       }
     } catch (error) {
@@ -285,7 +295,7 @@ async function replayFile(app: AppContext, records: readonly FileRecord[]): Prom
  * (`decideInstance`, `renderWorkloadEntry`, `entryMatches`), with Kubernetes only read.
  */
 async function planFile(app: AppContext, records: readonly FileRecord[]): Promise<Decided[]> {
-  const { awaitsLaunchVisibility, decideInstance } = await import('../domain/decide.ts');
+  const { awaitsLaunchVisibility, decideInstance, verifyHint } = await import('../domain/decide.ts');
   const { entryMatches, isManaged, renderWorkloadEntry } = await import('../domain/workload-entry.ts');
   const { describeInstances } = await import('../app/instances.ts');
   const intakes = await Promise.all(records.map((r) => intakeOf(r.item)));
@@ -309,8 +319,20 @@ async function planFile(app: AppContext, records: readonly FileRecord[]): Promis
         reason: 'not visible in EC2 yet (just launched); retried later',
       };
     }
-    const intent = decideInstance(f, hint, app.config);
-    const lifecycle = lifecycleNote(app, hint);
+    // The steps of Registrar.converge, in its order, with the domain's own functions.
+    const check = verifyHint(f, hint);
+    if (check.kind === 'undetermined')
+      return { instanceId, decision: 'failed', reason: `${check.reason}; retried later` };
+    const unverified = check.kind === 'unverified' ? `; hint not acted on: ${check.reason}` : '';
+    const intent = decideInstance(f, check.kind === 'verified' ? hint : undefined, app.config);
+    if (intent.kind === 'register' && f?.autoScalingStateUnknown) {
+      return {
+        instanceId,
+        decision: 'failed',
+        reason: 'its Auto Scaling lifecycle state could not be read; retried later',
+      };
+    }
+    const lifecycle = unverified + lifecycleNote(app, hint);
     switch (intent.kind) {
       case 'ignore':
         return { instanceId, decision: 'ignored', reason: intent.reason };

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AWS_EVENTS, sqsEvent, stateChange } from '../helpers/fixtures.ts';
+import { AWS_EVENTS, sqsEvent, stateChange, withInstance } from '../helpers/fixtures.ts';
 import { GROUP_TAG, instance, useHarness } from '../helpers/harness.ts';
 import { cli } from './cli-process.ts';
 
@@ -149,5 +149,23 @@ describe('CLI: replay', () => {
         .map((e) => e.metadata.name)
         .sort(),
     ).toEqual([1, 2, 4].map((n) => `reviews-${id(n)}`));
+  });
+
+  it('dry run and the real run agree where the registrar checks a hint against EC2', async () => {
+    h.aws.putInstance(instance(id(5)));
+    h.aws.putInstance(instance(id(6), { instanceLifecycle: 'spot' }));
+    await h.send([stateChange(id(5), 'running'), stateChange(id(6), 'running')]);
+    const warnings = file(
+      'spot.json',
+      JSON.stringify(
+        sqsEvent([5, 6].map((n) => withInstance('ec2-spot-instance-interruption-warning.json', id(n)))),
+      ),
+    );
+    const planned = await json(['--dry-run', warnings]);
+    const real = await json([warnings]);
+    // On-demand: the warning cannot be right, the entry stays; Spot: it goes at once.
+    expect(planned.records.map((r) => r.decision)).toEqual(['unchanged', 'deleted']);
+    expect(real.records.map((r) => r.decision)).toEqual(['unchanged', 'deleted']);
+    expect(planned.records[0]!.reason).toMatch(/hint not acted on/);
   });
 });
