@@ -13,6 +13,7 @@ import {
   fieldError,
   forbidden,
   forbiddenField,
+  GoLiteral,
   type GroupResource,
   gone,
   internalError,
@@ -136,6 +137,8 @@ export interface WriteOptions {
   force?: boolean;
   /** User-Agent, the default field manager's source. */
   userAgent?: string;
+  /** A patch's second half: the patched object carries the live resourceVersion. */
+  internal?: boolean;
 }
 
 export interface Written {
@@ -720,6 +723,12 @@ export class Engine implements Allocator {
       );
     }
     this.checkNamespace(rt, meta, t.namespace);
+    if (rt.crd && !opts.internal && (meta.resourceVersion === undefined || meta.resourceVersion === '')) {
+      // The custom resource strategy does not allow unconditional updates.
+      throw invalidObject({ group: rt.group, kind: rt.kind }, t.name, [
+        invalidField('metadata.resourceVersion', new GoLiteral('0x0'), 'must be specified for an update'),
+      ]);
+    }
     this.preconditions(t, meta, current.obj);
     const warnings = this.pruneBody(t, body, opts);
     const old = current.obj;
@@ -818,7 +827,7 @@ export class Engine implements Allocator {
       patched = mergePatch(doc, patch);
     }
     if (!isObject(patched)) throw badRequest('patched object is not a JSON object');
-    return this.update(t, patched, opts);
+    return this.update(t, patched, { ...opts, internal: true });
   }
 
   private apply(t: Target, text: string, opts: WriteOptions): Written {
@@ -932,16 +941,18 @@ export class Engine implements Allocator {
     if (dryRun) return { code: 200, json: this.deleteResponse(t, current) };
     if (rt === this.nsTable.rt) return { code: 200, json: this.deleteNamespace(current) };
     if ((obj.metadata.finalizers ?? []).length > 0) {
-      // Deletion pending on finalizers: 202 Accepted with the object, like the server.
+      // Deletion pending on finalizers: the object with its deletionTimestamp, 200 OK; the handler answers
+      // 202 only when the client asked for orphanDependents=false.
+      const code = options.orphanDependents === false ? 202 : 200;
       if (obj.metadata.deletionTimestamp !== undefined) {
-        return { code: 202, json: table.render(current, t.version) };
+        return { code, json: table.render(current, t.version) };
       }
       const next = deepClone(obj);
       next.metadata.deletionTimestamp = now();
       next.metadata.deletionGracePeriodSeconds = 0;
       this.rv++;
       next.metadata.resourceVersion = String(this.rv);
-      return { code: 202, json: table.render(this.store(rt, next), t.version) };
+      return { code, json: table.render(this.store(rt, next), t.version) };
     }
     this.removeStored(rt, current);
     this.collectDependents(obj.metadata.uid!, policy ?? 'Background');
@@ -1022,6 +1033,7 @@ export class Engine implements Allocator {
         (opts.labels === undefined || opts.labels(s.obj)) &&
         (opts.fields === undefined || opts.fields(s.obj)),
     );
+    // The store answers a deletecollection with the list of what it deleted, whatever a single DELETE returns.
     const out: string[] = [];
     for (const s of victims) {
       const t: Target = {
@@ -1031,10 +1043,10 @@ export class Engine implements Allocator {
         name: s.obj.metadata.name!,
         subresource: '',
       };
-      out.push(this.delete(t, {}, dryRun).json);
+      this.delete(t, {}, dryRun);
+      const pending = dryRun ? undefined : this.getStored(rt, t.namespace, t.name);
+      out.push(this.table(rt).render(pending ?? s, version));
     }
-    if (!rt.deleteReturnsObject)
-      return JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success' });
     return `{"apiVersion":${JSON.stringify(apiVersionOf(rt, version))},"items":[${out.join(',')}],"kind":${JSON.stringify(rt.listKind)},"metadata":{"resourceVersion":${JSON.stringify(String(this.rv))}}}`;
   }
 }

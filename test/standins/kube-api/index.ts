@@ -13,7 +13,10 @@ import { seededRandom } from '../seeded-random.ts';
 import { Engine, type ListOptions, PATCH_TYPES, type Target } from './engine.ts';
 import {
   badRequest,
+  fieldError,
+  goStrings,
   internalError,
+  invalidOptions,
   isStatusError,
   methodNotAllowed,
   resourceNotFound,
@@ -92,6 +95,15 @@ export interface KubeApiStandIn {
 const DEFAULT_CRD_DIR = fileURLToPath(new URL('../../fixtures/istio-crds/', import.meta.url));
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const SEED_MANAGER = 'kube-api-standin';
+/** The options type whose validation (ValidateDryRun) refuses an unknown dryRun value, per verb. */
+const DRY_RUN_OPTIONS: Record<string, string> = {
+  create: 'CreateOptions',
+  update: 'UpdateOptions',
+  patch: 'PatchOptions',
+  apply: 'PatchOptions',
+  delete: 'DeleteOptions',
+  deletecollection: 'DeleteOptions',
+};
 
 interface Route {
   kind: 'doc' | 'resource';
@@ -294,7 +306,15 @@ class StandIn implements KubeApiStandIn {
     } else if (segs.length === 1 && segs[0] === 'version') {
       return {
         kind: 'doc',
-        doc: { major: '1', minor: '33', gitVersion: 'v1.33.0-standin', platform: 'linux/amd64' },
+        doc: {
+          major: '1',
+          minor: '26',
+          gitVersion: 'v1.26.0',
+          gitTreeState: 'clean',
+          goVersion: 'go1.19.4',
+          compiler: 'gc',
+          platform: 'linux/amd64',
+        },
       };
     } else {
       return undefined;
@@ -438,9 +458,14 @@ class StandIn implements KubeApiStandIn {
     }
     const rt = route.rt!;
     const q = url.searchParams;
-    const dryRun = q.getAll('dryRun').includes('All');
-    if (q.getAll('dryRun').some((d) => d !== 'All'))
-      throw badRequest(`Invalid dry run value: ${q.getAll('dryRun').join(',')}`);
+    const dryRunValues = q.getAll('dryRun');
+    const dryRun = dryRunValues.includes('All');
+    const optionsKind = DRY_RUN_OPTIONS[verb];
+    if (optionsKind !== undefined && dryRunValues.some((d) => d !== 'All')) {
+      throw invalidOptions(optionsKind, [
+        fieldError('FieldValueNotSupported', 'dryRun', goStrings(dryRunValues), 'supported values: "All"'),
+      ]);
+    }
     const opts = {
       dryRun,
       fieldManager: q.get('fieldManager') ?? undefined,

@@ -114,7 +114,8 @@ function crdResource(doc: JsonObject, source: string): ResourceType {
     crd: true,
     schemas,
     nameFn: subdomainName,
-    deleteReturnsObject: true,
+    // The custom resource store does not set ReturnDeletedObject: a Success Status.
+    deleteReturnsObject: false,
     tracksGeneration: true,
   };
 }

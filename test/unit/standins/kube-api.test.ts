@@ -851,13 +851,15 @@ spec:
       const body = {
         apiVersion: 'example.com/v1',
         kind: 'Widget',
-        metadata: { name: 'w' },
+        metadata: { name: 'w' } as { name: string; resourceVersion?: string },
         spec: { size: 3, name: 'a' },
       };
 
       try {
         // Act
-        await api.createNamespacedCustomObject({ ...at, body });
+        const created = (await api.createNamespacedCustomObject({ ...at, body })) as KubeObject;
+        // A custom resource PUT must carry the resourceVersion it replaces.
+        body.metadata.resourceVersion = created.metadata.resourceVersion!;
         const shrink = await failure(
           api.replaceNamespacedCustomObject({
             ...at,
