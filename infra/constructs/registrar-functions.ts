@@ -62,6 +62,13 @@ export interface RegistrarFunctionsProps {
    */
   readonly reconcileMaxDeleteRatio?: number;
   /**
+   * A WorkloadGroup without an allowed-autoscaling-groups or allowed-accounts annotation admits
+   * nobody (REQUIRE_GROUP_ALLOW_LIST). Recommended: without it, whoever may tag an instance may
+   * join any existing group in an allowed namespace.
+   * @default - the functions' default: false
+   */
+  readonly requireGroupAllowList?: boolean;
+  /**
    * Server-side apply field manager (FIELD_MANAGER).
    * @default - the functions' default: 'istio-vm-registrar'
    */
@@ -333,6 +340,7 @@ function renderEnvironment(
     ),
     KUBE_CONCURRENCY: String(props.kubeConcurrency ?? defaults.KUBE_CONCURRENCY),
     RECONCILE_MAX_DELETE_RATIO: String(props.reconcileMaxDeleteRatio ?? defaults.RECONCILE_MAX_DELETE_RATIO),
+    REQUIRE_GROUP_ALLOW_LIST: String(props.requireGroupAllowList ?? defaults.REQUIRE_GROUP_ALLOW_LIST),
     POWERTOOLS_SERVICE_NAME: serviceName,
     POWERTOOLS_METRICS_NAMESPACE: metricsNamespace,
     POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',

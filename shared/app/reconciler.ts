@@ -1,14 +1,13 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { AutoScalingInstances } from '../adapters/autoscaling.ts';
-import type { Ec2Instances } from '../adapters/ec2.ts';
 import type { Deadline } from '../adapters/deadline.ts';
+import type { Ec2Instances } from '../adapters/ec2.ts';
 import { KubernetesError } from '../adapters/errors.ts';
 import type { KubeWorkloads } from '../adapters/kube.ts';
 import type { RegistrarConfig } from '../config/config.ts';
 import { LAUNCH_TIME_ANNOTATION, Metric, WORKLOAD_GROUP_TAG } from '../constants.ts';
 import { decideInstance, isNamespaceAllowed, LAUNCH_VISIBILITY_WINDOW_MS } from '../domain/decide.ts';
 import { RefusalReason } from '../domain/errors.ts';
-import { isManaged } from '../domain/workload-entry.ts';
 import {
   type ChangeAction,
   type PlannedChange,
@@ -22,6 +21,7 @@ import {
   type WorkloadEntryObject,
   type WorkloadGroupView,
 } from '../domain/types.ts';
+import { isManaged } from '../domain/workload-entry.ts';
 import type { Telemetry } from '../observability.ts';
 import { mapSettled } from './concurrency.ts';
 import { writeEntry } from './entries.ts';

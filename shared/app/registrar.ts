@@ -1,8 +1,8 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { AutoScalingInstances, LifecycleActions } from '../adapters/autoscaling.ts';
+import { Deadline } from '../adapters/deadline.ts';
 import type { Ec2Instances } from '../adapters/ec2.ts';
 import { AdapterError, Ec2Error, KubernetesError } from '../adapters/errors.ts';
-import { Deadline } from '../adapters/deadline.ts';
 import type { KubeWorkloads } from '../adapters/kube.ts';
 import type { RegistrarConfig } from '../config/config.ts';
 import { Metric } from '../constants.ts';
@@ -208,11 +208,10 @@ export class Registrar {
             },
           };
         }
-        const rendered = renderWorkloadEntry(
-          facts!,
-          group,
-          intent.network ? { network: intent.network } : {},
-        );
+        const rendered = renderWorkloadEntry(facts!, group, {
+          ...(intent.network ? { network: intent.network } : {}),
+          requireAllowList: config.requireGroupAllowList,
+        });
         if (!rendered.ok) return { action: 'refused', refusal: rendered.refusal };
         const desired = rendered.entry;
         const { namespace, name } = desired.metadata;

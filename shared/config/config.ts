@@ -55,6 +55,8 @@ export const environmentSchema = z.object({
   KUBE_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   /** Parallel Kubernetes writes in one batch or sweep. */
   KUBE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(10),
+  /** A WorkloadGroup without an allowed-autoscaling-groups/allowed-accounts annotation admits nobody. */
+  REQUIRE_GROUP_ALLOW_LIST: booleanFlag.default(false),
   /** A sweep that would delete more than this share of a group's entries stops unless forced. */
   RECONCILE_MAX_DELETE_RATIO: z.coerce.number().min(0).max(1).default(0.5),
 });
@@ -87,6 +89,7 @@ export interface RegistrarConfig {
   readonly kubeRequestTimeoutMs: number;
   readonly kubeConcurrency: number;
   readonly reconcileMaxDeleteRatio: number;
+  readonly requireGroupAllowList: boolean;
 }
 
 /**
@@ -125,6 +128,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     kubeRequestTimeoutMs: e.KUBE_REQUEST_TIMEOUT_MS,
     kubeConcurrency: e.KUBE_CONCURRENCY,
     reconcileMaxDeleteRatio: e.RECONCILE_MAX_DELETE_RATIO,
+    requireGroupAllowList: e.REQUIRE_GROUP_ALLOW_LIST,
   };
 }
 

@@ -31,6 +31,8 @@ export interface LifecyclePolicy {
   readonly tagPrefix: string;
   readonly allowedNamespaces: readonly string[];
   readonly stoppedInstancePolicy: 'delete' | 'keep';
+  /** A group without an allow-list annotation admits nobody (REQUIRE_GROUP_ALLOW_LIST). */
+  readonly requireGroupAllowList?: boolean;
 }
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

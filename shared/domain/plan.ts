@@ -89,7 +89,10 @@ export function planReconcile(input: PlanInput): ReconcilePlan {
           });
           break;
         }
-        const rendered = renderWorkloadEntry(facts, group, intent.network ? { network: intent.network } : {});
+        const rendered = renderWorkloadEntry(facts, group, {
+          ...(intent.network ? { network: intent.network } : {}),
+          requireAllowList: input.policy.requireGroupAllowList === true,
+        });
         if (!rendered.ok) {
           refusals.push({ instanceId: facts.instanceId, refusal: rendered.refusal });
           break;

@@ -44,8 +44,21 @@ function csvSet(value: string | undefined): Set<string> | undefined {
  * `istio-vm-registrar.io/allowed-autoscaling-groups` lists Auto Scaling group names and
  * `istio-vm-registrar.io/allowed-accounts` lists account ids. Each present annotation must match.
  */
-export function checkAllowedSource(facts: InstanceFacts, group: WorkloadGroupView): Refusal | undefined {
+export function checkAllowedSource(
+  facts: InstanceFacts,
+  group: WorkloadGroupView,
+  requireAllowList = false,
+): Refusal | undefined {
   const asgs = csvSet(group.annotations[ALLOWED_AUTOSCALING_GROUPS_ANNOTATION]);
+  const accountsListed = csvSet(group.annotations[ALLOWED_ACCOUNTS_ANNOTATION]);
+  // Tags are the trust anchor: whoever may tag an instance may name any group. Under
+  // REQUIRE_GROUP_ALLOW_LIST a group admits only the sources it names.
+  if (requireAllowList && !asgs && !accountsListed) {
+    return {
+      reason: RefusalReason.SourceNotAllowed,
+      message: `${group.namespace}/${group.name} names no allowed Auto Scaling groups or accounts (annotation ${ALLOWED_AUTOSCALING_GROUPS_ANNOTATION} or ${ALLOWED_ACCOUNTS_ANNOTATION}) and REQUIRE_GROUP_ALLOW_LIST is on`,
+    };
+  }
   const asg = facts.tags[ASG_NAME_TAG];
   if (asgs && (asg === undefined || !asgs.has(asg))) {
     return {
@@ -71,9 +84,9 @@ export function checkAllowedSource(facts: InstanceFacts, group: WorkloadGroupVie
 export function renderWorkloadEntry(
   facts: InstanceFacts,
   group: WorkloadGroupView,
-  options: { readonly network?: string } = {},
+  options: { readonly network?: string; readonly requireAllowList?: boolean } = {},
 ): { ok: true; entry: WorkloadEntryObject } | { ok: false; refusal: Refusal } {
-  const refused = checkAllowedSource(facts, group);
+  const refused = checkAllowedSource(facts, group, options.requireAllowList === true);
   if (refused) return { ok: false, refusal: refused };
   if (!facts.privateIpAddress) {
     return {
