@@ -220,3 +220,37 @@ describe('Registrar: a WorkloadGroup deleted and re-created under the same name'
     expect(entries[0]?.metadata.ownerReferences?.[0]?.uid).toBe(uid);
   });
 });
+
+describe('Registrar: REQUIRE_GROUP_ALLOW_LIST', () => {
+  const h = useHarness({ REQUIRE_GROUP_ALLOW_LIST: 'true' });
+
+  it('refuses to join a group that names no allowed sources, and admits a named Auto Scaling group', async () => {
+    // Prepare
+    h.aws.putInstance(instance(IDS[0]!));
+    const warn = vi.spyOn(logger, 'warn');
+
+    // Act
+    const refused = await h.send([stateChange(IDS[0]!, 'running')]);
+    h.kube.seed(
+      reviewsGroup({
+        name: 'ratings',
+        annotations: { 'istio-vm-registrar.io/allowed-autoscaling-groups': 'my-asg' },
+      }),
+    );
+    h.aws.putInstance(
+      instance(IDS[1]!, {
+        tags: { 'istio-vm/workload-group': `${NAMESPACE}/ratings`, 'aws:autoscaling:groupName': 'my-asg' },
+      }),
+    );
+    const admitted = await h.send([stateChange(IDS[1]!, 'running')]);
+
+    // Assess
+    expect(refused.batchItemFailures).toEqual([]);
+    expect(admitted.batchItemFailures).toEqual([]);
+    expect(h.entries().map((e) => e.metadata.name)).toEqual([`ratings-${IDS[1]}`]);
+    expect(warn).toHaveBeenCalledWith(
+      expect.stringMatching(/names no allowed Auto Scaling groups or accounts/),
+      expect.objectContaining({ reason: 'source-not-allowed' }),
+    );
+  });
+});
