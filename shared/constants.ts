@@ -71,8 +71,6 @@ export const Metric = {
   HintsUnverified: 'HintsUnverified',
   /** A just-launched instance EC2 does not show yet: retried, not a failure. */
   LaunchesNotVisibleYet: 'LaunchesNotVisibleYet',
-  /** AWS calls refused for good (AccessDenied, validation): sent to the DLQ, not retried forever. */
-  AwsCallsDenied: 'AwsCallsDenied',
   KubernetesErrors: 'KubernetesErrors',
   Ec2Errors: 'Ec2Errors',
   ReconcileCreated: 'ReconcileCreated',

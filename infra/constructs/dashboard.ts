@@ -93,7 +93,14 @@ export class RegistrarDashboard extends Construct {
       ),
     );
     this.dashboard.addWidgets(
-      graph('Lifecycle actions completed', custom([Metric.LifecycleActionsCompleted])),
+      graph(
+        'Lifecycle actions',
+        custom([Metric.LifecycleActionsCompleted, Metric.LifecycleActionsNotPending]),
+      ),
+      graph(
+        'Hints not acted on, launches not visible yet',
+        custom([Metric.HintsUnverified, Metric.LaunchesNotVisibleYet]),
+      ),
       graph('Instances refused, by reason', [
         registrarMetricQuery(props, Metric.InstancesRefused, { period, groupBy: 'Reason' }),
       ]),

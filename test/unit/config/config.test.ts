@@ -17,6 +17,7 @@ describe('Function: loadConfig()', () => {
       kubeRequestTimeoutMs: 10_000,
       kubeConcurrency: 10,
       reconcileMaxDeleteRatio: 0.5,
+      requireGroupAllowList: false,
     });
   });
 
