@@ -168,4 +168,46 @@ describe.runIf(kubeconfigPath)('E2E: registrar against a real cluster', () => {
     const after = (await entries()).find((e) => e.metadata.name === `reviews-${id}`);
     expect(after?.metadata.resourceVersion).toBe(before?.metadata.resourceVersion);
   });
+
+  it('a sweep treats a name held by a foreign entry as a refusal, in a dry run and for real', async () => {
+    // The foreign `reviews-i-0e2e00000000000b1` from the scenario above holds the instance's name.
+    for (const summary of [
+      await reconcilerFromEnv().run({ dryRun: true }),
+      await reconcilerFromEnv().run(),
+    ]) {
+      expect(summary.errors).toEqual([]);
+      expect(summary.changes.filter((c) => c.entry.endsWith('i-0e2e00000000000b1'))).toEqual([]);
+      expect(summary.refusals).toContainEqual(
+        expect.objectContaining({ instanceId: 'i-0e2e00000000000b1', reason: 'entry-not-owned' }),
+      );
+    }
+  });
+
+  it('after the WorkloadGroup is re-created, new entries carry its new uid and the garbage collector keeps them', async () => {
+    const ref = { group: GROUP, version: VERSION, namespace, plural: 'workloadgroups' };
+    const body = (await custom.getNamespacedCustomObject({ ...ref, name: 'reviews' })) as {
+      spec: unknown;
+    };
+    await custom.deleteNamespacedCustomObject({ ...ref, name: 'reviews' });
+    const created = (await custom.createNamespacedCustomObject({
+      ...ref,
+      body: {
+        apiVersion: `${GROUP}/${VERSION}`,
+        kind: 'WorkloadGroup',
+        metadata: { name: 'reviews', namespace },
+        spec: body.spec,
+      },
+    })) as { metadata: { uid: string } };
+    const id = 'i-0e2e00000000000c1';
+    aws.putInstance(instance(id, { tags: { 'istio-vm/workload-group': `${namespace}/reviews` } }));
+
+    // Inside the group cache's 30 s TTL, then time for the garbage collector.
+    expect(await send([stateChange(id, 'running')])).toEqual({ batchItemFailures: [] });
+    await new Promise((r) => setTimeout(r, 5_000));
+
+    const entry = (await entries()).find((e) => e.metadata.name === `reviews-${id}`) as
+      | { metadata: { ownerReferences?: Array<{ uid: string }> } }
+      | undefined;
+    expect(entry?.metadata.ownerReferences?.[0]?.uid).toBe(created.metadata.uid);
+  }, 20_000);
 });
