@@ -19,7 +19,7 @@ import { logger, metrics, telemetry, tracer } from '../../shared/observability.t
  */
 let app: AppContext | undefined;
 /** Time kept back from the invocation's own timeout to report the batch. */
-export const DEADLINE_MARGIN_MS = 3_000;
+const DEADLINE_MARGIN_MS = 3_000;
 
 const isSqsEvent = (event: unknown): event is SQSEvent =>
   Array.isArray((event as SQSEvent | undefined)?.Records) &&

@@ -48,7 +48,7 @@ export class WorkloadGroupCache {
     }
   }
 
-  /** Forgets one group (its uid turned out to be stale). */
+  /** Forgets one group, so the next `get` reads it from the API server. */
   forget(namespace: string, name: string): void {
     this.#entries.delete(`${namespace}/${name}`);
   }
