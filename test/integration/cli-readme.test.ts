@@ -29,7 +29,8 @@ describe('README: every vm-registrar command it shows', () => {
     expect(quickStart).toMatch(/Ctrl-C/);
   });
 
-  it('runs as written against the stand-ins and exits 0', async () => {
+  // Each line starts npm and a Node process; on a loaded two-core machine the lot takes over a minute.
+  it('runs as written against the stand-ins and exits 0', { timeout: 240_000 }, async () => {
     h.aws.putInstance(instance('i-abcd1111'));
     const commands = readmeCommands();
     expect(commands.length).toBeGreaterThan(10);
