@@ -173,7 +173,8 @@ export class Registrar {
     }
     try {
       let outcome = await this.#carryOut(instanceId, facts, intent);
-      if (outcome.action === 'applied' && reread) outcome = await this.#undoIfLeft(instanceId, outcome, reread);
+      if (outcome.action === 'applied' && reread)
+        outcome = await this.#undoIfLeft(instanceId, outcome, reread);
       this.#record(outcome);
       return outcome;
     } catch (error) {
