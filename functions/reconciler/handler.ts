@@ -44,7 +44,9 @@ async function lambdaHandler(
 ): Promise<ReconcileSummary> {
   const app = wiring();
   // Stop retrying in time to return the summary (what failed is in it, and the next sweep retries).
-  const deadline = new Deadline(Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS.reconciler);
+  const deadline = new Deadline(
+    Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS.reconciler,
+  );
   let summary: ReconcileSummary;
   try {
     summary = await app.reconciler.run(request, (message) => logger.debug(message), deadline);

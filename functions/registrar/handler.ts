@@ -52,7 +52,9 @@ async function lambdaHandler(
   // Per invocation, never per container: an invocation cut off by its timeout must not leak its
   // records into the next one's response, nor its deadline. Leave time to report the batch:
   // records still waiting on EC2 or Kubernetes then fail (their calls cancelled) and come back.
-  const deadline = new Deadline(Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS.registrar);
+  const deadline = new Deadline(
+    Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS.registrar,
+  );
   try {
     return await handleWithin(app, event, context, deadline);
   } finally {

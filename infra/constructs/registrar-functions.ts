@@ -8,7 +8,12 @@ import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { environmentSchema } from '#shared/config/config.ts';
-import { DEADLINE_MARGIN_MS, MANAGED_BY_VALUE, METRICS_NAMESPACE, WORKLOAD_GROUP_TAG } from '#shared/constants.ts';
+import {
+  DEADLINE_MARGIN_MS,
+  MANAGED_BY_VALUE,
+  METRICS_NAMESPACE,
+  WORKLOAD_GROUP_TAG,
+} from '#shared/constants.ts';
 import { acknowledgeWildcardResource } from '../nag.ts';
 import { createNodeFunction } from './node-function.ts';
 
