@@ -80,8 +80,11 @@ export const Metric = {
   HintsUnverified: 'HintsUnverified',
   /** A just-launched instance EC2 does not show yet: retried, not a failure. */
   LaunchesNotVisibleYet: 'LaunchesNotVisibleYet',
-  /** Entries deleted right after being written: the instance left while they were (post-apply re-read). */
-  RegistrationsUndone: 'RegistrationsUndone',
+  /**
+   * Writes a fresh EC2 read right after contradicted, corrected at once: an entry written for an
+   * instance that left meanwhile, or deleted for one that came back (races between batches).
+   */
+  StaleWritesCorrected: 'StaleWritesCorrected',
   KubernetesErrors: 'KubernetesErrors',
   Ec2Errors: 'Ec2Errors',
   ReconcileCreated: 'ReconcileCreated',

@@ -92,7 +92,7 @@ export class RegistrarDashboard extends Construct {
           Metric.EntriesApplied,
           Metric.EntriesDeleted,
           Metric.EntriesUnchanged,
-          Metric.RegistrationsUndone,
+          Metric.StaleWritesCorrected,
         ]),
       ),
       graph(
