@@ -59,6 +59,8 @@ export const environmentSchema = z.object({
   REQUIRE_GROUP_ALLOW_LIST: booleanFlag.default(false),
   /** A sweep that would delete more than this share of a group's entries stops unless forced. */
   RECONCILE_MAX_DELETE_RATIO: z.coerce.number().min(0).max(1).default(0.5),
+  /** Services for a WorkloadGroup without the `istio-vm-registrar.io/service` annotation. */
+  DEFAULT_SERVICE_MODE: z.enum(['none', 'service', 'serviceentry']).default('none'),
 });
 
 export type Environment = z.input<typeof environmentSchema>;
@@ -90,6 +92,8 @@ export interface RegistrarConfig {
   readonly kubeConcurrency: number;
   readonly reconcileMaxDeleteRatio: number;
   readonly requireGroupAllowList: boolean;
+  /** Services for groups that do not say (annotation `istio-vm-registrar.io/service`). */
+  readonly defaultServiceMode: 'none' | 'service' | 'serviceentry';
 }
 
 /**
@@ -129,6 +133,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     kubeConcurrency: e.KUBE_CONCURRENCY,
     reconcileMaxDeleteRatio: e.RECONCILE_MAX_DELETE_RATIO,
     requireGroupAllowList: e.REQUIRE_GROUP_ALLOW_LIST,
+    defaultServiceMode: e.DEFAULT_SERVICE_MODE,
   };
 }
 
