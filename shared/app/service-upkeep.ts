@@ -3,7 +3,7 @@ import { KubeServiceObjects } from '../adapters/kube-services.ts';
 import { NETWORK_TAG, WORKLOAD_GROUP_TAG } from '../constants.ts';
 import { isNamespaceAllowed, parseGroupTag } from '../domain/decide.ts';
 import type { DirectEndpoint } from '../domain/endpoint-slices.ts';
-import { renderGroupServices } from '../domain/services.ts';
+import { asksForServices, renderGroupServices } from '../domain/services.ts';
 import type { InstanceFacts, WorkloadGroupView } from '../domain/types.ts';
 import { workloadEntryName } from '../domain/workload-entry.ts';
 import { mapSettled } from './concurrency.ts';
@@ -63,6 +63,7 @@ export class ServiceUpkeep {
   async upkeepGroup(kube: KubeWorkloads, group: WorkloadGroupView, delta: GroupDelta): Promise<void> {
     const { cache, defaultServiceMode } = this.#deps;
     const key = `${group.namespace}/${group.name}`;
+    if (!asksForServices(group, defaultServiceMode)) return;
     const rendered = renderGroupServices(group, defaultServiceMode);
     if (!rendered.ok) {
       // A refused group keeps whatever it had: a typo in an annotation deletes nothing.
@@ -186,7 +187,10 @@ export class ServiceBatch {
     const groupOf = new Map<string, string>();
     const delta = (group: string) => {
       let d = deltas.get(group);
-      if (!d) deltas.set(group, (d = emptyDelta()));
+      if (!d) {
+        d = emptyDelta();
+        deltas.set(group, d);
+      }
       return d;
     };
     const touch = (instanceId: string, group: string) =>

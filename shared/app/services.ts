@@ -1,7 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { KubernetesError } from '../adapters/errors.ts';
-import type { KubeWorkloads } from '../adapters/kube.ts';
-import { KubeServiceObjects } from '../adapters/kube-services.ts';
+import type { KubeServiceObjects } from '../adapters/kube-services.ts';
 import { Metric, WORKLOAD_GROUP_UID_LABEL } from '../constants.ts';
 import {
   type DirectEndpoint,

@@ -8,6 +8,8 @@ import { loadConfig } from '../config/config.ts';
 import { logger, type Telemetry, telemetry, tracer } from '../observability.ts';
 import { WorkloadGroupCache } from './group-cache.ts';
 import { Registrar, type RegistrarDeps } from './registrar.ts';
+import { ServiceUpkeep } from './service-upkeep.ts';
+import { ServiceCache } from './services.ts';
 
 /** Everything a function or the CLI needs, built once per process from the configuration. */
 export interface AppContext extends Omit<RegistrarDeps, 'logger' | 'telemetry'> {
@@ -40,6 +42,15 @@ export function createApp(
   const lifecycle = new LifecycleActions(asgClient);
   const autoscaling = new AutoScalingInstances(asgClient);
   const groups = new WorkloadGroupCache(kube, config.workloadGroupCacheTtlMs);
+  const services = new ServiceUpkeep({
+    defaultServiceMode: config.defaultServiceMode,
+    cache: new ServiceCache(config.workloadGroupCacheTtlMs),
+    tagPrefix: config.tagPrefix,
+    allowedNamespaces: config.allowedNamespaces,
+    kubeConcurrency: config.kubeConcurrency,
+    logger,
+    telemetry: t,
+  });
   const registrar = new Registrar({
     config,
     ec2,
@@ -47,8 +58,9 @@ export function createApp(
     lifecycle,
     autoscaling,
     groups,
+    services,
     logger,
     telemetry: t,
   });
-  return { config, ec2, kube, lifecycle, autoscaling, groups, registrar };
+  return { config, ec2, kube, lifecycle, autoscaling, groups, services, registrar };
 }

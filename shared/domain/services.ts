@@ -227,6 +227,25 @@ const invalid = (message: string): { ok: false; refusal: ServiceRefusal } => ({
   refusal: { reason: ServiceRefusalReason.InvalidAnnotation, message },
 });
 
+const SERVICE_ANNOTATIONS = [
+  SERVICE_MODE_ANNOTATION,
+  SERVICE_NAME_ANNOTATION,
+  SERVICE_HOSTS_ANNOTATION,
+  APP_PROTOCOLS_ANNOTATION,
+  DIRECT_ENDPOINTS_ANNOTATION,
+  DIRECT_SERVICE_NAME_ANNOTATION,
+];
+
+/**
+ * Whether Services are a question for this group at all: it carries one of the annotations above,
+ * or the default mode is not `none`. When not, the event path makes no Service call for it (a
+ * cluster that never asked needs neither the reads nor their RBAC); the sweep still removes what we
+ * made for it before.
+ */
+export function asksForServices(group: WorkloadGroupView, defaultMode: ServiceMode): boolean {
+  return defaultMode !== 'none' || SERVICE_ANNOTATIONS.some((a) => group.annotations[a] !== undefined);
+}
+
 /** Reads the group's Service annotations (the first column of the table above). */
 export function readServicePolicy(
   group: WorkloadGroupView,
