@@ -441,6 +441,7 @@ export class KubeWorkloads {
 }
 
 function compactEntry(entry: WorkloadEntryObject): WorkloadEntryObject {
+  const healthy = entry.status?.conditions?.find((c) => c.type === 'Healthy');
   const { name, namespace, labels, annotations, ownerReferences, uid, resourceVersion } = entry.metadata;
   return {
     apiVersion: entry.apiVersion,
@@ -455,6 +456,8 @@ function compactEntry(entry: WorkloadEntryObject): WorkloadEntryObject {
       ...(resourceVersion ? { resourceVersion } : {}),
     },
     spec: entry.spec,
+    // Only the health istiod reports (direct endpoints' `ready` follows it).
+    ...(healthy ? { status: { conditions: [{ type: healthy.type, status: healthy.status }] } } : {}),
   };
 }
 

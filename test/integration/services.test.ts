@@ -1,6 +1,6 @@
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { describe, expect, it, vi } from 'vitest';
-import { logger } from '../../shared/observability.ts';
+import { logger, telemetry } from '../../shared/observability.ts';
 import { stateChange } from '../helpers/fixtures.ts';
 import { instance, NAMESPACE, useHarness } from '../helpers/harness.ts';
 import { reconcilerFromEnv } from '../helpers/reconcile.ts';
@@ -49,7 +49,9 @@ describe('Services for VM workloads: event path', () => {
     expect(svc?.metadata.ownerReferences).toEqual([
       expect.objectContaining({ kind: 'WorkloadGroup', name: 'reviews', uid: group.metadata.uid }),
     ]);
-    expect(svc?.metadata.managedFields?.map((m) => `${m.manager}/${m.operation}`)).toEqual([
+    const managed = (svc?.metadata as { managedFields?: Array<{ manager: string; operation: string }> })
+      .managedFields;
+    expect(managed?.map((m) => `${m.manager}/${m.operation}`)).toEqual([
       'istio-vm-registrar/Apply',
     ]);
   });
@@ -268,6 +270,7 @@ describe('Services for VM workloads: event path', () => {
       await launch(h, [1]);
       for (const n of [2, 3, 4, 5]) h.aws.putInstance(instance(id(n), { privateIpAddress: ip(n) }));
 
+      const count = vi.spyOn(telemetry, 'count');
       const [a, b] = await Promise.all([
         h.send([stateChange(id(2), 'running'), stateChange(id(3), 'running')]),
         h.send([stateChange(id(4), 'running'), stateChange(id(5), 'running')]),
@@ -275,6 +278,8 @@ describe('Services for VM workloads: event path', () => {
 
       expect([a, b]).toEqual([{ batchItemFailures: [] }, { batchItemFailures: [] }]);
       expect(sliceAddresses(h.kube, 'reviews-direct').addresses).toEqual([1, 2, 3, 4, 5].map(ip).sort());
+      // The second writer's resourceVersion was stale: refused, re-read, written again.
+      expect(count).toHaveBeenCalledWith('EndpointSliceConflicts');
     });
 
     it('a failed slice write fails the records of that group, and they converge on redelivery', async () => {
@@ -333,7 +338,7 @@ describe('Services for VM workloads: event path', () => {
     h.aws.putInstance(instance(id(3), { privateIpAddress: ip(3) })); // launch event lost
 
     const dry = await reconcilerFromEnv().run({ dryRun: true });
-    expect(dry.services.changes.map((c) => `${c.action} ${c.kind} ${c.name} ${c.status}`)).toEqual([
+    expect(dry.services?.changes.map((c) => `${c.action} ${c.kind} ${c.name} ${c.status}`)).toEqual([
       'create Service bookinfo/reviews planned',
       'update EndpointSlice bookinfo/reviews-direct-1 planned',
     ]);
