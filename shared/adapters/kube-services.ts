@@ -150,14 +150,6 @@ export class KubeServiceObjects {
     return out;
   }
 
-  async getEndpointSlice(namespace: string, name: string): Promise<EndpointSliceObject | undefined> {
-    return notFoundAsUndefined(
-      this.#kube.callApi(DiscoveryV1Api, `get EndpointSlice ${namespace}/${name}`, (api, options) =>
-        api.readNamespacedEndpointSlice({ namespace, name }, options),
-      ) as Promise<unknown> as Promise<EndpointSliceObject>,
-    );
-  }
-
   /** Creates a slice; 409 AlreadyExists when the name is taken (the caller re-reads). */
   async createEndpointSlice(slice: EndpointSliceObject): Promise<EndpointSliceObject> {
     const { namespace, name } = slice.metadata;
