@@ -14,6 +14,7 @@ import { ServiceCache } from './services.ts';
 /** Everything a function or the CLI needs, built once per process from the configuration. */
 export interface AppContext extends Omit<RegistrarDeps, 'logger' | 'telemetry'> {
   readonly registrar: Registrar;
+  readonly services: ServiceUpkeep;
 }
 
 /**

@@ -51,9 +51,7 @@ describe('Services for VM workloads: event path', () => {
     ]);
     const managed = (svc?.metadata as { managedFields?: Array<{ manager: string; operation: string }> })
       .managedFields;
-    expect(managed?.map((m) => `${m.manager}/${m.operation}`)).toEqual([
-      'istio-vm-registrar/Apply',
-    ]);
+    expect(managed?.map((m) => `${m.manager}/${m.operation}`)).toEqual(['istio-vm-registrar/Apply']);
   });
 
   it('follows a port change and prunes the port it no longer sets; a converged replay writes nothing', async () => {
