@@ -49,7 +49,7 @@ describe('Services for VM workloads: event path', () => {
     expect(svc?.metadata.ownerReferences).toEqual([
       expect.objectContaining({ kind: 'WorkloadGroup', name: 'reviews', uid: group.metadata.uid }),
     ]);
-    const managed = (svc?.metadata as { managedFields?: Array<{ manager: string; operation: string }> })
+    const managed = (svc!.metadata as { managedFields?: Array<{ manager: string; operation: string }> })
       .managedFields;
     expect(managed?.map((m) => `${m.manager}/${m.operation}`)).toEqual(['istio-vm-registrar/Apply']);
   });
