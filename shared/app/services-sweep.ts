@@ -165,6 +165,14 @@ export async function observeServices(input: ServicesSweepInput): Promise<Servic
       screened.set(c, live);
     }
   }
+  // As on the event path: a group whose new object is refused keeps its old ones.
+  const refusedGroups = new Set([...dropped].map((c) => c.group));
+  for (const c of plan.changes) {
+    if (c.action !== 'delete' || !refusedGroups.has(c.group)) continue;
+    dropped.add(c);
+    const row = plan.rows.find((r) => r.object === `${c.kind} ${c.namespace}/${c.name}`);
+    if (row) Object.assign(row, { status: 'kept (its replacement is refused)' });
+  }
   return {
     plan: { ...plan, changes: plan.changes.filter((c) => !dropped.has(c)), refusals },
     reads: {

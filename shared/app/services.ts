@@ -147,6 +147,9 @@ export async function convergeGroupObjects(
       direct = { name: want.metadata.name, uid: now.metadata.uid };
     }
   }
+  // A refused object (its name held by another) keeps the group's old ones: a rename onto a
+  // foreign Service must not leave the group with none.
+  if (result.refusals.length > 0) return direct ? { ...result, direct } : result;
   for (const [key, o] of ours) {
     if (wanted.has(key)) continue;
     if (await remove(api, o)) result.deleted.push(key);
