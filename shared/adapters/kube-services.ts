@@ -41,7 +41,14 @@ export class KubeServiceObjects {
             : api.listNamespacedService({ ...common, namespace }, options);
         },
       );
-      out.push(...(page.items as unknown as ServiceObject[]).map(plain));
+      // A real API server gives a built-in list's items no apiVersion or kind (kubernetes#3030).
+      out.push(
+        ...(page.items as unknown as ServiceObject[]).map((item) => ({
+          ...plain(item),
+          apiVersion: 'v1' as const,
+          kind: 'Service' as const,
+        })),
+      );
       token = page.metadata?._continue || undefined;
     } while (token);
     return out;

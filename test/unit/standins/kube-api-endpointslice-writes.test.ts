@@ -100,6 +100,35 @@ describe('Stand-in: the EndpointSlice and Service writes the registrar relies on
     expect(now.endpoints?.map((e) => e.addresses[0])).toEqual(['10.0.0.1', '10.0.0.2']);
   });
 
+  it("gives a built-in list's items no apiVersion or kind, as a real server does; custom resources' items keep them", async () => {
+    const res = await fetch(`${standIn.url}/api/v1/namespaces/${NS}/services`, {
+      headers: { Authorization: 'Bearer t' },
+    });
+    const list = (await res.json()) as {
+      kind: string;
+      apiVersion: string;
+      items: Array<Record<string, unknown>>;
+    };
+    expect(list).toMatchObject({ kind: 'ServiceList', apiVersion: 'v1' });
+    expect(list.items.length).toBeGreaterThan(0);
+    for (const item of list.items)
+      expect([item.apiVersion, item.kind, typeof item.metadata]).toEqual([undefined, undefined, 'object']);
+    standIn.seed({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: { name: 'se', namespace: NS },
+      spec: { hosts: ['se.example.com'] },
+    });
+    const crs = (await (
+      await fetch(`${standIn.url}/apis/networking.istio.io/v1/namespaces/${NS}/serviceentries`, {
+        headers: { Authorization: 'Bearer t' },
+      })
+    ).json()) as { items: Array<Record<string, unknown>> };
+    expect(crs.items.map((i) => [i.apiVersion, i.kind])).toEqual([
+      ['networking.istio.io/v1', 'ServiceEntry'],
+    ]);
+  });
+
   it('deletes the slices a Service owns when the Service is deleted', async () => {
     const svc = await core.createNamespacedService({
       namespace: NS,
