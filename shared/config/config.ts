@@ -57,6 +57,11 @@ export const environmentSchema = z.object({
   KUBE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(10),
   /** A WorkloadGroup without an allowed-autoscaling-groups/allowed-accounts annotation admits nobody. */
   REQUIRE_GROUP_ALLOW_LIST: booleanFlag.default(false),
+  /**
+   * The event queue's dead-letter queue: records that cannot succeed on retry (AccessDenied, a
+   * request the API rejects) are moved there at once. Unset: they are retried until SQS moves them.
+   */
+  DEAD_LETTER_QUEUE_URL: z.url().optional(),
   /** A sweep that would delete more than this share of a group's entries stops unless forced. */
   RECONCILE_MAX_DELETE_RATIO: z.coerce.number().min(0).max(1).default(0.5),
   /** Services for a WorkloadGroup without the `istio-vm-registrar.io/service` annotation. */
@@ -94,6 +99,8 @@ export interface RegistrarConfig {
   readonly requireGroupAllowList: boolean;
   /** Services for groups that do not say (annotation `istio-vm-registrar.io/service`). */
   readonly defaultServiceMode: 'none' | 'service' | 'serviceentry';
+  /** Where records that cannot succeed on retry go at once; undefined: SQS redrive decides. */
+  readonly deadLetterQueueUrl: string | undefined;
 }
 
 /**
@@ -134,6 +141,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     reconcileMaxDeleteRatio: e.RECONCILE_MAX_DELETE_RATIO,
     requireGroupAllowList: e.REQUIRE_GROUP_ALLOW_LIST,
     defaultServiceMode: e.DEFAULT_SERVICE_MODE,
+    deadLetterQueueUrl: e.DEAD_LETTER_QUEUE_URL,
   };
 }
 
