@@ -85,53 +85,8 @@ export const DISCOVERY_GROUP = 'discovery.k8s.io';
 /** CloudWatch metric namespace (POWERTOOLS_METRICS_NAMESPACE overrides it). */
 export const METRICS_NAMESPACE = 'IstioVmRegistrar';
 
-/** Metric names emitted by the functions. Dashboards and alarms refer to these. */
-export const Metric = {
-  /** Records (SQS messages or direct events) received by the registrar. */
-  EventsReceived: 'EventsReceived',
-  /** Records deliberately ignored (test notifications, foreign detail-types, untagged instances). */
-  EventsIgnored: 'EventsIgnored',
-  /** Records that could not be parsed: bad JSON, unknown shape. Not retried. */
-  EventsRejected: 'EventsRejected',
-  /** Records that failed with a retriable error and go back to the queue. */
-  EventsFailed: 'EventsFailed',
-  /** Records that cannot succeed on retry (a missing permission, a rejected request): moved to the DLQ at once. */
-  EventsDeadLettered: 'EventsDeadLettered',
-  /** Instances refused by policy: namespace not allowed, bad tag, missing group, no private IP. */
-  InstancesRefused: 'InstancesRefused',
-  EntriesApplied: 'EntriesApplied',
-  EntriesDeleted: 'EntriesDeleted',
-  EntriesUnchanged: 'EntriesUnchanged',
-  LifecycleActionsCompleted: 'LifecycleActionsCompleted',
-  /** CompleteLifecycleAction answered "no active action" (completed earlier, or timed out). */
-  LifecycleActionsNotPending: 'LifecycleActionsNotPending',
-  /** Hints that EC2 or Auto Scaling contradicted (a Spot warning for an on-demand instance...): not acted on. */
-  HintsUnverified: 'HintsUnverified',
-  /** A just-launched instance EC2 does not show yet: retried, not a failure. */
-  LaunchesNotVisibleYet: 'LaunchesNotVisibleYet',
-  /**
-   * Writes a fresh EC2 read right after contradicted, corrected at once: an entry written for an
-   * instance that left meanwhile, or deleted for one that came back (races between batches).
-   */
-  StaleWritesCorrected: 'StaleWritesCorrected',
-  KubernetesErrors: 'KubernetesErrors',
-  Ec2Errors: 'Ec2Errors',
-  ReconcileCreated: 'ReconcileCreated',
-  ReconcileUpdated: 'ReconcileUpdated',
-  ReconcileDeleted: 'ReconcileDeleted',
-  ReconcileUnchanged: 'ReconcileUnchanged',
-  ReconcileErrors: 'ReconcileErrors',
-  ReconcileSafetyStops: 'ReconcileSafetyStops',
-  ReconcileDuration: 'ReconcileDuration',
-  /** Services and ServiceEntries written (created or changed) by server-side apply. */
-  ServicesApplied: 'ServicesApplied',
-  /** Services and ServiceEntries deleted (opt-out, renamed). */
-  ServicesDeleted: 'ServicesDeleted',
-  /** Groups whose Services were refused (bad annotation, no ports, a foreign object of that name), with `Reason`. */
-  ServicesRefused: 'ServicesRefused',
-  /** EndpointSlices of direct Services created, updated or deleted. */
-  EndpointSliceWrites: 'EndpointSliceWrites',
-  /** EndpointSlice writes refused for a stale resourceVersion (re-read and retried). */
-  EndpointSliceConflicts: 'EndpointSliceConflicts',
-} as const;
-export type MetricName = (typeof Metric)[keyof typeof Metric];
+/**
+ * Metric names emitted by the functions, derived from the one definition list in shared/metrics.ts
+ * (unit, dimension sets, meaning). Dashboards and alarms refer to these.
+ */
+export { Metric, type MetricName } from './metrics.ts';

@@ -10,7 +10,7 @@ import { ReconcileRequestSchema } from '../../shared/app/reconcile-request.ts';
 import { Reconciler, type ReconcileSummary } from '../../shared/app/reconciler.ts';
 import { type AppContext, createApp } from '../../shared/app/wiring.ts';
 import { DEADLINE_MARGIN_MS } from '../../shared/constants.ts';
-import { logger, metrics, telemetry, tracer } from '../../shared/observability.ts';
+import { flushTelemetry, logger, metrics, telemetry, tracer } from '../../shared/observability.ts';
 
 /**
  * Reconciler: run by EventBridge Scheduler (payload `{}`) or invoked by hand with
@@ -68,6 +68,7 @@ export const handler = middy(lambdaHandler)
   .use(captureLambdaHandler(tracer, { captureResponse: false }))
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics, { captureColdStartMetric: true }))
+  .use(flushTelemetry(telemetry))
   .use(parser({ schema: ReconcileRequestSchema }));
 
 /** For tests: drop the cached wiring so the next call reads the environment again. */

@@ -10,7 +10,7 @@ import { AdapterError } from '../../shared/adapters/errors.ts';
 import { LaunchNotVisibleYet } from '../../shared/app/registrar.ts';
 import { type AppContext, createApp } from '../../shared/app/wiring.ts';
 import { DEADLINE_MARGIN_MS, Metric } from '../../shared/constants.ts';
-import { logger, metrics, telemetry, tracer } from '../../shared/observability.ts';
+import { flushTelemetry, logger, metrics, telemetry, tracer } from '../../shared/observability.ts';
 
 /**
  * Registrar: EventBridge -> SQS -> here, or an EventBridge event invoked directly. Each SQS record
@@ -132,7 +132,8 @@ async function handleWithin(
 export const handler = middy(lambdaHandler)
   .use(captureLambdaHandler(tracer))
   .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics, { captureColdStartMetric: true }));
+  .use(logMetrics(metrics, { captureColdStartMetric: true }))
+  .use(flushTelemetry(telemetry));
 
 /** For tests and the CLI: replace the wiring (e.g. after changing the environment). */
 export function resetApp(next?: AppContext): void {

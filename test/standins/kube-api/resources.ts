@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import { load } from 'js-yaml';
 import type { FieldError } from './errors.ts';
+import { eventType } from './events.ts';
 import { deepClone, isObject } from './json.ts';
 import { dns1123LabelName, type NameValidator, subdomainName } from './metadata.ts';
 import { compileSchemaNode, compileValidator, METADATA_NODE, node, type SchemaNode } from './schema.ts';
@@ -203,7 +204,7 @@ function builtinRoot(props: Record<string, SchemaNode>): SchemaNode {
 }
 
 export function builtinResources(): ResourceType[] {
-  return [namespaceType, serviceType, endpointSliceType];
+  return [namespaceType, serviceType, endpointSliceType, eventType];
 }
 
 // ---------------------------------------------------------------------------------------------
