@@ -81,6 +81,7 @@ export const WORKLOAD_ENTRY_PLURAL = 'workloadentries';
 export const WORKLOAD_GROUP_PLURAL = 'workloadgroups';
 export const SERVICE_ENTRY_PLURAL = 'serviceentries';
 export const DISCOVERY_GROUP = 'discovery.k8s.io';
+export const EVENTS_GROUP = 'events.k8s.io';
 
 /** CloudWatch metric namespace (POWERTOOLS_METRICS_NAMESPACE overrides it). */
 export const METRICS_NAMESPACE = 'IstioVmRegistrar';
