@@ -2,6 +2,7 @@ import { ArnFormat, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
 import type { IAutoScalingGroup } from 'aws-cdk-lib/aws-autoscaling';
 import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -146,6 +147,25 @@ export interface RegistrarFunctionsProps {
    * @default - one new security group when `vpc` is set
    */
   readonly securityGroups?: readonly ISecurityGroup[];
+  /**
+   * EventBridge bus that receives `WorkloadEntry Registered`, `WorkloadEntry Deregistered`,
+   * `Instance Refused` and `Reconcile Completed` (EVENT_BUS; schemas in docs/events/). Both roles
+   * get `events:PutEvents` on this bus only.
+   * @default - no events published
+   */
+  readonly eventBus?: events.IEventBus;
+  /**
+   * Kubernetes Events (KUBE_EVENTS): `all` (on the WorkloadGroup and on the entry), `workloadgroup`
+   * (on the group only) or `none`.
+   * @default - the functions' default: 'all'
+   */
+  readonly kubernetesEvents?: 'all' | 'workloadgroup' | 'none';
+  /**
+   * Distinct `WorkloadGroup` metric dimension values per container before the rest are counted as
+   * `other` (METRICS_MAX_WORKLOAD_GROUPS, 0-500).
+   * @default - the functions' default: 50
+   */
+  readonly metricsMaxWorkloadGroups?: number;
 }
 
 /**
@@ -265,6 +285,9 @@ export class RegistrarFunctions extends Construct {
     if (props.completeLifecycleActions ?? FUNCTION_DEFAULTS.COMPLETE_LIFECYCLE_ACTIONS) {
       this.grantCompleteLifecycleAction(this.registrar, props.autoScalingGroups);
     }
+    // The registrar's own events (docs/events/): PutEvents on that one bus.
+    if (props.eventBus)
+      for (const fn of [this.registrar, this.reconciler]) props.eventBus.grantPutEventsTo(fn);
 
     for (const fn of [this.registrar, this.reconciler]) {
       Validations.of(fn.role!).acknowledge({
@@ -376,12 +399,17 @@ function renderEnvironment(
     RECONCILE_MAX_DELETE_RATIO: String(props.reconcileMaxDeleteRatio ?? defaults.RECONCILE_MAX_DELETE_RATIO),
     REQUIRE_GROUP_ALLOW_LIST: String(props.requireGroupAllowList ?? defaults.REQUIRE_GROUP_ALLOW_LIST),
     DEFAULT_SERVICE_MODE: props.defaultServiceMode ?? defaults.DEFAULT_SERVICE_MODE,
+    KUBE_EVENTS: props.kubernetesEvents ?? defaults.KUBE_EVENTS,
+    METRICS_MAX_WORKLOAD_GROUPS: String(
+      props.metricsMaxWorkloadGroups ?? defaults.METRICS_MAX_WORKLOAD_GROUPS,
+    ),
     POWERTOOLS_SERVICE_NAME: serviceName,
     POWERTOOLS_METRICS_NAMESPACE: metricsNamespace,
     POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
   };
   if (props.clusterEndpoint) env.CLUSTER_ENDPOINT = props.clusterEndpoint;
   if (props.clusterCertificateAuthorityData) env.CLUSTER_CA_DATA = props.clusterCertificateAuthorityData;
+  if (props.eventBus) env.EVENT_BUS = props.eventBus.eventBusArn;
   return env;
 }
 
