@@ -10,12 +10,13 @@ import {
   type MetricUnitName,
   OTHER_GROUPS,
 } from './metrics.ts';
+import { redactingReplacer } from './redaction.ts';
 
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'istio-vm-registrar';
 const namespace = process.env.POWERTOOLS_METRICS_NAMESPACE ?? METRICS_NAMESPACE;
 
 /** One logger, one metrics buffer and one tracer per process, shared by every module. */
-export const logger = new Logger({ serviceName });
+export const logger = new Logger({ serviceName, jsonReplacerFn: redactingReplacer });
 export const metrics = new Metrics({ serviceName, namespace });
 export const tracer = new Tracer({ serviceName });
 
