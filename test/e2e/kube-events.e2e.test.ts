@@ -37,7 +37,10 @@ async function failure(p: Promise<unknown>): Promise<{ code: number; reason?: st
     await p;
   } catch (e) {
     if (!(e instanceof ApiException)) throw e;
-    const body = (typeof e.body === 'string' ? JSON.parse(e.body) : e.body) as { reason?: string; message?: string };
+    const body = (typeof e.body === 'string' ? JSON.parse(e.body) : e.body) as {
+      reason?: string;
+      message?: string;
+    };
     return { code: e.code, ...body };
   }
   return { code: 200 };
@@ -71,7 +74,13 @@ describe.runIf(kubeconfigPath)('E2E: Kubernetes Events against a real cluster', 
       reason: 'Probe',
       note: 'probe',
       type: 'Normal',
-      regarding: { apiVersion: `${GROUP}/${VERSION}`, kind: 'WorkloadGroup', namespace, name: 'reviews', uid: groupUid },
+      regarding: {
+        apiVersion: `${GROUP}/${VERSION}`,
+        kind: 'WorkloadGroup',
+        namespace,
+        name: 'reviews',
+        uid: groupUid,
+      },
       ...overrides,
     }) as unknown as EventsV1Event;
 
@@ -147,7 +156,10 @@ describe.runIf(kubeconfigPath)('E2E: Kubernetes Events against a real cluster', 
       const body = probe();
       await events.createNamespacedEvent({ namespace, body });
       const patched = await failure(
-        events.patchNamespacedEvent({ namespace, name: body.metadata!.name!, body: { note: 'other' } }, mergePatch),
+        events.patchNamespacedEvent(
+          { namespace, name: body.metadata!.name!, body: { note: 'other' } },
+          mergePatch,
+        ),
       );
       expect(patched.code).toBe(422);
       expect(patched.message).toContain('message: Invalid value: "other": field is immutable');
@@ -176,7 +188,11 @@ describe.runIf(kubeconfigPath)('E2E: Kubernetes Events against a real cluster', 
       expect(raw).toMatchObject({ deprecatedFirstTimestamp: null, deprecatedLastTimestamp: null });
       const missing = await failure(
         events.patchNamespacedEvent(
-          { namespace, name: 'gone.1', body: { series: { count: 2, lastObservedTime: '2026-11-26T09:05:00.000000Z' } } },
+          {
+            namespace,
+            name: 'gone.1',
+            body: { series: { count: 2, lastObservedTime: '2026-11-26T09:05:00.000000Z' } },
+          },
           mergePatch,
         ),
       );
@@ -189,7 +205,9 @@ describe.runIf(kubeconfigPath)('E2E: Kubernetes Events against a real cluster', 
       for (const id of ids)
         aws.putInstance(instance(id, { tags: { 'istio-vm/workload-group': `${namespace}/reviews` } }));
       const before = (await groupEvents()).length;
-      expect(await send(ids.map((id) => withInstance('asg-ec2-instance-launch-successful.json', id)))).toEqual({
+      expect(
+        await send(ids.map((id) => withInstance('asg-ec2-instance-launch-successful.json', id))),
+      ).toEqual({
         batchItemFailures: [],
       });
       const registered = (await groupEvents()).filter((e) => e.reason === 'Registered');
@@ -198,7 +216,11 @@ describe.runIf(kubeconfigPath)('E2E: Kubernetes Events against a real cluster', 
       for (const id of ids) {
         const e = registered.find((x) => x.note?.startsWith(`Registered ${id} (`));
         expect(e, `event for ${id}`).toBeDefined();
-        expect(e).toMatchObject({ type: 'Normal', action: 'Register', reportingController: 'istio-vm-registrar' });
+        expect(e).toMatchObject({
+          type: 'Normal',
+          action: 'Register',
+          reportingController: 'istio-vm-registrar',
+        });
         expect(e!.note).toMatch(/^Registered i-\w+ \(10\.0\.7\.\d+, us-west-2b\)$/);
       }
       // The entry carries its own Event while it exists.
@@ -231,9 +253,13 @@ describe.runIf(kubeconfigPath)('E2E: Kubernetes Events against a real cluster', 
     it('kubectl describe workloadgroup lists them (printed for the README)', () => {
       let out: string;
       try {
-        out = execFileSync('kubectl', ['--kubeconfig', kubeconfigPath!, '-n', namespace, 'describe', 'workloadgroup', 'reviews'], {
-          encoding: 'utf8',
-        });
+        out = execFileSync(
+          'kubectl',
+          ['--kubeconfig', kubeconfigPath!, '-n', namespace, 'describe', 'workloadgroup', 'reviews'],
+          {
+            encoding: 'utf8',
+          },
+        );
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
           process.stderr.write('kubectl not found: describe output not checked\n');
@@ -242,7 +268,9 @@ describe.runIf(kubeconfigPath)('E2E: Kubernetes Events against a real cluster', 
         throw error;
       }
       process.stdout.write(`\n--- kubectl describe workloadgroup reviews ---\n${out}\n`);
-      expect(out).toMatch(/Normal\s+Registered\s+.*Registered i-0e2e0000000000e01 \(10\.0\.7\.\d+, us-west-2b\)/);
+      expect(out).toMatch(
+        /Normal\s+Registered\s+.*Registered i-0e2e0000000000e01 \(10\.0\.7\.\d+, us-west-2b\)/,
+      );
       expect(out).toMatch(/Warning\s+Refused\s+.*\(x2 over/);
     });
   });
