@@ -32,6 +32,12 @@ export const DEFAULT_LIFECYCLE_HOOK_NAMES = [
   'istio-vm-registrar-terminate',
 ] as const;
 
+/**
+ * Fixed name of the role the registrar assumes in every other account it serves (the spoke stack
+ * creates it; MEMBER_ROLE_NAME overrides it on both sides).
+ */
+export const DEFAULT_MEMBER_ROLE_NAME = 'istio-vm-registrar-member';
+
 /** Default server-side apply field manager. */
 export const DEFAULT_FIELD_MANAGER = 'istio-vm-registrar';
 export const DEFAULT_TAG_PREFIX = 'istio-vm/';
@@ -80,5 +86,14 @@ export const Metric = {
   ReconcileErrors: 'ReconcileErrors',
   ReconcileSafetyStops: 'ReconcileSafetyStops',
   ReconcileDuration: 'ReconcileDuration',
+  /**
+   * The member role of another account could not be assumed (trust, ExternalId, a missing spoke
+   * stack): records of that account/region come back, sweeps delete nothing there. Dimension `Location`.
+   */
+  SpokeAccessErrors: 'SpokeAccessErrors',
+  /** Events from an account/region that is not configured (SPOKE_ACCOUNT_REGIONS): not read, dropped. */
+  EventsFromUnknownLocation: 'EventsFromUnknownLocation',
+  /** Account/region pairs a sweep could not list: no deletions for the groups with instances there. */
+  ReconcileLocationsUnlisted: 'ReconcileLocationsUnlisted',
 } as const;
 export type MetricName = (typeof Metric)[keyof typeof Metric];
