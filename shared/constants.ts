@@ -77,6 +77,8 @@ export const Metric = {
   HintsUnverified: 'HintsUnverified',
   /** A just-launched instance EC2 does not show yet: retried, not a failure. */
   LaunchesNotVisibleYet: 'LaunchesNotVisibleYet',
+  /** Entries deleted right after being written: the instance left while they were (post-apply re-read). */
+  RegistrationsUndone: 'RegistrationsUndone',
   KubernetesErrors: 'KubernetesErrors',
   Ec2Errors: 'Ec2Errors',
   ReconcileCreated: 'ReconcileCreated',

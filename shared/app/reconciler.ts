@@ -6,7 +6,12 @@ import { KubernetesError } from '../adapters/errors.ts';
 import type { KubeWorkloads } from '../adapters/kube.ts';
 import type { RegistrarConfig } from '../config/config.ts';
 import { LAUNCH_TIME_ANNOTATION, Metric, WORKLOAD_GROUP_TAG } from '../constants.ts';
-import { decideInstance, isNamespaceAllowed, LAUNCH_VISIBILITY_WINDOW_MS } from '../domain/decide.ts';
+import {
+  decideInstance,
+  isNamespaceAllowed,
+  LAUNCH_VISIBILITY_WINDOW_MS,
+  parseGroupTag,
+} from '../domain/decide.ts';
 import { RefusalReason } from '../domain/errors.ts';
 import {
   type ChangeAction,
@@ -177,13 +182,25 @@ export class Reconciler {
         }
       }
     };
+    const tagKey = `${config.tagPrefix}${WORKLOAD_GROUP_TAG}`;
     const listInstances = async () => {
       const listed: InstanceFacts[] = [];
-      for await (const page of ec2.listTagged(`${config.tagPrefix}${WORKLOAD_GROUP_TAG}`)) {
+      for await (const page of ec2.listTagged(tagKey)) {
         listed.push(...page);
         progress(`listed ${listed.length} instances`);
       }
-      instances.push(...(await withFleetLifecycleStates(listed, this.#deps.autoscaling)));
+      // Auto Scaling states only for the instances this sweep is about.
+      const inSweep = (f: InstanceFacts) => {
+        const group = parseGroupTag(f.tags[tagKey] ?? '');
+        return !('reason' in group) && inScope(groupKey(group));
+      };
+      const read = await withFleetLifecycleStates(listed, this.#deps.autoscaling, inSweep);
+      instances.push(...read.instances);
+      for (const [name, reason] of read.failedGroups) {
+        errors.push(
+          `Auto Scaling group ${name}: lifecycle states unreadable, its instances' entries are held this sweep (${reason})`,
+        );
+      }
     };
     // One listing after the other: the EC2 XML and the Kubernetes JSON pages are large transient
     // objects, and not holding both at once keeps a 10,000-instance sweep's peak memory down.

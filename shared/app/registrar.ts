@@ -135,11 +135,21 @@ export class Registrar {
     }
   }
 
-  /** Converges one instance given what EC2 says about it. Throws on retriable failure. */
+  /**
+   * Converges one instance given what EC2 says about it. Throws on retriable failure.
+   *
+   * `reread` (the batch's coalesced DescribeInstances) closes the launch/terminate race: batch A
+   * reads "running", the instance terminates, batch B's delete finds no entry yet, then A's apply
+   * lands. Every apply is therefore followed by a fresh read of the instance, and an entry written
+   * for an instance that meanwhile left is deleted at once. Whatever the interleaving, either B's
+   * listing sees A's entry, or B's read of EC2 (before its listing, so before A's apply) already
+   * showed the instance leaving, and A's re-read, after its apply, shows it too.
+   */
   async converge(
     instanceId: string,
     facts: InstanceFacts | undefined,
     hint?: InstanceHint,
+    reread?: (instanceId: string) => Promise<InstanceFacts | undefined>,
   ): Promise<ConvergeOutcome> {
     const { config, logger, telemetry } = this.#deps;
     if (awaitsLaunchVisibility(facts, hint, Date.now())) {
@@ -162,13 +172,39 @@ export class Registrar {
       );
     }
     try {
-      const outcome = await this.#carryOut(instanceId, facts, intent);
+      let outcome = await this.#carryOut(instanceId, facts, intent);
+      if (outcome.action === 'applied' && reread)
+        outcome = await this.#undoIfLeft(instanceId, outcome, reread);
       this.#record(outcome);
       return outcome;
     } catch (error) {
       if (error instanceof KubernetesError) this.#deps.telemetry.count(Metric.KubernetesErrors);
       throw error;
     }
+  }
+
+  /** After an apply: EC2 read again; an instance that left meanwhile loses the entry just written. */
+  async #undoIfLeft(
+    instanceId: string,
+    applied: ConvergeOutcome,
+    reread: (instanceId: string) => Promise<InstanceFacts | undefined>,
+  ): Promise<ConvergeOutcome> {
+    const { config, logger, telemetry } = this.#deps;
+    const fresh = await reread(instanceId);
+    // Only a positive answer undoes the write: EC2 just showed the instance, and a terminated one
+    // stays visible for about an hour, so "not found" now is eventual consistency, not leaving.
+    if (!fresh) return applied;
+    const intent = decideInstance(fresh, undefined, config);
+    if (intent.kind !== 'deregister') return applied;
+    telemetry.count(Metric.RegistrationsUndone);
+    logger.info('instance left while its entry was written: entry deleted again', {
+      instanceId,
+      reason: intent.reason,
+    });
+    const undone = await this.#carryOut(instanceId, fresh, intent);
+    return undone.action === 'deleted'
+      ? { ...undone, reason: `${intent.reason} (it left while its entry was written)` }
+      : undone;
   }
 
   async #carryOut(
@@ -325,6 +361,10 @@ export class RegistrarBatch {
   readonly #primary = new Map<string, InstanceHint>();
   readonly #converging = new Map<string, Promise<ConvergeOutcome>>();
   #facts: Promise<Map<string, InstanceFacts>> | undefined;
+  /** Converges started and not yet at their post-apply re-read or finished. */
+  #running = 0;
+  /** Post-apply re-reads waiting for the others, to share one DescribeInstances. */
+  #rereads = new Map<string, PromiseWithResolvers<InstanceFacts | undefined>>();
 
   constructor(registrar: Registrar, intakes: Map<string, Intake>) {
     this.#registrar = registrar;
@@ -349,13 +389,46 @@ export class RegistrarBatch {
   #convergeOnce(instanceId: string): Promise<ConvergeOutcome> {
     let running = this.#converging.get(instanceId);
     if (!running) {
+      let waiting = true;
+      const arrive = () => {
+        if (!waiting) return;
+        waiting = false;
+        this.#running--;
+        this.#flushRereads();
+      };
+      this.#running++;
       running = this.#describe().then((facts) =>
-        this.#registrar.converge(instanceId, facts.get(instanceId), this.#primary.get(instanceId)),
+        this.#registrar.converge(instanceId, facts.get(instanceId), this.#primary.get(instanceId), (id) => {
+          const reread = Promise.withResolvers<InstanceFacts | undefined>();
+          this.#rereads.set(id, reread);
+          arrive();
+          return reread.promise;
+        }),
       );
+      running.then(arrive, arrive);
       running.catch(() => this.#converging.delete(instanceId));
       this.#converging.set(instanceId, running);
     }
     return running;
+  }
+
+  /**
+   * Once every converge of the batch has applied (and asks for its re-read) or finished, one
+   * DescribeInstances answers all the re-reads: a batch of launches costs one extra EC2 call, not
+   * one per instance. Records processed one after the other (the CLI) each flush at once.
+   */
+  #flushRereads(): void {
+    if (this.#running > 0 || this.#rereads.size === 0) return;
+    const waiting = this.#rereads;
+    this.#rereads = new Map();
+    this.#registrar.describe([...waiting.keys()]).then(
+      (facts) => {
+        for (const [id, reread] of waiting) reread.resolve(facts.get(id));
+      },
+      (error: unknown) => {
+        for (const reread of waiting.values()) reread.reject(error);
+      },
+    );
   }
 
   /** Processes one record. Resolves with what happened; throws when the record should be retried. */

@@ -112,6 +112,14 @@ export async function startAwsApi(
         ? new ApiError('RequestLimitExceeded', 'Request limit exceeded.', 503)
         : new ApiError('Throttling', 'Rate exceeded', 400);
     }
+    const failing = faults?.failAutoScalingGroups ?? [];
+    if (service !== 'ec2' && failing.length > 0) {
+      const named = [...params].filter(
+        ([k]) => k === 'AutoScalingGroupName' || /^AutoScalingGroupNames\.member\.\d+$/.test(k),
+      );
+      const hit = named.find(([, v]) => failing.includes(v));
+      if (hit) throw new ApiError('InternalFailure', `stand-in fault for group ${hit[1]}`, 500);
+    }
     return service === 'ec2'
       ? ec2Response(action, requestId, ec2Handlers[action]!(params))
       : Buffer.from(autoScalingResponse(action, requestId, autoScalingHandlers[action]!(params)), 'utf8');

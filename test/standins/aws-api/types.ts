@@ -39,6 +39,11 @@ export interface AwsFaultPlan {
    * mid-way. 0 fails the first page.
    */
   failDescribeAfterPages?: number;
+  /**
+   * Auto Scaling requests that name one of these groups (`AutoScalingGroupName`,
+   * `AutoScalingGroupNames.member.N`) fail with InternalFailure, HTTP 500, retries included.
+   */
+  failAutoScalingGroups?: readonly string[];
   /** Seed of the throttling dice; the same seed and request sequence give the same faults. Default 1. */
   seed?: number;
 }

@@ -65,6 +65,15 @@ export interface RequestStats {
   byVerb: Record<string, number>;
 }
 
+/** What a request hook sees of a request. */
+export interface RequestInfo {
+  readonly method: string;
+  /** As in RequestStats.byVerb: 'apply', 'get', 'list', 'delete', ... */
+  readonly verb: string;
+  readonly path: string;
+}
+export type RequestHook = (request: RequestInfo) => void | Promise<void>;
+
 export interface FaultPlan {
   /** 0..1 of requests. */
   failureRate: number;
@@ -84,6 +93,12 @@ export interface KubeApiStandIn {
   resetStats(): void;
   setFaults(plan: FaultPlan | undefined): void;
   setLatency(ms: number): void;
+  /**
+   * Runs `hook` for every request after its body is read and before it is served (undefined:
+   * none), so a test can hold one request (an apply, say) while others go through: interleavings
+   * that latency alone cannot produce.
+   */
+  setRequestHook(hook: RequestHook | undefined): void;
   createNamespace(name: string): void;
   /** Stores an object without HTTP, validated like an HTTP create (its status, if any, is then written). */
   seed(obj: KubeObject): KubeObject;
@@ -125,6 +140,7 @@ class StandIn implements KubeApiStandIn {
   private readonly engine: Engine;
   private readonly server: Server;
   private latency: number;
+  private requestHook: RequestHook | undefined;
   private counters: RequestStats = { total: 0, writes: 0, byVerb: {} };
   private faults?: { plan: FaultPlan; kinds: Array<500 | 503 | 429 | 'reset'>; rng: () => number };
 
@@ -200,6 +216,10 @@ class StandIn implements KubeApiStandIn {
 
   setLatency(ms: number): void {
     this.latency = Math.max(0, ms);
+  }
+
+  setRequestHook(hook: RequestHook | undefined): void {
+    this.requestHook = hook;
   }
 
   createNamespace(name: string): void {
@@ -389,6 +409,7 @@ class StandIn implements KubeApiStandIn {
     this.count(verb, method);
     const body = await this.readBody(req);
     if (this.latency > 0) await new Promise((r) => setTimeout(r, this.latency));
+    if (this.requestHook) await this.requestHook({ method, verb, path: url.pathname });
     // A real API server runs each request under its client's context: a client that has gone
     // (aborted, timed out) before the handler reached storage cancels the write.
     if (res.closed || req.socket.destroyed) return;
