@@ -16,8 +16,11 @@ export interface SpokeLocation {
 export interface RegistrarHubProps {
   /** The registrar whose queue the hub's rules deliver to. */
   readonly registrar: Registrar;
-  /** The account/region pairs with a spoke stack (at least one). */
-  readonly spokes: readonly SpokeLocation[];
+  /**
+   * The account/region pairs with a spoke stack (at least one).
+   * @default - the registrar's `spokes`
+   */
+  readonly spokes?: readonly SpokeLocation[];
   /**
    * Organization id (`o-...`): the bus admits the spoke accounts only as members of it
    * (`aws:PrincipalOrgID`, in addition to the account list).
@@ -46,14 +49,14 @@ export class RegistrarHub extends Construct {
 
   constructor(scope: Construct, id: string, props: RegistrarHubProps) {
     super(scope, id);
-    validate(this, props);
-    this.spokes = props.spokes;
+    this.spokes = props.spokes ?? props.registrar.functions.spokes;
+    validate(this, { ...props, spokes: this.spokes });
     this.eventBus = new events.EventBus(this, 'Bus', {
       ...(props.eventBusName ? { eventBusName: props.eventBusName } : {}),
       description: 'istio-vm-registrar hub: EC2 and Auto Scaling events forwarded by the spoke stacks',
     });
-    const accounts = unique(props.spokes.map((spoke) => spoke.account));
-    const regions = unique(props.spokes.map((spoke) => spoke.region));
+    const accounts = unique(this.spokes.map((spoke) => spoke.account));
+    const regions = unique(this.spokes.map((spoke) => spoke.region));
     this.eventBus.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'SpokesPutEvents',
@@ -84,7 +87,7 @@ function unique(values: readonly string[]): string[] {
   return [...new Set(values)].sort();
 }
 
-function validate(scope: Construct, props: RegistrarHubProps): void {
+function validate(scope: Construct, props: RegistrarHubProps & { spokes: readonly SpokeLocation[] }): void {
   const problems: string[] = [];
   if (props.spokes.length === 0) problems.push('spokes names no account/region');
   const seen = new Set<string>();
