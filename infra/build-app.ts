@@ -69,6 +69,7 @@ export function buildApp(app: Construct): IstioVmRegistrarApp {
         'kubectlRoleArn',
         'alarmTopicArn',
         'dashboardName',
+        'queueSenderRoleArns',
       ]),
     });
   }

@@ -1,8 +1,8 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { AutoScalingInstances } from '../adapters/autoscaling.ts';
+import type { FleetAws } from '../adapters/aws-locations.ts';
 import type { Deadline } from '../adapters/deadline.ts';
 import type { Ec2Instances } from '../adapters/ec2.ts';
-import type { FleetAws } from '../adapters/aws-locations.ts';
 import { KubernetesError, MemberAccessError } from '../adapters/errors.ts';
 import type { KubeWorkloads } from '../adapters/kube.ts';
 import type { RegistrarConfig } from '../config/config.ts';
@@ -62,8 +62,12 @@ export interface ChangeReport {
   readonly group: string;
   readonly instanceId?: string;
   readonly reason: string;
-  /** `skipped`: the instance changed between the listing and the write (re-read just before). */
-  readonly status: 'planned' | 'applied' | 'failed' | 'withheld' | 'skipped';
+  /**
+   * `skipped`: the instance changed between the listing and the write (re-read just before);
+   * `corrected`: a write undone or redone because the instance changed while it was made (re-read
+   * right after).
+   */
+  readonly status: 'planned' | 'applied' | 'failed' | 'withheld' | 'skipped' | 'corrected';
   readonly error?: string;
 }
 
@@ -362,7 +366,7 @@ export class Reconciler {
     const { config, kube, logger, telemetry } = this.#deps;
     const now = this.#deps.now ?? Date.now;
     const started = now();
-    const { instances, entries, groups, plan, errors, incomplete, unlisted } = await this.observe(
+    const { instances, entries, groups, plan, errors, incomplete, inScope, unlisted } = await this.observe(
       request,
       progress,
     );
@@ -413,18 +417,21 @@ export class Reconciler {
         reports.push(describe(c, 'withheld', 'its account/region could not be re-read before deleting'));
       let done = 0;
       const results = await mapSettled(current, config.kubeConcurrency, async (c) => {
-        await applyChange(
+        const uid = await applyChange(
           kube,
           c,
           this.#screenedLive.has(c) ? { live: this.#screenedLive.get(c) } : undefined,
         );
         if (++done % 500 === 0) progress(`applied ${done}/${current.length}`);
+        return uid;
       });
+      const written = new Map<PlannedChange, string | undefined>();
       for (const [i, result] of results.entries()) {
         const c = current[i]!;
         if (result.status === 'fulfilled') {
           counts(c.group)[c.action]++;
           reports.push(describe(c, 'applied'));
+          written.set(c, result.value);
         } else {
           const message = (result.reason as Error).message ?? String(result.reason);
           counts(c.group).failed++;
@@ -432,6 +439,19 @@ export class Reconciler {
           reports.push(describe(c, 'failed', message));
           if (result.reason instanceof KubernetesError) telemetry.count(Metric.KubernetesErrors);
         }
+      }
+      const corrections = await this.#correctStale(written, groups, inScope, entries, errors).catch(
+        (error: unknown) => {
+          errors.push(`re-reading instances after writing failed: ${(error as Error).message ?? error}`);
+          return [];
+        },
+      );
+      for (const { change, error } of corrections) {
+        if (error) {
+          counts(change.group).failed++;
+          errors.push(`${change.action} ${change.namespace}/${change.name}: ${error}`);
+        } else counts(change.group)[change.action]++;
+        reports.push(describe(change, error ? 'failed' : 'corrected', error));
       }
     }
     for (const c of plan.withheldDeletes) reports.push(describe(c, 'withheld'));
@@ -483,6 +503,75 @@ export class Reconciler {
   }
 
   /**
+   * Re-reads, right after writing, every instance the sweep wrote or deleted for, and corrects a
+   * write the fresh read contradicts: the instance terminated between the pre-write re-read and the
+   * write (its event found no entry to delete yet), or was started again while its entry was being
+   * deleted (its event found the entry still there). Without this, such an entry would be wrong until
+   * the next sweep, since the instance's own event has already been handled.
+   */
+  async #correctStale(
+    written: ReadonlyMap<PlannedChange, string | undefined>,
+    groups: ReadonlyMap<string, WorkloadGroupView>,
+    inScope: (groupKey: string) => boolean,
+    entries: readonly WorkloadEntryObject[],
+    errors: string[],
+  ): Promise<Array<{ change: PlannedChange; error?: string }>> {
+    if (![...written.keys()].some((c) => c.instanceId)) return [];
+    const { config, kube, logger, telemetry } = this.#deps;
+    const { facts: fresh } = await this.#readWhereTheyLive([...written.keys()], entries, (where, error) =>
+      errors.push(
+        `re-reading instances in ${where} after writing failed: ${(error as Error).message ?? error}`,
+      ),
+    );
+    const fixes: PlannedChange[] = [];
+    for (const [c, uid] of written) {
+      const facts = fresh.get(c);
+      // Only a positive answer corrects ("not found" right after a read that showed it is eventual
+      // consistency), and never on an unreadable Auto Scaling state.
+      if (!facts || facts.autoScalingStateUnknown) continue;
+      const intent = decideInstance(facts, undefined, config);
+      if (c.action !== 'delete' && intent.kind === 'deregister') {
+        fixes.push({
+          action: 'delete',
+          namespace: c.namespace,
+          name: c.name,
+          group: c.group,
+          instanceId: facts.instanceId,
+          reason: `${intent.reason} (it left while its entry was written)`,
+          ...(uid ? { uid } : {}),
+          evidence: true,
+        });
+      } else if (c.action === 'delete' && intent.kind === 'register' && groupKey(intent.group) === c.group) {
+        const replan = planReconcile({
+          instances: [facts],
+          entries: [],
+          groups,
+          policy: config,
+          inScope,
+          complete: true,
+          maxDeleteRatio: 1,
+          force: false,
+        });
+        for (const create of replan.changes) {
+          fixes.push({ ...create, reason: 'the instance came back while its entry was deleted' });
+        }
+      }
+    }
+    if (fixes.length === 0) return [];
+    telemetry.count(Metric.StaleWritesCorrected, fixes.length);
+    logger.info('instances changed while the sweep wrote for them: writes corrected', {
+      corrections: fixes.map((f) => `${f.action} ${f.namespace}/${f.name}`),
+    });
+    const results = await mapSettled(fixes, config.kubeConcurrency, (c) => applyChange(kube, c));
+    return fixes.map((change, i) => {
+      const r = results[i]!;
+      return r.status === 'fulfilled'
+        ? { change }
+        : { change, error: (r.reason as Error).message ?? String(r.reason) };
+    });
+  }
+
+  /**
    * Re-reads, just before writing, every instance the plan would write or delete for (one batched
    * DescribeInstances, plus their Auto Scaling states): a sweep over a large fleet takes seconds.
    * An instance that terminated meanwhile must not get its entry back, and one that was started
@@ -498,41 +587,11 @@ export class Reconciler {
     if (checked.length === 0) return { current: [...changes], stale: [], unread: [] };
     const { config } = this.#deps;
     const now = (this.#deps.now ?? Date.now)();
-    const byName = new Map(entries.map((e) => [`${e.metadata.namespace}/${e.metadata.name}`, e]));
-    // Each instance is re-read where it lives: a create or update where EC2 just listed it (its
-    // desired entry says), a delete where its entry was registered from.
-    const fleet = config.fleet;
-    const locationOf = (c: PlannedChange): Location => {
-      if (fleet.spokes.length === 0) return fleet.home;
-      const entry = c.desired ?? byName.get(`${c.namespace}/${c.name}`);
-      return entry ? entryLocation(entry, fleet) : fleet.home;
-    };
-    const byLocation = new Map<string, { location: Location; changes: PlannedChange[] }>();
-    for (const c of checked) {
-      const location = locationOf(c);
-      const key = locationKey(location);
-      if (!byLocation.has(key)) byLocation.set(key, { location, changes: [] });
-      byLocation.get(key)!.changes.push(c);
-    }
-    const fresh = new Map<string, InstanceFacts | undefined>();
-    const unread = new Set<PlannedChange>();
-    for (const { location, changes: here } of byLocation.values()) {
-      try {
-        const at = this.#at(location);
-        const read = await describeInstances(
-          here.map((c) => c.instanceId!),
-          at.ec2,
-          at.autoscaling,
-        );
-        for (const c of here) fresh.set(c.instanceId!, read.get(c.instanceId!));
-      } catch (error) {
-        if (fleet.spokes.length === 0) throw error;
-        for (const c of here) unread.add(c);
-        errors.push(
-          `re-reading instances in ${locationKey(location)} before writing failed: ${(error as Error).message ?? error}; its writes go ahead as listed, its deletions do not`,
-        );
-      }
-    }
+    const { facts: fresh, unread } = await this.#readWhereTheyLive(checked, entries, (where, error) =>
+      errors.push(
+        `re-reading instances in ${where} before writing failed: ${(error as Error).message ?? error}; its writes go ahead as listed, its deletions do not`,
+      ),
+    );
     const launchTimes = new Map<string, string | undefined>();
     for (const e of entries)
       launchTimes.set(
@@ -542,7 +601,7 @@ export class Reconciler {
     const stale = new Set(
       checked.filter((c) => {
         if (unread.has(c)) return false;
-        const facts = fresh.get(c.instanceId!);
+        const facts = fresh.get(c);
         const intent = decideInstance(facts, undefined, config);
         if (c.action !== 'delete') {
           return (
@@ -568,6 +627,54 @@ export class Reconciler {
     };
   }
 
+  /**
+   * What EC2 says now about the instances of `changes`, each read where it lives: a create or update
+   * where EC2 just listed it (its desired entry says), a delete where its entry was registered from;
+   * one DescribeInstances per account/region. In single-account mode a failed read throws; with
+   * spokes, a location that cannot be read leaves its changes `unread` and is reported to `onError`.
+   */
+  async #readWhereTheyLive(
+    changes: readonly PlannedChange[],
+    entries: readonly WorkloadEntryObject[],
+    onError: (location: string, error: unknown) => void,
+  ): Promise<{ facts: Map<PlannedChange, InstanceFacts | undefined>; unread: Set<PlannedChange> }> {
+    const fleet = this.#deps.config.fleet;
+    const byName = new Map(entries.map((e) => [`${e.metadata.namespace}/${e.metadata.name}`, e]));
+    const locationOf = (c: PlannedChange): Location => {
+      if (fleet.spokes.length === 0) return fleet.home;
+      const entry = c.desired ?? byName.get(`${c.namespace}/${c.name}`);
+      return entry ? entryLocation(entry, fleet) : fleet.home;
+    };
+    const byLocation = new Map<string, { location: Location; changes: PlannedChange[] }>();
+    for (const c of changes) {
+      if (!c.instanceId) continue;
+      const location = locationOf(c);
+      const key = locationKey(location);
+      if (!byLocation.has(key)) byLocation.set(key, { location, changes: [] });
+      byLocation.get(key)!.changes.push(c);
+    }
+    const facts = new Map<PlannedChange, InstanceFacts | undefined>();
+    const unread = new Set<PlannedChange>();
+    for (const [key, { location, changes: here }] of byLocation) {
+      try {
+        const at = this.#at(location);
+        const read = await describeInstances(
+          here.map((c) => c.instanceId!),
+          at.ec2,
+          at.autoscaling,
+        );
+        for (const c of here) facts.set(c, read.get(c.instanceId!));
+      } catch (error) {
+        if (fleet.spokes.length === 0) throw error;
+        for (const c of here) unread.add(c);
+        if (error instanceof MemberAccessError)
+          this.#deps.telemetry.count(Metric.SpokeAccessErrors, 1, { name: 'Location', value: key });
+        onError(key, error);
+      }
+    }
+    return { facts, unread };
+  }
+
   #namespaces(request: ReconcileRequest): string[] {
     const allowed = this.#deps.config.allowedNamespaces;
     if (!request.namespaces || request.namespaces.length === 0) return [...allowed];
@@ -579,14 +686,15 @@ export class Reconciler {
   }
 }
 
+/** Carries out one planned change; resolves with the uid of the entry written (create/update). */
 async function applyChange(
   kube: KubeWorkloads,
   change: PlannedChange,
   screened?: { live: WorkloadEntryObject | undefined },
-): Promise<void> {
+): Promise<string | undefined> {
   if (change.action === 'delete') {
     await kube.deleteWorkloadEntry(change.namespace, change.name, change.uid);
-    return;
+    return undefined;
   }
   // An update is of an entry just listed as ours; a create was read when it was screened.
   const write = await writeEntry(
@@ -595,4 +703,5 @@ async function applyChange(
     change.action === 'update' ? { live: change.live } : screened,
   );
   if (write.result === 'refused') throw new Error(write.refusal.message);
+  return write.uid;
 }

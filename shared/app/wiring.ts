@@ -1,4 +1,6 @@
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { FleetAws } from '../adapters/aws-locations.ts';
+import { DeadLetters } from '../adapters/dead-letters.ts';
 import { kubeConfigSource } from '../adapters/eks-auth.ts';
 import { KubeWorkloads } from '../adapters/kube.ts';
 import { loadConfig } from '../config/config.ts';
@@ -9,6 +11,8 @@ import { Registrar, type RegistrarDeps } from './registrar.ts';
 /** Everything a function or the CLI needs, built once per process from the configuration. */
 export interface AppContext extends Omit<RegistrarDeps, 'logger' | 'telemetry'> {
   readonly registrar: Registrar;
+  /** Set when DEAD_LETTER_QUEUE_URL is: where records that cannot succeed on retry go at once. */
+  readonly deadLetters?: DeadLetters;
 }
 
 /**
@@ -51,5 +55,21 @@ export function createApp(
     telemetry: t,
     aws,
   });
-  return { config, ec2, kube, lifecycle, autoscaling, groups, registrar, aws };
+  const deadLetters = config.deadLetterQueueUrl
+    ? new DeadLetters(
+        tracer.captureAWSv3Client(new SQSClient({ region: config.region, requestHandler })),
+        config.deadLetterQueueUrl,
+      )
+    : undefined;
+  return {
+    config,
+    ec2,
+    kube,
+    lifecycle,
+    autoscaling,
+    groups,
+    registrar,
+    aws,
+    ...(deadLetters ? { deadLetters } : {}),
+  };
 }

@@ -63,6 +63,11 @@ export const environmentSchema = z.object({
   KUBE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(10),
   /** A WorkloadGroup without an allowed-autoscaling-groups/allowed-accounts annotation admits nobody. */
   REQUIRE_GROUP_ALLOW_LIST: booleanFlag.default(false),
+  /**
+   * The event queue's dead-letter queue: records that cannot succeed on retry (AccessDenied, a
+   * request the API rejects) are moved there at once. Unset: they are retried until SQS moves them.
+   */
+  DEAD_LETTER_QUEUE_URL: z.url().optional(),
   /** A sweep that would delete more than this share of a group's entries stops unless forced. */
   RECONCILE_MAX_DELETE_RATIO: z.coerce.number().min(0).max(1).default(0.5),
   /** Account of the registrar's own credentials: its home location with AWS_REGION. */
@@ -121,6 +126,8 @@ export interface RegistrarConfig {
   readonly memberRole?: { readonly name: string; readonly externalId: string };
   /** Mesh network by account / VPC (the network tag wins). */
   readonly networkMap?: NetworkMap;
+  /** Where records that cannot succeed on retry go at once; undefined: SQS redrive decides. */
+  readonly deadLetterQueueUrl: string | undefined;
 }
 
 /**
@@ -161,6 +168,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     kubeConcurrency: e.KUBE_CONCURRENCY,
     reconcileMaxDeleteRatio: e.RECONCILE_MAX_DELETE_RATIO,
     requireGroupAllowList: e.REQUIRE_GROUP_ALLOW_LIST,
+    deadLetterQueueUrl: e.DEAD_LETTER_QUEUE_URL,
     fleet: fleet.fleet,
     ...(fleet.fleet.spokes.length > 0
       ? { memberRole: { name: e.MEMBER_ROLE_NAME, externalId: e.MEMBER_EXTERNAL_ID ?? '' } }

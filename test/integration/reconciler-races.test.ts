@@ -154,3 +154,64 @@ describe('Reconciler: Auto Scaling reads follow the sweep and fail per group', (
     expect(summary.converged).toBe(false);
   });
 });
+
+describe('Reconciler: writes re-read EC2 right after they land', () => {
+  const h = useHarness();
+  /** Holds the first request matching `method` at the API server until released. */
+  const holdFirst = (method: string) => {
+    const held = Promise.withResolvers<void>();
+    const release = Promise.withResolvers<void>();
+    h.kube.setRequestHook(async (request) => {
+      if (request.method !== method) return;
+      h.kube.setRequestHook(undefined);
+      held.resolve();
+      await release.promise;
+    });
+    return { held: held.promise, release: () => release.resolve() };
+  };
+
+  it('deletes an entry the sweep created for an instance that terminated while the write was in flight', async () => {
+    // Prepare: a running VM without an entry; the sweep's apply is held.
+    h.aws.putInstance(instance(id(30)));
+    const apply = holdFirst('PATCH');
+
+    // Act: it terminates and its event finds nothing to delete; then the sweep's apply lands.
+    const sweep = reconcilerFromEnv().run();
+    await apply.held;
+    h.aws.setState(id(30), 'terminated');
+    const event = await h.send([stateChange(id(30), 'terminated')]);
+    apply.release();
+    const summary = await sweep;
+
+    // Assess
+    expect(event.batchItemFailures).toEqual([]);
+    expect(h.entries()).toEqual([]);
+    expect(summary.changes.map((c) => [c.action, c.status])).toEqual([
+      ['create', 'applied'],
+      ['delete', 'corrected'],
+    ]);
+  });
+
+  it('writes again the entry of an instance started while the sweep deleted it', async () => {
+    // Prepare: registered, then stopped (its event lost); the sweep's delete is held.
+    h.aws.putInstance(instance(id(31)));
+    await h.send([stateChange(id(31), 'running')]);
+    h.aws.setState(id(31), 'stopped');
+    const remove = holdFirst('DELETE');
+
+    // Act: started again; its event finds the entry still there; then the sweep's delete lands.
+    const sweep = reconcilerFromEnv().run();
+    await remove.held;
+    h.aws.setState(id(31), 'running');
+    await h.send([stateChange(id(31), 'running')]);
+    remove.release();
+    const summary = await sweep;
+
+    // Assess
+    expect(names(h.entries())).toEqual([`reviews-${id(31)}`]);
+    expect(summary.changes.map((c) => [c.action, c.status])).toEqual([
+      ['delete', 'applied'],
+      ['create', 'corrected'],
+    ]);
+  });
+});

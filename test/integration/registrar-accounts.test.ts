@@ -54,9 +54,7 @@ const entryNames = () =>
     .map((e) => e.metadata.name)
     .sort();
 const counted = (spy: { mock: { calls: unknown[][] } }, name: string): number =>
-  spy.mock.calls
-    .filter(([n]) => n === name)
-    .reduce((sum: number, [, value]) => sum + Number(value ?? 1), 0);
+  spy.mock.calls.filter(([n]) => n === name).reduce((sum: number, [, value]) => sum + Number(value ?? 1), 0);
 
 describe('Registrar handler: instances in other accounts and regions', () => {
   it('reads a spoke instance in its own account and region with the assumed role, and registers it there', async () => {

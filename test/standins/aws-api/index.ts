@@ -112,6 +112,21 @@ export async function startAwsApi(
         ? new ApiError('RequestLimitExceeded', 'Request limit exceeded.', 503)
         : new ApiError('Throttling', 'Rate exceeded', 400);
     }
+    if (faults?.denyActions?.includes(action)) {
+      const iamAction = `${service === 'ec2' ? 'ec2' : 'autoscaling'}:${action}`;
+      const who = 'User: arn:aws:sts::123456789012:assumed-role/registrar/standin';
+      throw service === 'ec2'
+        ? new ApiError(
+            'UnauthorizedOperation',
+            `You are not authorized to perform this operation. ${who} is not authorized to perform: ${iamAction} because no identity-based policy allows the ${iamAction} action`,
+            403,
+          )
+        : new ApiError(
+            'AccessDenied',
+            `${who} is not authorized to perform: ${iamAction} because no identity-based policy allows the ${iamAction} action`,
+            403,
+          );
+    }
     const failing = faults?.failAutoScalingGroups ?? [];
     if (service !== 'ec2' && failing.length > 0) {
       const named = [...params].filter(

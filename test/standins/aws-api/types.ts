@@ -44,6 +44,11 @@ export interface AwsFaultPlan {
    * `AutoScalingGroupNames.member.N`) fail with InternalFailure, HTTP 500, retries included.
    */
   failAutoScalingGroups?: readonly string[];
+  /**
+   * Actions the caller may not perform: EC2 answers UnauthorizedOperation, Auto Scaling
+   * AccessDenied, both HTTP 403, with the real messages' "is not authorized to perform: <action>".
+   */
+  denyActions?: readonly string[];
   /** Seed of the throttling dice; the same seed and request sequence give the same faults. Default 1. */
   seed?: number;
 }
