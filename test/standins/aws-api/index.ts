@@ -82,6 +82,7 @@ export async function startAwsApi(
   let faults: AwsFaultPlan | undefined;
   let random = seededRandom(1);
   let latencyMs = options.latencyMs ?? 0;
+  let requestHook: ((request: { readonly action: string }) => void | Promise<void>) | undefined;
   if (!(latencyMs >= 0)) throw new Error('latencyMs must be >= 0');
 
   const ec2Handlers: Record<string, Ec2Handler> = {
@@ -150,6 +151,7 @@ export async function startAwsApi(
     byAction.set(action, (byAction.get(action) ?? 0) + 1);
     const service = serviceOf(params);
     if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs));
+    if (requestHook) await requestHook({ action });
 
     let status = 200;
     let payload: Buffer;
@@ -227,6 +229,9 @@ export async function startAwsApi(
       }
       faults = plan ? { ...plan } : undefined;
       random = seededRandom(plan?.seed ?? 1);
+    },
+    setRequestHook: (hook) => {
+      requestHook = hook;
     },
     setLatency: (ms) => {
       if (!(ms >= 0)) throw new Error('setLatency: ms must be >= 0');

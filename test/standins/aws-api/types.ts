@@ -84,5 +84,10 @@ export interface AwsApiStandIn {
   resetStats(): void;
   setFaults(plan: AwsFaultPlan | undefined): void;
   setLatency(ms: number): void;
+  /**
+   * Runs `hook` for every request before it is answered (undefined: none): a test can hold an
+   * action (a DescribeInstances, say) while it changes EC2, to order reads against changes.
+   */
+  setRequestHook(hook: ((request: { readonly action: string }) => void | Promise<void>) | undefined): void;
   close(): Promise<void>;
 }
