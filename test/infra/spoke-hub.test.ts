@@ -283,6 +283,17 @@ describe('RegistrarStack with spokes (the hub)', () => {
       ]);
     }
     expect(stack.registrar.rules).toEqual(expect.arrayContaining(hub.rules));
+    // The queue policy admits the hub's rules like the registrar's own (by rule ARN).
+    const [[, queuePolicy]] = resourcesOf(template, 'AWS::SQS::QueuePolicy').filter(([, p]) =>
+      JSON.stringify(p.Properties.Queues).includes(logicalId(stack.registrar.queue)),
+    ) as [[string, Resource]];
+    const deny = (
+      queuePolicy.Properties.PolicyDocument as { Statement: Array<Record<string, unknown>> }
+    ).Statement.find((st) => st.Effect === 'Deny' && st.Action === 'sqs:SendMessage');
+    const admitted = (deny?.Condition as { ArnNotEquals: { 'aws:SourceArn': unknown[] } }).ArnNotEquals[
+      'aws:SourceArn'
+    ];
+    for (const rule of hub.rules) expect(admitted).toContainEqual(getAtt(rule));
     // A spoke's own forwarded sample reaches the queue through exactly one hub rule.
     const patterns = busRules.map(([, r]) => r.Properties.EventPattern as EventPattern);
     for (const { file, event } of eventFixtures()) {
