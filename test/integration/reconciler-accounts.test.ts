@@ -158,4 +158,30 @@ describe('Reconciler: a fleet across accounts and regions', () => {
     expect(Object.keys(entries())).toEqual(['reviews-i-0b00000000000b001']);
     expect(summary.changes).toEqual([expect.objectContaining({ action: 'delete', status: 'withheld' })]);
   });
+
+  it('leaves the entries of a pair removed from the configuration alone, even forced, and says why', async () => {
+    // Prepare: registered from SPOKE_B, then SPOKE_B is dropped from SPOKE_ACCOUNT_REGIONS
+    accounts
+      .at(SPOKE_B.account, SPOKE_B.region)
+      .putInstance(instance('i-0c00000000000c001', { ...zone(SPOKE_B.region), ...ratings }));
+    await reconcilerFromEnv().run();
+    expect(Object.keys(entries())).toEqual(['ratings-i-0c00000000000c001']);
+    process.env.SPOKE_ACCOUNT_REGIONS = `${SPOKE.account}:${SPOKE.region}`;
+    // Act
+    const summary = await reconcilerFromEnv().run({ force: true });
+    // Assess
+    expect(Object.keys(entries())).toEqual(['ratings-i-0c00000000000c001']);
+    expect(summary.changes).toEqual([
+      expect.objectContaining({
+        action: 'delete',
+        status: 'withheld',
+        entry: `${NAMESPACE}/ratings-i-0c00000000000c001`,
+      }),
+    ]);
+    expect(summary.errors).toContainEqual(
+      expect.stringContaining(
+        `re-reading instances in ${SPOKE_B.account}:${SPOKE_B.region} before writing failed`,
+      ),
+    );
+  });
 });
