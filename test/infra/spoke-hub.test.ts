@@ -290,7 +290,8 @@ describe('RegistrarStack with spokes (the hub)', () => {
     const deny = (
       queuePolicy.Properties.PolicyDocument as { Statement: Array<Record<string, unknown>> }
     ).Statement.find((st) => st.Effect === 'Deny' && st.Action === 'sqs:SendMessage');
-    const admitted = (deny?.Condition as { ArnNotEquals: { 'aws:SourceArn': unknown[] } }).ArnNotEquals[
+    expect(deny).toBeDefined();
+    const admitted = (deny!.Condition as { ArnNotEquals: { 'aws:SourceArn': unknown[] } }).ArnNotEquals[
       'aws:SourceArn'
     ];
     for (const rule of hub.rules) expect(admitted).toContainEqual(getAtt(rule));
