@@ -34,6 +34,14 @@ import type { Telemetry } from '../observability.ts';
 import { mapSettled } from './concurrency.ts';
 import { writeEntry } from './entries.ts';
 import { describeInstances, withFleetLifecycleStates } from './instances.ts';
+import {
+  applyServices,
+  observeServices,
+  plannedReports,
+  type ServicesObservation,
+  type ServicesSummary,
+  servicesSummary,
+} from './services-sweep.ts';
 
 /** Manual invocation payload (and the CLI's flags). */
 export interface ReconcileRequest {
@@ -92,6 +100,8 @@ export interface ReconcileSummary {
   readonly unlistedLocations?: Readonly<Record<string, string>>;
   readonly errors: readonly string[];
   readonly reads: { readonly instances: number; readonly entries: number; readonly groups: number };
+  /** Services, ServiceEntries and direct EndpointSlices (absent when no group in scope asks for any). */
+  readonly services?: ServicesSummary;
 }
 
 export interface ReconcilerDeps {
@@ -125,6 +135,8 @@ export interface Observation {
   readonly incomplete?: string;
   /** `account:region` -> why its listing failed (multi-account mode). */
   readonly unlisted?: ReadonlyMap<string, string>;
+  /** The Services part (shared/app/services-sweep.ts). */
+  readonly services?: ServicesObservation;
 }
 
 const emptyCounts = (): GroupCounts => ({
@@ -301,6 +313,20 @@ export class Reconciler {
       force: request.force === true,
     });
     const screened = await this.#screenCreates(plan, errors);
+    const services = await observeServices({
+      kube,
+      namespaces,
+      groups,
+      inScope,
+      defaultMode: config.defaultServiceMode,
+      plan: screened,
+      entries,
+      complete: incomplete === undefined,
+      maxDeleteRatio: config.reconcileMaxDeleteRatio,
+      force: request.force === true,
+      concurrency: config.kubeConcurrency,
+      errors,
+    });
     return {
       instances,
       entries,
@@ -310,6 +336,7 @@ export class Reconciler {
       inScope,
       ...(incomplete ? { incomplete } : {}),
       ...(unlisted.size > 0 ? { unlisted } : {}),
+      ...(services ? { services } : {}),
     };
   }
 
@@ -366,10 +393,8 @@ export class Reconciler {
     const { config, kube, logger, telemetry } = this.#deps;
     const now = this.#deps.now ?? Date.now;
     const started = now();
-    const { instances, entries, groups, plan, errors, incomplete, inScope, unlisted } = await this.observe(
-      request,
-      progress,
-    );
+    const { instances, entries, groups, plan, errors, incomplete, inScope, unlisted, services } =
+      await this.observe(request, progress);
     progress(`planned ${plan.changes.length} changes`);
 
     const perGroup: Record<string, GroupCounts> = {};
@@ -455,6 +480,18 @@ export class Reconciler {
       }
     }
     for (const c of plan.withheldDeletes) reports.push(describe(c, 'withheld'));
+    // Services after the entries: direct endpoints follow the entries this sweep wrote.
+    const serviceReports = !services
+      ? []
+      : request.dryRun
+        ? plannedReports(services)
+        : await applyServices(
+            kube,
+            services,
+            { concurrency: config.kubeConcurrency, telemetry, logger },
+            errors,
+          );
+    const safetyStops = [...plan.safetyStops, ...(services?.plan.safetyStops ?? [])];
 
     const totals = emptyCounts();
     for (const [group, c] of Object.entries(perGroup)) {
@@ -474,18 +511,20 @@ export class Reconciler {
       telemetry.count(Metric.ReconcileUnchanged, totals.unchanged);
     }
     telemetry.count(Metric.ReconcileErrors, errors.length);
-    telemetry.count(Metric.ReconcileSafetyStops, plan.safetyStops.length);
+    telemetry.count(Metric.ReconcileSafetyStops, safetyStops.length);
     const durationMs = now() - started;
     telemetry.milliseconds(Metric.ReconcileDuration, durationMs);
-    for (const stop of plan.safetyStops) logger.warn(`safety stop: ${stop.message}`, { group: stop.group });
+    for (const stop of safetyStops) logger.warn(`safety stop: ${stop.message}`, { group: stop.group });
 
-    const pending = request.dryRun ? plan.changes.length : 0;
+    const pending = request.dryRun
+      ? plan.changes.length + serviceReports.filter((r) => r.status === 'planned').length
+      : 0;
     return {
       dryRun: request.dryRun === true,
       forced: request.force === true,
       startedAt: new Date(started).toISOString(),
       durationMs,
-      converged: errors.length === 0 && plan.safetyStops.length === 0 && pending === 0,
+      converged: errors.length === 0 && safetyStops.length === 0 && pending === 0,
       totals,
       groups: perGroup,
       changes: reports,
@@ -494,11 +533,12 @@ export class Reconciler {
         reason: r.refusal.reason,
         message: r.refusal.message,
       })),
-      safetyStops: plan.safetyStops,
+      safetyStops,
       ...(incomplete ? { incompleteListing: incomplete } : {}),
       ...(unlisted ? { unlistedLocations: Object.fromEntries(unlisted) } : {}),
       errors,
       reads: { instances: instances.length, entries: entries.length, groups: groups.size },
+      ...(services ? { services: servicesSummary(services, serviceReports) } : {}),
     };
   }
 

@@ -26,6 +26,7 @@ import { Semaphore } from './concurrency.ts';
 import { writeEntry } from './entries.ts';
 import type { WorkloadGroupCache } from './group-cache.ts';
 import { describeInstances } from './instances.ts';
+import type { ServiceBatch, ServiceUpkeep, SettledInstance } from './service-upkeep.ts';
 
 export interface RegistrarDeps {
   readonly config: RegistrarConfig;
@@ -34,6 +35,8 @@ export interface RegistrarDeps {
   readonly lifecycle: LifecycleActions;
   readonly autoscaling: AutoScalingInstances;
   readonly groups: WorkloadGroupCache;
+  /** Services, ServiceEntries and direct EndpointSlices of the groups (see service-upkeep.ts). */
+  readonly services?: ServiceUpkeep;
   readonly logger: Logger;
   readonly telemetry: Telemetry;
   /**
@@ -380,6 +383,12 @@ export class Registrar {
     this.#deps.telemetry.count(Metric.EventsFromUnknownLocation);
   }
 
+  /** The Service upkeep of one batch (bound to its deadline), when the registrar keeps Services. @internal */
+  serviceBatch(): ServiceBatch | undefined {
+    const { services, groups, kube } = this.#deps;
+    return services?.startBatch(kube, (namespace, name) => groups.get(namespace, name, kube));
+  }
+
   /** @internal Completes the hint's lifecycle action in its own location (default: home). */
   async completeLifecycle(
     hint: InstanceHint,
@@ -463,6 +472,9 @@ export class RegistrarBatch {
   readonly #converging = new Map<string, Promise<ConvergeOutcome>>();
   /** One DescribeInstances per location, by location key. */
   readonly #facts = new Map<string, Promise<Map<string, InstanceFacts>>>();
+  /** Each instance's first convergence, kept when it failed (the Service upkeep waits for all). */
+  readonly #firstConverge = new Map<string, Promise<ConvergeOutcome>>();
+  readonly #services: ServiceBatch | undefined;
   /** Converges started and not yet at their post-apply re-read or finished. */
   #running = 0;
   /** Post-apply re-reads waiting for the others, to share one DescribeInstances per location. */
@@ -471,6 +483,7 @@ export class RegistrarBatch {
   constructor(registrar: Registrar, intakes: Map<string, Intake>) {
     this.#registrar = registrar;
     this.#intakes = intakes;
+    this.#services = registrar.serviceBatch();
     for (const [id, intake] of intakes) {
       if (intake.kind !== 'hint') continue;
       const located = registrar.locate(intake.hint);
@@ -529,8 +542,28 @@ export class RegistrarBatch {
       running.then(arrive, arrive);
       running.catch(() => this.#converging.delete(key));
       this.#converging.set(key, running);
+      if (!this.#firstConverge.has(key)) this.#firstConverge.set(key, running);
     }
     return running;
+  }
+
+  /** Every instance of the batch once converged (those that failed left out), with EC2's facts. */
+  async #settled(): Promise<SettledInstance[]> {
+    const targets = [...this.#targets.entries()];
+    const outcomes = await Promise.allSettled(
+      targets.map(([key, target]) => this.#firstConverge.get(key) ?? this.#convergeOnce(target)),
+    );
+    const facts = await Promise.all(
+      targets.map(([, target]) =>
+        this.#describe(target.location).catch(() => new Map<string, InstanceFacts>()),
+      ),
+    );
+    return targets.flatMap(([, { instanceId }], i) => {
+      const o = outcomes[i]!;
+      return o.status === 'fulfilled'
+        ? [{ instanceId, facts: facts[i]!.get(instanceId), outcome: o.value }]
+        : [];
+    });
   }
 
   /**
@@ -587,6 +620,8 @@ export class RegistrarBatch {
       const { hint } = intake;
       const target = { location: located.location, instanceId: hint.instanceId };
       const outcome = await this.#convergeOnce(target);
+      // The group's Services and direct endpoints follow in the same record, before the hook completes.
+      await this.#services?.follow(hint.instanceId, () => this.#settled());
       await this.#registrar.completeLifecycle(
         hint,
         { recordId: id, instanceId: hint.instanceId, location: locationKey(located.location) },

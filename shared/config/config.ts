@@ -89,6 +89,8 @@ export const environmentSchema = z.object({
     .optional(),
   /** Mesh network by account or account and VPC: `account[:vpc-id]=network`, comma-separated. */
   NETWORK_MAP: z.string().optional(),
+  /** Services for a WorkloadGroup without the `istio-vm-registrar.io/service` annotation. */
+  DEFAULT_SERVICE_MODE: z.enum(['none', 'service', 'serviceentry']).default('none'),
 });
 
 export type Environment = z.input<typeof environmentSchema>;
@@ -126,6 +128,8 @@ export interface RegistrarConfig {
   readonly memberRole?: { readonly name: string; readonly externalId: string };
   /** Mesh network by account / VPC (the network tag wins). */
   readonly networkMap?: NetworkMap;
+  /** Services for groups that do not say (annotation `istio-vm-registrar.io/service`). */
+  readonly defaultServiceMode: 'none' | 'service' | 'serviceentry';
   /** Where records that cannot succeed on retry go at once; undefined: SQS redrive decides. */
   readonly deadLetterQueueUrl: string | undefined;
 }
@@ -168,6 +172,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     kubeConcurrency: e.KUBE_CONCURRENCY,
     reconcileMaxDeleteRatio: e.RECONCILE_MAX_DELETE_RATIO,
     requireGroupAllowList: e.REQUIRE_GROUP_ALLOW_LIST,
+    defaultServiceMode: e.DEFAULT_SERVICE_MODE,
     deadLetterQueueUrl: e.DEAD_LETTER_QUEUE_URL,
     fleet: fleet.fleet,
     ...(fleet.fleet.spokes.length > 0

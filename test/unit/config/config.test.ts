@@ -19,6 +19,7 @@ describe('Function: loadConfig()', () => {
       reconcileMaxDeleteRatio: 0.5,
       requireGroupAllowList: false,
       fleet: { home: { region: 'eu-west-1' }, spokes: [] },
+      defaultServiceMode: 'none',
     });
   });
 
@@ -57,5 +58,14 @@ describe('Function: loadConfig()', () => {
       expect(message).toContain('STOPPED_INSTANCE_POLICY');
       expect(message).toContain('COMPLETE_LIFECYCLE_ACTIONS');
     }
+  });
+
+  it('reads DEFAULT_SERVICE_MODE and refuses a value outside none, service, serviceentry', () => {
+    expect(
+      loadConfig({ ALLOWED_NAMESPACES: 'a', DEFAULT_SERVICE_MODE: 'serviceentry' }).defaultServiceMode,
+    ).toBe('serviceentry');
+    expect(() => loadConfig({ ALLOWED_NAMESPACES: 'a', DEFAULT_SERVICE_MODE: 'Service' })).toThrow(
+      /DEFAULT_SERVICE_MODE/,
+    );
   });
 });
