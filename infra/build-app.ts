@@ -9,11 +9,14 @@ import type { Construct } from 'constructs';
 import { type AppSettings, readSettings } from './context.ts';
 import { GatewayNetworkingStack } from './stacks/gateway-networking-stack.ts';
 import { RegistrarStack } from './stacks/registrar-stack.ts';
+import { RegistrarSpokeStack } from './stacks/spoke-stack.ts';
 
 export interface IstioVmRegistrarApp {
   readonly settings: AppSettings;
   readonly registrarStack?: RegistrarStack;
   readonly gatewayStack?: GatewayNetworkingStack;
+  /** The spoke template (context `deploySpoke`, default true). */
+  readonly spokeStack?: RegistrarSpokeStack;
 }
 
 /** Adds the stacks the context asks for to `app` (an App or a Stage). */
@@ -52,7 +55,10 @@ export function buildApp(app: Construct): IstioVmRegistrarApp {
         ...(settings.reconcileSchedule
           ? { reconcileSchedule: scheduleExpression(settings.reconcileSchedule) }
           : {}),
+        ...(settings.spokes.length > 0 ? { spokes: settings.spokes } : {}),
+        ...pick(settings, ['memberExternalId', 'memberRoleName', 'networkMap']),
       },
+      ...pick(settings, ['organizationId']),
       autoScalingGroupNames: settings.autoScalingGroupNames,
       createLifecycleHooks: settings.createLifecycleHooks,
       ...(settings.functionsInVpc && settings.clusterVpc ? { functionsVpc: settings.clusterVpc } : {}),
@@ -87,11 +93,24 @@ export function buildApp(app: Construct): IstioVmRegistrarApp {
     });
   }
 
+  let spokeStack: RegistrarSpokeStack | undefined;
+  if (settings.deploySpoke) {
+    // Not for `cdk deploy` into this account: the template for StackSets (or `cdk deploy` with
+    // --parameters) in every account/region the registrar serves. Defaults from the same context.
+    spokeStack = new RegistrarSpokeStack(app, `${settings.stackNamePrefix}Spoke`, {
+      ...(settings.spokeHubEventBusArn ? { hubEventBusArn: settings.spokeHubEventBusArn } : {}),
+      ...(settings.spokeRegistrarRoleArns ? { registrarRoleArns: settings.spokeRegistrarRoleArns } : {}),
+      ...pick(settings, ['memberRoleName', 'organizationId', 'tagPrefix']),
+      ...(settings.memberExternalId ? { externalId: settings.memberExternalId } : {}),
+    });
+  }
+
   Tags.of(app).add('app.kubernetes.io/part-of', 'istio-vm-registrar');
   return {
     settings,
     ...(registrarStack ? { registrarStack } : {}),
     ...(gatewayStack ? { gatewayStack } : {}),
+    ...(spokeStack ? { spokeStack } : {}),
   };
 }
 

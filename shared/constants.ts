@@ -60,6 +60,12 @@ export const DEFAULT_LIFECYCLE_HOOK_NAMES = [
 ] as const;
 
 /**
+ * Fixed name of the role the registrar assumes in every other account it serves (the spoke stack
+ * creates it; MEMBER_ROLE_NAME overrides it on both sides).
+ */
+export const DEFAULT_MEMBER_ROLE_NAME = 'istio-vm-registrar-member';
+
+/**
  * Time each function keeps back from its own timeout to report (the registrar its partial-batch
  * response, the reconciler its summary): calls still running then are cancelled. CDK refuses a
  * timeout that leaves less than one Kubernetes request after it.

@@ -12,6 +12,7 @@
  * | `Reason` | a refusal reason (shared/domain/errors.ts, services refusals) | fixed list |
  * | `Action` | `register`, `deregister` | 2 |
  * | `Kind` | drift kind: `missing`, `stale`, `changed`, `foreign` | 4 |
+ * | `Location` | `<account>/<region>` of a configured spoke (SPOKE_ACCOUNT_REGIONS) | the configured pairs |
  * | `Operation` | the API call (`apply`, `get`, `list`, `delete`, `create`, `patch`; `DescribeInstances`, ...) | the calls the code makes |
  *
  * Never an instance id, an entry name or an IP address: each would make a new CloudWatch metric.
@@ -158,6 +159,24 @@ export const METRICS = {
     dimensions: [['Kind'], ['WorkloadGroup', 'Kind']],
     description:
       'Drift a sweep found (and, unless a dry run, repaired), by kind: missing (an instance without its entry), stale (an entry without its instance), changed (an entry that differs), foreign (a name held by an object the registrar does not manage).',
+  },
+  SpokeAccessErrors: {
+    unit: 'Count',
+    dimensions: [['Location']],
+    description:
+      'The member role of another account could not be assumed (trust, ExternalId, a missing spoke stack): records of that account/region come back, sweeps delete nothing there.',
+  },
+  EventsFromUnknownLocation: {
+    unit: 'Count',
+    dimensions: total,
+    description:
+      'Events from an account/region that is not configured (SPOKE_ACCOUNT_REGIONS): not read, dropped.',
+  },
+  ReconcileLocationsUnlisted: {
+    unit: 'Count',
+    dimensions: total,
+    description:
+      'Account/region pairs a sweep could not list: no deletions for the groups with instances there.',
   },
   ServicesApplied: {
     unit: 'Count',
