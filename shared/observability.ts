@@ -1,4 +1,6 @@
-import { Logger } from '@aws-lambda-powertools/logger';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomUUID } from 'node:crypto';
+import { LogFormatter, Logger, LogItem } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { METRICS_NAMESPACE } from './constants.ts';
@@ -15,8 +17,59 @@ import { redactingReplacer } from './redaction.ts';
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'istio-vm-registrar';
 const namespace = process.env.POWERTOOLS_METRICS_NAMESPACE ?? METRICS_NAMESPACE;
 
+/**
+ * What one record is about, carried by every log line written while it is processed (however deep
+ * the call): its `recordId`, a `correlationId` made for it (also in its EventBridge events), and,
+ * once known, `instanceId`, `workloadGroup` and `outcome`. Concurrent records each keep their own.
+ */
+const recordContext = new AsyncLocalStorage<Record<string, string>>();
+
+/** Runs `fn` with a record's log context (`correlationId` made here unless given). */
+export function withRecordContext<T>(keys: Record<string, string>, fn: () => T): T {
+  return recordContext.run({ correlationId: randomUUID(), ...keys }, fn);
+}
+
+/** Adds keys to the current record's log context (no-op outside one). */
+export function annotateRecord(keys: Record<string, string | undefined>): void {
+  const store = recordContext.getStore();
+  if (!store) return;
+  for (const [k, v] of Object.entries(keys)) if (v !== undefined) store[k] = v;
+}
+
+/** The current record's log context (empty outside one). */
+export function currentRecord(): Readonly<Record<string, string>> {
+  return recordContext.getStore() ?? {};
+}
+
+/** Powertools' standard JSON line, plus the current record's context (explicit keys win). */
+class RecordLogFormatter extends LogFormatter {
+  override formatAttributes(
+    attributes: Parameters<LogFormatter['formatAttributes']>[0],
+    additional: Parameters<LogFormatter['formatAttributes']>[1],
+  ): LogItem {
+    const base = {
+      level: attributes.logLevel,
+      message: attributes.message,
+      timestamp: this.formatTimestamp(attributes.timestamp),
+      service: attributes.serviceName,
+      cold_start: attributes.lambdaContext?.coldStart,
+      function_arn: attributes.lambdaContext?.invokedFunctionArn,
+      function_memory_size: attributes.lambdaContext?.memoryLimitInMB,
+      function_name: attributes.lambdaContext?.functionName,
+      function_request_id: attributes.lambdaContext?.awsRequestId,
+      sampling_rate: attributes.sampleRateValue,
+      xray_trace_id: attributes.xRayTraceId,
+    };
+    return new LogItem({ attributes: base }).addAttributes({ ...recordContext.getStore(), ...additional });
+  }
+}
+
 /** One logger, one metrics buffer and one tracer per process, shared by every module. */
-export const logger = new Logger({ serviceName, jsonReplacerFn: redactingReplacer });
+export const logger = new Logger({
+  serviceName,
+  jsonReplacerFn: redactingReplacer,
+  logFormatter: new RecordLogFormatter(),
+});
 export const metrics = new Metrics({ serviceName, namespace });
 export const tracer = new Tracer({ serviceName });
 

@@ -10,7 +10,15 @@ import { AdapterError } from '../../shared/adapters/errors.ts';
 import { LaunchNotVisibleYet } from '../../shared/app/registrar.ts';
 import { type AppContext, createApp } from '../../shared/app/wiring.ts';
 import { DEADLINE_MARGIN_MS, Metric } from '../../shared/constants.ts';
-import { flushTelemetry, logger, metrics, telemetry, tracer } from '../../shared/observability.ts';
+import {
+  currentRecord,
+  flushTelemetry,
+  logger,
+  metrics,
+  telemetry,
+  tracer,
+  withRecordContext,
+} from '../../shared/observability.ts';
 
 /**
  * Registrar: EventBridge -> SQS -> here, or an EventBridge event invoked directly. Each SQS record
@@ -75,7 +83,7 @@ async function handleWithin(
       event.Records.map((r) => ({ id: r.messageId, body: r.body })),
       deadline,
     );
-    const recordHandler = async (record: SQSRecord) => {
+    const handleRecord = async (record: SQSRecord) => {
       try {
         return await batch.process(record.messageId);
       } catch (error) {
@@ -92,7 +100,7 @@ async function handleWithin(
               deadline.signal,
             );
           } catch (sendError) {
-            telemetry.count(Metric.EventsFailed);
+            countFailed();
             logger.error('record failed and could not be dead-lettered; it will be retried', {
               recordId: record.messageId,
               error,
@@ -109,24 +117,49 @@ async function handleWithin(
           });
           return { kind: 'dead-lettered', reason: error.message };
         } else {
-          telemetry.count(Metric.EventsFailed);
+          countFailed();
           logger.error('record failed; it will be retried', { recordId: record.messageId, error });
         }
         throw error;
       }
     };
-    return processPartialResponse(event, recordHandler, processor, {
+    // Each record's log lines carry its id and a correlation id (shared/observability.ts).
+    const recordHandler = (record: SQSRecord) =>
+      withRecordContext({ recordId: record.messageId }, () => {
+        countMessageAge(record);
+        return handleRecord(record);
+      });
+    const response = await processPartialResponse(event, recordHandler, processor, {
       context,
       throwOnFullBatchFailure: false,
     });
+    await batch.settle();
+    return response;
   }
   telemetry.count(Metric.EventsReceived);
   try {
-    return { result: await app.registrar.handleEvent(event, deadline) };
+    return {
+      result: await withRecordContext({ recordId: 'event' }, () =>
+        app.registrar.handleEvent(event, deadline),
+      ),
+    };
   } catch (error) {
-    telemetry.count(Metric.EventsFailed);
+    countFailed();
     throw error;
   }
+}
+
+/** A record that failed and comes back: counted in total and, once its instance was read, by group. */
+function countFailed(): void {
+  telemetry.count(Metric.EventsFailed);
+  const group = currentRecord().workloadGroup;
+  if (group) telemetry.count(Metric.EventsFailed, 1, { WorkloadGroup: group });
+}
+
+/** How long the message waited in SQS before this invocation got it. */
+function countMessageAge(record: SQSRecord): void {
+  const sent = Number(record.attributes?.SentTimestamp);
+  if (Number.isFinite(sent) && sent > 0) telemetry.milliseconds(Metric.MessageAge, Date.now() - sent);
 }
 
 export const handler = middy(lambdaHandler)

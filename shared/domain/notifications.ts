@@ -91,8 +91,8 @@ export type InstanceNotice =
   | {
       readonly kind: 'deregistered';
       readonly instanceId: string;
-      /** The group, when it still exists. */
-      readonly group?: WorkloadGroupView;
+      /** The group the deleted entries belonged to (their ownerReference). */
+      readonly group?: GroupIdentity;
       readonly groupKey?: string;
       readonly entries: readonly EntryRef[];
       readonly reason: string;
@@ -130,7 +130,10 @@ export const DRIFT_KINDS = ['missing', 'stale', 'changed', 'foreign'] as const s
   keyof DriftCounts
 >;
 
-export function groupRef(group: WorkloadGroupView): ObjectRef {
+/** What names a WorkloadGroup for an Event: the view read, or an entry's ownerReference. */
+export type GroupIdentity = Pick<WorkloadGroupView, 'namespace' | 'name' | 'uid' | 'apiVersion'>;
+
+export function groupRef(group: GroupIdentity): ObjectRef {
   return {
     apiVersion: group.apiVersion || `${ISTIO_NETWORKING_GROUP}/${ISTIO_NETWORKING_VERSION}`,
     kind: 'WorkloadGroup',
@@ -189,7 +192,7 @@ export function kubeEventsFor(notice: InstanceNotice, options: { entries: boolea
 
 /** The Kubernetes Event a sweep leaves on one group in its scope. */
 export function sweepEventFor(
-  group: WorkloadGroupView,
+  group: GroupIdentity,
   result: { drift: DriftCounts; entries: number; dryRun: boolean; safetyStop?: string },
 ): KubeEventInput[] {
   const regarding = groupRef(group);
@@ -348,4 +351,23 @@ export function reconcileCompletedDetail(summary: {
     errors: summary.errors,
     correlationId: summary.correlationId,
   };
+}
+
+/**
+ * Time to mesh: from the EC2/Auto Scaling event's own `time` to the write it caused, when that time
+ * parses and is plausible. EventBridge times are whole seconds, so a sample may read up to a second
+ * long; a clock a little behind the event's is read as 0; older than `maxAgeMs` (a redrive, a
+ * replay) or further in the future than a minute is no sample.
+ */
+export function timeToMesh(
+  eventTime: string | undefined,
+  writtenAt: number,
+  maxAgeMs: number,
+): number | undefined {
+  if (!eventTime) return undefined;
+  const at = Date.parse(eventTime);
+  if (!Number.isFinite(at)) return undefined;
+  const ms = writtenAt - at;
+  if (ms < -60_000 || ms > maxAgeMs) return undefined;
+  return Math.max(0, ms);
 }
