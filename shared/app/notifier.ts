@@ -151,10 +151,29 @@ export class Notifications {
     );
   }
 
+  /** Work that ends in notifications (a read they need): waited for by {@link settle}, never thrown. */
+  track(work: Promise<unknown>): void {
+    this.#writes.push(
+      work.then(
+        () => undefined,
+        (error: unknown) =>
+          this.#deps.logger.warn('notification not sent (the work it reports is not affected)', {
+            error: (error as Error).message ?? String(error),
+          }),
+      ),
+    );
+  }
+
   /** Sends what is gathered and waits for every write; never throws. */
   async settle(): Promise<void> {
-    this.#sendBus();
-    await Promise.allSettled(this.#writes);
+    // Tracked work may add Events and entries while it is waited for: until nothing new appears.
+    for (let waited = 0; ; ) {
+      this.#sendBus();
+      if (waited === this.#writes.length) break;
+      const pending = this.#writes.slice(waited);
+      waited = this.#writes.length;
+      await Promise.allSettled(pending);
+    }
     if (this.#dropped > 0) {
       this.#deps.telemetry.count(Metric.KubernetesEventsFailed, this.#dropped);
       this.#deps.logger.warn('Kubernetes Events dropped past the per-invocation bound', {

@@ -7,7 +7,13 @@ import { AdapterError, Ec2Error, KubernetesError, MemberAccessError } from '../a
 import type { KubeWorkloads } from '../adapters/kube.ts';
 import type { RegistrarConfig } from '../config/config.ts';
 import { Metric } from '../constants.ts';
-import { awaitsLaunchVisibility, decideInstance, type InstanceIntent, verifyHint } from '../domain/decide.ts';
+import {
+  awaitsLaunchVisibility,
+  decideInstance,
+  type InstanceIntent,
+  isNamespaceAllowed,
+  verifyHint,
+} from '../domain/decide.ts';
 import { type Refusal, RefusalReason } from '../domain/errors.ts';
 import { type InstanceHint, type Intake, normaliseEvent, parseMessageBody } from '../domain/events.ts';
 import {
@@ -441,12 +447,47 @@ export class Registrar {
   ): void {
     if (result.kind !== 'converged') return;
     const { config, telemetry } = this.#deps;
+    const groupKey = groupKeyOf(facts, config.tagPrefix);
+    let details = this.#details.get(result.outcome) ?? {};
+    const [namespace = '', name = ''] = groupKey?.split('/') ?? [];
+    if (
+      notes &&
+      result.outcome.action === 'refused' &&
+      !details.group &&
+      groupKey &&
+      isNamespaceAllowed(namespace, config.allowedNamespaces)
+    ) {
+      // Refused before its group was read (no private IP, a bad network tag...): the Event needs
+      // the group's uid. One cached read, beside the other records' work.
+      const outcome = result.outcome;
+      notes.track(
+        this.#liveGroup(namespace, name).then((group) => {
+          details = group ? { ...details, group } : details;
+          this.#tellNow(outcome, details, hint, facts, groupKey, result.instanceId, notes);
+        }),
+      );
+      return;
+    }
+    this.#tellNow(result.outcome, details, hint, facts, groupKey, result.instanceId, notes);
+  }
+
+  #tellNow(
+    outcome: ConvergeOutcome,
+    details: OutcomeDetails,
+    hint: InstanceHint,
+    facts: InstanceFacts | undefined,
+    groupKey: string | undefined,
+    instanceId: string,
+    notes: Notifications | undefined,
+  ): void {
+    const { telemetry } = this.#deps;
+    const result = { instanceId };
     tellOutcome({
-      outcome: result.outcome,
-      details: this.#details.get(result.outcome) ?? {},
+      outcome,
+      details,
       hint,
       facts,
-      groupKey: groupKeyOf(facts, config.tagPrefix),
+      groupKey,
       correlationId: currentRecord().correlationId ?? hint.eventId ?? result.instanceId,
       telemetry,
       ...(notes ? { notes } : {}),

@@ -234,7 +234,7 @@ describe.runIf(kubeconfigPath)('E2E: Kubernetes Events against a real cluster', 
       aws.setState(ids[0]!, 'terminated');
       await send([stateChange(ids[0]!, 'terminated')]);
       const deregistered = (await groupEvents()).filter((e) => e.reason === 'Deregistered');
-      expect(deregistered.map((e) => e.note)).toEqual([`Deregistered ${ids[0]}: instance terminated`]);
+      expect(deregistered.map((e) => e.note)).toEqual([`Deregistered ${ids[0]}: instance is terminated`]);
 
       const refusedId = 'i-0e2e0000000000e03';
       aws.putInstance(
