@@ -70,6 +70,7 @@ export function buildApp(app: Construct): IstioVmRegistrarApp {
         'alarmTopicArn',
         'dashboardName',
         'queueSenderRoleArns',
+        'eventBusArn',
       ]),
     });
   }

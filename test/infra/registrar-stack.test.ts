@@ -251,6 +251,8 @@ describe('RegistrarStack: registrar function', () => {
       RECONCILE_MAX_DELETE_RATIO: '0.5',
       REQUIRE_GROUP_ALLOW_LIST: 'false',
       DEFAULT_SERVICE_MODE: 'none',
+      KUBE_EVENTS: 'all',
+      METRICS_MAX_WORKLOAD_GROUPS: '50',
       POWERTOOLS_SERVICE_NAME: 'istio-vm-registrar',
       POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       POWERTOOLS_LOG_LEVEL: 'INFO',
