@@ -80,5 +80,16 @@ export const Metric = {
   ReconcileErrors: 'ReconcileErrors',
   ReconcileSafetyStops: 'ReconcileSafetyStops',
   ReconcileDuration: 'ReconcileDuration',
+  /** VM bootstrap: a group's bundle or token could not be refreshed (dimension `Reason`). */
+  BootstrapRefreshFailed: 'BootstrapRefreshFailed',
+  /** VM bootstrap: a token was found past its refresh point by 1.5 schedule intervals (runs failed or missed). */
+  BootstrapTokenLate: 'BootstrapTokenLate',
+  /** VM bootstrap: a token was found expired: VMs fetching it cannot renew their certificates. */
+  BootstrapTokenExpired: 'BootstrapTokenExpired',
+  BootstrapTokensMinted: 'BootstrapTokensMinted',
+  /** VM bootstrap: bundle files (cluster.env, mesh.yaml, ...) written because they changed. */
+  BootstrapFilesWritten: 'BootstrapFilesWritten',
+  /** VM bootstrap: seconds the shortest-lived stored token has left after a run (a gauge). */
+  BootstrapTokenSecondsLeft: 'BootstrapTokenSecondsLeft',
 } as const;
 export type MetricName = (typeof Metric)[keyof typeof Metric];

@@ -34,14 +34,14 @@ export interface KubeOptions {
   readonly onRetry?: (error: KubernetesError, attempt: number) => void;
 }
 
-type CallOptions = NonNullable<Parameters<CustomObjectsApi['getNamespacedCustomObject']>[1]>;
+export type CallOptions = NonNullable<Parameters<CustomObjectsApi['getNamespacedCustomObject']>[1]>;
 type CallMiddleware = NonNullable<CallOptions['middleware']>[number];
 
 /**
  * Request options that cancel the request itself (client-node hands the signal to fetch): a
  * timed-out attempt must not land on the server after we gave up on it and moved on.
  */
-function withSignal(signal: AbortSignal, options?: CallOptions): CallOptions {
+export function withSignal(signal: AbortSignal, options?: CallOptions): CallOptions {
   const cancel: CallMiddleware = {
     pre: (context) => {
       context.setSignal(signal);
@@ -69,7 +69,7 @@ interface KubeStatusBody {
   message?: string;
 }
 
-function toKubeError(error: unknown, what: string): KubernetesError {
+export function toKubeError(error: unknown, what: string): KubernetesError {
   if (error instanceof KubernetesError) return error;
   if (error instanceof ApiException) {
     let body: KubeStatusBody = {};

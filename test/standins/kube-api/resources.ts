@@ -7,11 +7,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import { load } from 'js-yaml';
+import { configMapType, secretType, serviceAccountType } from './core.ts';
 import type { FieldError } from './errors.ts';
 import { deepClone, isObject } from './json.ts';
 import { dns1123LabelName, type NameValidator, subdomainName } from './metadata.ts';
 import { compileSchemaNode, compileValidator, METADATA_NODE, node, type SchemaNode } from './schema.ts';
-import { configMapType, secretType, serviceAccountType } from './core.ts';
 import { endpointSliceType, serviceType } from './services.ts';
 import type { JsonObject } from './types.ts';
 
