@@ -70,11 +70,11 @@ describe('Function: bootstrap handler: never logs a token', () => {
     // Everything handed to the logger, at any level, serialised deeply (errors with their own
     // properties and causes): what could reach a log line whatever the level.
     for (const level of ['debug', 'info', 'warn', 'error', 'critical'] as const) {
-      const original = logger[level].bind(logger);
-      vi.spyOn(logger, level).mockImplementation((...args: Parameters<typeof logger.info>) => {
+      const original = logger[level].bind(logger) as (...args: unknown[]) => void;
+      vi.spyOn(logger, level).mockImplementation(((...args: unknown[]) => {
         output.push(deepText(args));
         original(...args);
-      });
+      }) as typeof logger.info);
     }
     // And what the logger prints.
     for (const stream of [process.stdout, process.stderr]) {
