@@ -35,7 +35,7 @@ function recordingTelemetry() {
       if (dimension) reasons.push(dimension.value);
     },
     seconds(name, value) {
-      (gauges[name] ??= []).push(value);
+      gauges[name] = [...(gauges[name] ?? []), value];
     },
   };
   return { telemetry, counts, reasons, gauges };
