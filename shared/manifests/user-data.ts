@@ -40,7 +40,7 @@ const quote = (value: string): string => `'${value}'`;
 export function renderUserData(options: UserDataOptions): string {
   const problems: string[] = [];
   const group = parseGroupTag(options.group);
-  if ('reason' in group) problems.push(`--group: ${group.message}`);
+  if ('reason' in group) problems.push(`--group: ${group.message.replace(/^workload-group tag /, '')}`);
   const prefix = options.parameterPrefix ?? DEFAULT_PARAMETER_PREFIX;
   if (!/^(\/[A-Za-z0-9_.-]+)+$/.test(prefix)) {
     problems.push(`parameter prefix "${prefix}" must be an SSM path like ${DEFAULT_PARAMETER_PREFIX}`);
