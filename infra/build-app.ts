@@ -65,6 +65,7 @@ export function buildApp(app: Construct): IstioVmRegistrarApp {
         'kubectlRoleArn',
         'alarmTopicArn',
         'dashboardName',
+        'queueSenderRoleArns',
       ]),
     });
   }

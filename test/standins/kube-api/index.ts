@@ -40,7 +40,7 @@ import {
 import { fieldMatcher, labelMatcher } from './selectors.ts';
 import type { JsonObject, KubeObject } from './types.ts';
 
-export { StatusError } from './errors.ts';
+export { rbacForbidden, StatusError } from './errors.ts';
 export type { KubeObject, KubeStatus, ManagedFieldsEntry, ObjectMeta, OwnerReference } from './types.ts';
 
 export interface KubeApiOptions {
@@ -72,6 +72,15 @@ export interface RequestStats {
   byVerb: Record<string, number>;
 }
 
+/** What a request hook sees of a request. */
+export interface RequestInfo {
+  readonly method: string;
+  /** As in RequestStats.byVerb: 'apply', 'get', 'list', 'delete', ... */
+  readonly verb: string;
+  readonly path: string;
+}
+export type RequestHook = (request: RequestInfo) => void | Promise<void>;
+
 export interface FaultPlan {
   /** 0..1 of requests. */
   failureRate: number;
@@ -91,6 +100,13 @@ export interface KubeApiStandIn {
   resetStats(): void;
   setFaults(plan: FaultPlan | undefined): void;
   setLatency(ms: number): void;
+  /**
+   * Runs `hook` for every request after its body is read and before it is served (undefined:
+   * none), so a test can hold one request (an apply, say) while others go through: interleavings
+   * that latency alone cannot produce. A StatusError the hook throws is the answer (an RBAC denial,
+   * say: `rbacForbidden`).
+   */
+  setRequestHook(hook: RequestHook | undefined): void;
   createNamespace(name: string): void;
   /** Stores an object without HTTP, validated like an HTTP create (its status, if any, is then written). */
   seed(obj: KubeObject): KubeObject;
@@ -132,6 +148,7 @@ class StandIn implements KubeApiStandIn {
   private readonly engine: Engine;
   private readonly server: Server;
   private latency: number;
+  private requestHook: RequestHook | undefined;
   private counters: RequestStats = { total: 0, writes: 0, byVerb: {} };
   private faults?: { plan: FaultPlan; kinds: Array<500 | 503 | 429 | 'reset'>; rng: () => number };
 
@@ -210,6 +227,10 @@ class StandIn implements KubeApiStandIn {
 
   setLatency(ms: number): void {
     this.latency = Math.max(0, ms);
+  }
+
+  setRequestHook(hook: RequestHook | undefined): void {
+    this.requestHook = hook;
   }
 
   createNamespace(name: string): void {
@@ -405,6 +426,15 @@ class StandIn implements KubeApiStandIn {
     this.count(verb, method);
     const body = await this.readBody(req);
     if (this.latency > 0) await new Promise((r) => setTimeout(r, this.latency));
+    if (this.requestHook) {
+      try {
+        await this.requestHook({ method, verb, path: url.pathname });
+      } catch (e) {
+        if (!isStatusError(e)) throw e;
+        this.sendError(res, e);
+        return;
+      }
+    }
     // A real API server runs each request under its client's context: a client that has gone
     // (aborted, timed out) before the handler reached storage cancels the write.
     if (res.closed || req.socket.destroyed) return;
