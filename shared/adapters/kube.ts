@@ -36,14 +36,14 @@ export interface KubeOptions {
   readonly onRetry?: (error: KubernetesError, attempt: number) => void;
 }
 
-export type CallOptions = NonNullable<Parameters<CustomObjectsApi['getNamespacedCustomObject']>[1]>;
+type CallOptions = NonNullable<Parameters<CustomObjectsApi['getNamespacedCustomObject']>[1]>;
 type CallMiddleware = NonNullable<CallOptions['middleware']>[number];
 
 /**
  * Request options that cancel the request itself (client-node hands the signal to fetch): a
  * timed-out attempt must not land on the server after we gave up on it and moved on.
  */
-export function withSignal(signal: AbortSignal, options?: CallOptions): CallOptions {
+function withSignal(signal: AbortSignal, options?: CallOptions): CallOptions {
   const cancel: CallMiddleware = {
     pre: (context) => {
       context.setSignal(signal);
@@ -71,7 +71,7 @@ interface KubeStatusBody {
   message?: string;
 }
 
-export function toKubeError(error: unknown, what: string): KubernetesError {
+function toKubeError(error: unknown, what: string): KubernetesError {
   if (error instanceof KubernetesError) return error;
   if (error instanceof ApiException) {
     let body: KubeStatusBody = {};

@@ -35,7 +35,9 @@ export function createBootstrapApp(
     config,
     kube:
       overrides.kube ??
-      new KubeBootstrap(kubeConfigSource(config.cluster), { requestTimeoutMs: config.kubeRequestTimeoutMs }),
+      KubeBootstrap.connect(kubeConfigSource(config.cluster), {
+        requestTimeoutMs: config.kubeRequestTimeoutMs,
+      }),
     parameters: overrides.parameters ?? new BootstrapParameters(ssm),
     resolve: overrides.resolve ?? resolveIpv4,
     logger: overrides.logger ?? logger,

@@ -66,7 +66,7 @@ describe.runIf(kubeconfigPath)('E2E: VM bootstrap against a real cluster', () =>
       ssm,
       refresher: new BootstrapRefresher({
         config,
-        kube: new KubeBootstrap(async () => source, { requestTimeoutMs: 10_000 }),
+        kube: KubeBootstrap.connect(async () => source, { requestTimeoutMs: 10_000 }),
         parameters: new BootstrapParameters(ssm.client),
         resolve: async () => ['10.0.1.5'],
         logger,
@@ -79,7 +79,7 @@ describe.runIf(kubeconfigPath)('E2E: VM bootstrap against a real cluster', () =>
     kc = new KubeConfig();
     kc.loadFromFile(kubeconfigPath!);
     core = kc.makeApiClient(CoreV1Api);
-    kube = new KubeBootstrap(async () => kc, { requestTimeoutMs: 10_000 });
+    kube = KubeBootstrap.connect(async () => kc, { requestTimeoutMs: 10_000 });
     for (const name of [namespace, controlPlane])
       await core.createNamespace({ body: { metadata: { name } } });
     for (const name of ['reviews', 'other']) {
@@ -177,7 +177,7 @@ describe.runIf(kubeconfigPath)('E2E: VM bootstrap against a real cluster', () =>
     }
     const as = new ImpersonatingConfig();
     as.loadFromFile(kubeconfigPath!);
-    const limited = new KubeBootstrap(async () => as, { requestTimeoutMs: 10_000, maxAttempts: 1 });
+    const limited = KubeBootstrap.connect(async () => as, { requestTimeoutMs: 10_000, maxAttempts: 1 });
     // Act + Assess: the refresh succeeds as that group...
     const { refresher: r } = refresher(as);
     expect((await r.run()).groups[0]?.problems).toEqual([]);

@@ -112,7 +112,7 @@ describe('BootstrapRefresher: bundles and tokens in Parameter Store, against the
     });
     const refresher = new BootstrapRefresher({
       config,
-      kube: new KubeBootstrap(kubeConfigSource(config.cluster), { requestTimeoutMs: 5000 }),
+      kube: KubeBootstrap.connect(kubeConfigSource(config.cluster), { requestTimeoutMs: 5000 }),
       parameters: new BootstrapParameters(ssm.client),
       resolve,
       logger,
