@@ -9,6 +9,7 @@ import type { Construct } from 'constructs';
 import { type AppSettings, readSettings } from './context.ts';
 import { GatewayNetworkingStack } from './stacks/gateway-networking-stack.ts';
 import { RegistrarStack } from './stacks/registrar-stack.ts';
+import { RegistrarSpokeStack } from './stacks/spoke-stack.ts';
 import { VmBootstrapStack } from './stacks/vm-bootstrap-stack.ts';
 
 export interface IstioVmRegistrarApp {
@@ -16,6 +17,8 @@ export interface IstioVmRegistrarApp {
   readonly registrarStack?: RegistrarStack;
   readonly gatewayStack?: GatewayNetworkingStack;
   readonly bootstrapStack?: VmBootstrapStack;
+  /** The spoke template (context `deploySpoke`, default true). */
+  readonly spokeStack?: RegistrarSpokeStack;
 }
 
 /** Adds the stacks the context asks for to `app` (an App or a Stage). */
@@ -54,7 +57,10 @@ export function buildApp(app: Construct): IstioVmRegistrarApp {
         ...(settings.reconcileSchedule
           ? { reconcileSchedule: scheduleExpression(settings.reconcileSchedule) }
           : {}),
+        ...(settings.spokes.length > 0 ? { spokes: settings.spokes } : {}),
+        ...pick(settings, ['memberExternalId', 'memberRoleName', 'networkMap']),
       },
+      ...pick(settings, ['organizationId']),
       autoScalingGroupNames: settings.autoScalingGroupNames,
       createLifecycleHooks: settings.createLifecycleHooks,
       ...(settings.functionsInVpc && settings.clusterVpc ? { functionsVpc: settings.clusterVpc } : {}),
@@ -91,6 +97,17 @@ export function buildApp(app: Construct): IstioVmRegistrarApp {
 
   const bootstrapStack =
     settings.bootstrapGroups.length > 0 ? buildBootstrap(app, settings, env, gatewayStack) : undefined;
+  let spokeStack: RegistrarSpokeStack | undefined;
+  if (settings.deploySpoke) {
+    // Not for `cdk deploy` into this account: the template for StackSets (or `cdk deploy` with
+    // --parameters) in every account/region the registrar serves. Defaults from the same context.
+    spokeStack = new RegistrarSpokeStack(app, `${settings.stackNamePrefix}Spoke`, {
+      ...(settings.spokeHubEventBusArn ? { hubEventBusArn: settings.spokeHubEventBusArn } : {}),
+      ...(settings.spokeRegistrarRoleArns ? { registrarRoleArns: settings.spokeRegistrarRoleArns } : {}),
+      ...pick(settings, ['memberRoleName', 'organizationId', 'tagPrefix']),
+      ...(settings.memberExternalId ? { externalId: settings.memberExternalId } : {}),
+    });
+  }
 
   Tags.of(app).add('app.kubernetes.io/part-of', 'istio-vm-registrar');
   return {
@@ -98,6 +115,7 @@ export function buildApp(app: Construct): IstioVmRegistrarApp {
     ...(registrarStack ? { registrarStack } : {}),
     ...(gatewayStack ? { gatewayStack } : {}),
     ...(bootstrapStack ? { bootstrapStack } : {}),
+    ...(spokeStack ? { spokeStack } : {}),
   };
 }
 

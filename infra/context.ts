@@ -5,7 +5,9 @@
  * docs/deployment.md lists the keys.
  */
 import type { Node } from 'constructs';
+import { parseNetworkMap, parseSpokes } from '../shared/domain/locations.ts';
 import { MESH_ARCHITECTURES, type MeshArchitecture } from './constructs/gateway-networking.ts';
+import type { SpokeLocation } from './constructs/hub.ts';
 
 export interface VpcSettings {
   readonly vpcId: string;
@@ -69,6 +71,18 @@ export interface AppSettings {
   readonly bootstrapControlPlaneNamespace?: string;
   readonly bootstrapGatewayDnsName?: string;
   readonly bootstrapZoneVpcIds?: string[];
+  /** Synthesise the spoke template (`<prefix>Spoke`, for StackSets). */
+  readonly deploySpoke: boolean;
+  /** Other account/region pairs the registrar serves (hub bus, member-role access). */
+  readonly spokes: SpokeLocation[];
+  readonly memberExternalId?: string;
+  readonly memberRoleName?: string;
+  readonly organizationId?: string;
+  /** `<account>` or `<account>:<vpc-id>` -> network. */
+  readonly networkMap?: Record<string, string>;
+  /** Defaults of the spoke template's parameters. */
+  readonly spokeHubEventBusArn?: string;
+  readonly spokeRegistrarRoleArns?: string[];
 }
 
 /** Every context key read, for docs and for catching typos in cdk.json. */
@@ -127,6 +141,14 @@ export const CONTEXT_KEYS = [
   'bootstrapControlPlaneNamespace',
   'bootstrapGatewayDnsName',
   'bootstrapZoneVpcIds',
+  'deploySpoke',
+  'spokeAccountRegions',
+  'memberExternalId',
+  'memberRoleName',
+  'organizationId',
+  'networkMap',
+  'spokeHubEventBusArn',
+  'spokeRegistrarRoleArns',
 ] as const;
 
 /** Thrown when the context cannot describe a deployment; lists every problem. */
@@ -341,6 +363,7 @@ export function readSettings(node: Node): AppSettings {
     ...optional('endpointAllowedPrincipals', listOrUndefined(read, 'endpointAllowedPrincipals')),
     ...optional('crossZoneEnabled', read.boolean('crossZoneEnabled')),
     ...bootstrap,
+    ...readFleetSettings(read, region),
   };
   if (read.problems.length > 0) {
     throw new ContextError(`istio-vm-registrar CDK context (cdk.json or -c): ${read.problems.join('; ')}`);
@@ -399,4 +422,60 @@ function listOrUndefined(read: Reader, key: string): string[] | undefined {
 /** `{ key: value }` when value is defined, `{}` otherwise (keeps optional props absent). */
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
   return value === undefined ? {} : ({ [key]: value } as { [P in K]?: V });
+}
+
+/** Other accounts and regions: the spokes, the member role, the network map, the spoke template. */
+function readFleetSettings(
+  read: Reader,
+  region: string | undefined,
+): Pick<
+  AppSettings,
+  | 'deploySpoke'
+  | 'spokes'
+  | 'memberExternalId'
+  | 'memberRoleName'
+  | 'organizationId'
+  | 'networkMap'
+  | 'spokeHubEventBusArn'
+  | 'spokeRegistrarRoleArns'
+> {
+  const pairs = read.list('spokeAccountRegions');
+  const { spokes, problems } = parseSpokes(pairs.join(','), region ?? pairs[0]?.split(':')[1] ?? 'us-east-1');
+  for (const problem of problems) read.problems.push(`spokeAccountRegions: ${problem}`);
+  const memberExternalId = read.string('memberExternalId');
+  if (memberExternalId !== undefined && !/^[\w+=,.@:/-]{2,1224}$/.test(memberExternalId))
+    read.problems.push('memberExternalId: must be 2-1224 characters of [A-Za-z0-9+=,.@:/_-]');
+  if (spokes.length > 0 && memberExternalId === undefined)
+    read.problems.push('memberExternalId: required with spokeAccountRegions (the spoke stacks’ ExternalId)');
+  const memberRoleName = read.string('memberRoleName');
+  if (memberRoleName !== undefined && !/^[\w+=,.@-]{1,64}$/.test(memberRoleName))
+    read.problems.push(`memberRoleName: "${memberRoleName}" is not an IAM role name`);
+  const organizationId = read.string('organizationId');
+  if (organizationId !== undefined && !/^o-[a-z0-9]{10,32}$/.test(organizationId))
+    read.problems.push(`organizationId: "${organizationId}" is not an organization id (o-...)`);
+  const mapItems = read.list('networkMap');
+  const network = parseNetworkMap(mapItems.join(','));
+  for (const problem of network.problems) read.problems.push(`networkMap: ${problem}`);
+  const networkMap: Record<string, string> = {
+    ...Object.fromEntries(network.map.byAccount),
+    ...Object.fromEntries(network.map.byVpc),
+  };
+  const hubArn = read.string('spokeHubEventBusArn');
+  if (hubArn !== undefined && !/^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/[\w.\-/]+$/.test(hubArn))
+    read.problems.push(`spokeHubEventBusArn: "${hubArn}" is not an event bus ARN`);
+  const roleArns = read.list('spokeRegistrarRoleArns');
+  for (const arn of roleArns) {
+    if (!/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/.test(arn))
+      read.problems.push(`spokeRegistrarRoleArns: "${arn}" is not an IAM role ARN`);
+  }
+  return {
+    deploySpoke: read.boolean('deploySpoke') ?? true,
+    spokes,
+    ...optional('memberExternalId', memberExternalId),
+    ...optional('memberRoleName', memberRoleName),
+    ...optional('organizationId', organizationId),
+    ...(Object.keys(networkMap).length > 0 ? { networkMap } : {}),
+    ...optional('spokeHubEventBusArn', hubArn),
+    ...(roleArns.length > 0 ? { spokeRegistrarRoleArns: roleArns } : {}),
+  };
 }

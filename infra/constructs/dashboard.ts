@@ -211,5 +211,16 @@ export class RegistrarDashboard extends Construct {
         }),
       ]),
     );
+    // Other accounts and regions (spokes): a spoke whose member role cannot be assumed, sweeps that
+    // could not list an account/region, and events from pairs that are not configured.
+    this.dashboard.addWidgets(
+      graph('Spokes: member role not assumed, by location', [
+        registrarMetricQuery(props, Metric.SpokeAccessErrors, { period, groupBy: 'Location' }),
+      ]),
+      graph(
+        'Spokes: locations unlisted by a sweep, events from unknown locations',
+        custom([Metric.ReconcileLocationsUnlisted, Metric.EventsFromUnknownLocation]),
+      ),
+    );
   }
 }
