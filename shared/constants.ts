@@ -129,6 +129,17 @@ export const Metric = {
   ReconcileErrors: 'ReconcileErrors',
   ReconcileSafetyStops: 'ReconcileSafetyStops',
   ReconcileDuration: 'ReconcileDuration',
+  /** VM bootstrap: a group's bundle or token could not be refreshed (dimension `Reason`). */
+  BootstrapRefreshFailed: 'BootstrapRefreshFailed',
+  /** VM bootstrap: a token was found past its refresh point by 1.5 schedule intervals (runs failed or missed). */
+  BootstrapTokenLate: 'BootstrapTokenLate',
+  /** VM bootstrap: a token was found expired: VMs fetching it cannot renew their certificates. */
+  BootstrapTokenExpired: 'BootstrapTokenExpired',
+  BootstrapTokensMinted: 'BootstrapTokensMinted',
+  /** VM bootstrap: bundle files (cluster.env, mesh.yaml, ...) written because they changed. */
+  BootstrapFilesWritten: 'BootstrapFilesWritten',
+  /** VM bootstrap: seconds the shortest-lived stored token has left after a run (a gauge). */
+  BootstrapTokenSecondsLeft: 'BootstrapTokenSecondsLeft',
   /**
    * The member role of another account could not be assumed (trust, ExternalId, a missing spoke
    * stack): records of that account/region come back, sweeps delete nothing there. Dimension `Location`.
