@@ -10,11 +10,13 @@ import { type AppSettings, readSettings } from './context.ts';
 import { GatewayNetworkingStack } from './stacks/gateway-networking-stack.ts';
 import { RegistrarStack } from './stacks/registrar-stack.ts';
 import { RegistrarSpokeStack } from './stacks/spoke-stack.ts';
+import { VmBootstrapStack } from './stacks/vm-bootstrap-stack.ts';
 
 export interface IstioVmRegistrarApp {
   readonly settings: AppSettings;
   readonly registrarStack?: RegistrarStack;
   readonly gatewayStack?: GatewayNetworkingStack;
+  readonly bootstrapStack?: VmBootstrapStack;
   /** The spoke template (context `deploySpoke`, default true). */
   readonly spokeStack?: RegistrarSpokeStack;
 }
@@ -94,6 +96,8 @@ export function buildApp(app: Construct): IstioVmRegistrarApp {
     });
   }
 
+  const bootstrapStack =
+    settings.bootstrapGroups.length > 0 ? buildBootstrap(app, settings, env, gatewayStack) : undefined;
   let spokeStack: RegistrarSpokeStack | undefined;
   if (settings.deploySpoke) {
     // Not for `cdk deploy` into this account: the template for StackSets (or `cdk deploy` with
@@ -111,8 +115,52 @@ export function buildApp(app: Construct): IstioVmRegistrarApp {
     settings,
     ...(registrarStack ? { registrarStack } : {}),
     ...(gatewayStack ? { gatewayStack } : {}),
+    ...(bootstrapStack ? { bootstrapStack } : {}),
     ...(spokeStack ? { spokeStack } : {}),
   };
+}
+
+/**
+ * The VM bootstrap stack: istiod by the gateway stack's name (a cross-stack reference) unless
+ * `bootstrapGatewayDnsName` says otherwise; the private zone's VPC (the VM VPC, or the cluster VPC for
+ * single-network) resolves it without a hosts entry unless `bootstrapZoneVpcIds` says otherwise.
+ */
+function buildBootstrap(
+  app: Construct,
+  settings: AppSettings,
+  env: { env?: { account: string; region: string } },
+  gatewayStack: GatewayNetworkingStack | undefined,
+): VmBootstrapStack {
+  const zoneVpc = settings.vmVpc ?? settings.clusterVpc;
+  return new VmBootstrapStack(app, `${settings.stackNamePrefix}Bootstrap`, {
+    ...env,
+    groups: settings.bootstrapGroups,
+    instanceRoleArns: settings.bootstrapInstanceRoleArns,
+    bootstrap: {
+      clusterName: settings.clusterName,
+      ...pick(settings, ['clusterEndpoint', 'logLevel']),
+      ...(settings.clusterCaData ? { clusterCertificateAuthorityData: settings.clusterCaData } : {}),
+      istioVersion: settings.istioVersion ?? '',
+      gatewayDnsName: settings.bootstrapGatewayDnsName ?? gatewayStack?.gateway.gatewayAddress ?? '',
+      zoneVpcIds: settings.bootstrapZoneVpcIds ?? (gatewayStack && zoneVpc ? [zoneVpc.vpcId] : []),
+      architecture: settings.architecture,
+      ...(settings.bootstrapClusterId ? { clusterId: settings.bootstrapClusterId } : {}),
+      ...(settings.bootstrapControlPlaneNamespace
+        ? { controlPlaneNamespace: settings.bootstrapControlPlaneNamespace }
+        : {}),
+      ...(settings.bootstrapTokenLifetimeHours !== undefined
+        ? { tokenLifetime: Duration.hours(settings.bootstrapTokenLifetimeHours) }
+        : {}),
+      ...(settings.bootstrapRefreshMinutes !== undefined
+        ? { refreshInterval: Duration.minutes(settings.bootstrapRefreshMinutes) }
+        : {}),
+      ...(settings.logRetentionDays !== undefined
+        ? { logRetention: retentionDays(settings.logRetentionDays) }
+        : {}),
+    },
+    ...(settings.functionsInVpc && settings.clusterVpc ? { functionsVpc: settings.clusterVpc } : {}),
+    ...pick(settings, ['applyRbac', 'kubectlRoleArn', 'alarmTopicArn']),
+  });
 }
 
 function pick<T extends object, K extends keyof T>(source: T, keys: readonly K[]): Partial<Pick<T, K>> {

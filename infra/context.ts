@@ -62,6 +62,17 @@ export interface AppSettings {
   readonly endpointAllowedPrincipals?: string[];
   readonly crossZoneEnabled?: boolean;
 
+  /** VM bootstrap (its own stack when `bootstrapGroups` names groups). */
+  readonly bootstrapGroups: string[];
+  /** `namespace/name` -> instance role ARNs. */
+  readonly bootstrapInstanceRoleArns: Record<string, string[]>;
+  readonly istioVersion?: string;
+  readonly bootstrapTokenLifetimeHours?: number;
+  readonly bootstrapRefreshMinutes?: number;
+  readonly bootstrapClusterId?: string;
+  readonly bootstrapControlPlaneNamespace?: string;
+  readonly bootstrapGatewayDnsName?: string;
+  readonly bootstrapZoneVpcIds?: string[];
   /** Synthesise the spoke template (`<prefix>Spoke`, for StackSets). */
   readonly deploySpoke: boolean;
   /** Other account/region pairs the registrar serves (hub bus, member-role access). */
@@ -124,6 +135,15 @@ export const CONTEXT_KEYS = [
   'endpointAcceptanceRequired',
   'endpointAllowedPrincipals',
   'crossZoneEnabled',
+  'bootstrapGroups',
+  'bootstrapInstanceRoleArns',
+  'istioVersion',
+  'bootstrapTokenLifetimeHours',
+  'bootstrapRefreshMinutes',
+  'bootstrapClusterId',
+  'bootstrapControlPlaneNamespace',
+  'bootstrapGatewayDnsName',
+  'bootstrapZoneVpcIds',
   'deploySpoke',
   'spokeAccountRegions',
   'memberExternalId',
@@ -302,6 +322,7 @@ export function readSettings(node: Node): AppSettings {
   ) {
     read.problems.push(`eventBusArn: "${eventBusArn}" is not an EventBridge event bus ARN`);
   }
+  const bootstrap = readBootstrap(read, deployGateway);
   const queueSenderRoleArns = listOrUndefined(read, 'queueSenderRoleArns');
   for (const arn of queueSenderRoleArns ?? []) {
     if (!/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/.test(arn))
@@ -352,12 +373,56 @@ export function readSettings(node: Node): AppSettings {
     ...optional('endpointAcceptanceRequired', read.boolean('endpointAcceptanceRequired')),
     ...optional('endpointAllowedPrincipals', listOrUndefined(read, 'endpointAllowedPrincipals')),
     ...optional('crossZoneEnabled', read.boolean('crossZoneEnabled')),
+    ...bootstrap,
     ...readFleetSettings(read, region),
   };
   if (read.problems.length > 0) {
     throw new ContextError(`istio-vm-registrar CDK context (cdk.json or -c): ${read.problems.join('; ')}`);
   }
   return settings;
+}
+
+/** The VM bootstrap keys: groups need an Istio version, a cluster and a gateway to name. */
+function readBootstrap(read: Reader, deployGateway: boolean) {
+  const bootstrapGroups = read.list('bootstrapGroups');
+  const bootstrapInstanceRoleArns: Record<string, string[]> = {};
+  for (const item of read.list('bootstrapInstanceRoleArns')) {
+    const eq = item.indexOf('=');
+    const group = item.slice(0, eq);
+    const arn = item.slice(eq + 1);
+    if (eq <= 0 || !/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/.test(arn)) {
+      read.problems.push(`bootstrapInstanceRoleArns: "${item}" is not NAMESPACE/NAME=ROLE_ARN`);
+      continue;
+    }
+    if (!bootstrapGroups.some((g) => g === group || g.startsWith(`${group}:`))) {
+      read.problems.push(`bootstrapInstanceRoleArns: ${group} is not in bootstrapGroups`);
+    }
+    bootstrapInstanceRoleArns[group] = [...(bootstrapInstanceRoleArns[group] ?? []), arn];
+  }
+  const istioVersion = read.string('istioVersion');
+  const bootstrapGatewayDnsName = read.string('bootstrapGatewayDnsName');
+  if (bootstrapGroups.length > 0) {
+    if (!istioVersion)
+      read.problems.push('istioVersion: required with bootstrapGroups (the sidecar package VMs install)');
+    if (!read.string('clusterName')) read.problems.push('clusterName: required with bootstrapGroups');
+    if (!deployGateway && !bootstrapGatewayDnsName) {
+      read.problems.push(
+        'bootstrapGatewayDnsName: required with bootstrapGroups when this app deploys no gateway stack',
+      );
+    }
+  }
+  const zone = read.list('bootstrapZoneVpcIds');
+  return {
+    bootstrapGroups,
+    bootstrapInstanceRoleArns,
+    ...optional('istioVersion', istioVersion),
+    ...optional('bootstrapTokenLifetimeHours', read.number('bootstrapTokenLifetimeHours')),
+    ...optional('bootstrapRefreshMinutes', read.number('bootstrapRefreshMinutes')),
+    ...optional('bootstrapClusterId', read.string('bootstrapClusterId')),
+    ...optional('bootstrapControlPlaneNamespace', read.string('bootstrapControlPlaneNamespace')),
+    ...optional('bootstrapGatewayDnsName', bootstrapGatewayDnsName),
+    ...optional('bootstrapZoneVpcIds', zone.length > 0 ? zone : undefined),
+  };
 }
 
 function listOrUndefined(read: Reader, key: string): string[] | undefined {

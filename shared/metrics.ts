@@ -19,7 +19,7 @@
  */
 
 /** CloudWatch units used here (a subset of Powertools' MetricUnit, same spelling). */
-export type MetricUnitName = 'Count' | 'Milliseconds';
+export type MetricUnitName = 'Count' | 'Milliseconds' | 'Seconds';
 
 export interface MetricDefinition {
   readonly unit: MetricUnitName;
@@ -177,6 +177,37 @@ export const METRICS = {
     dimensions: total,
     description:
       'Account/region pairs a sweep could not list: no deletions for the groups with instances there.',
+  },
+  BootstrapRefreshFailed: {
+    unit: 'Count',
+    dimensions: [['Reason']],
+    description: "VM bootstrap: a group's bundle or token could not be refreshed, by reason.",
+  },
+  BootstrapTokenLate: {
+    unit: 'Count',
+    dimensions: total,
+    description:
+      'VM bootstrap: a token was found past its refresh point by 1.5 schedule intervals (runs failed or missed).',
+  },
+  BootstrapTokenExpired: {
+    unit: 'Count',
+    dimensions: total,
+    description: 'VM bootstrap: a token was found expired: VMs fetching it cannot renew their certificates.',
+  },
+  BootstrapTokensMinted: {
+    unit: 'Count',
+    dimensions: total,
+    description: 'VM bootstrap: istio-ca tokens minted and stored.',
+  },
+  BootstrapFilesWritten: {
+    unit: 'Count',
+    dimensions: total,
+    description: 'VM bootstrap: bundle files (cluster.env, mesh.yaml, ...) written because they changed.',
+  },
+  BootstrapTokenSecondsLeft: {
+    unit: 'Seconds',
+    dimensions: total,
+    description: 'VM bootstrap: seconds the shortest-lived stored token has left after a run (a gauge).',
   },
   ServicesApplied: {
     unit: 'Count',

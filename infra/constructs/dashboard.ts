@@ -250,6 +250,28 @@ export class RegistrarDashboard extends Construct {
         }),
       ]),
     );
+    // VM bootstrap (VmBootstrapStack): empty unless deployed; same namespace and service dimension.
+    this.dashboard.addWidgets(
+      graph(
+        'VM bootstrap: tokens minted, bundle files written',
+        custom([Metric.BootstrapTokensMinted, Metric.BootstrapFilesWritten]),
+      ),
+      graph('VM bootstrap: failed refreshes by reason, late and expired tokens', [
+        registrarMetricQuery(props, Metric.BootstrapRefreshFailed, {
+          period,
+          dimensions: ['Reason'],
+          groupBy: 'Reason',
+        }),
+        ...custom([Metric.BootstrapTokenLate, Metric.BootstrapTokenExpired]),
+      ]),
+      graph('VM bootstrap: shortest token life left (s)', [
+        registrarMetric(props, Metric.BootstrapTokenSecondsLeft, {
+          period,
+          statistic: cloudwatch.Stats.MINIMUM,
+          label: 'min',
+        }),
+      ]),
+    );
     // Services for VM workloads: writes, refusals by reason, slice write conflicts.
     this.dashboard.addWidgets(
       graph(
