@@ -4,9 +4,11 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { handler } from '../../functions/registrar/handler.ts';
 import { cliContext } from '../../shared/cli/replay.ts';
+import { telemetry } from '../../shared/observability.ts';
 import { delivered, eventSchemas } from '../helpers/event-schemas.ts';
 import { sqsRecord, stateChange, withInstance } from '../helpers/fixtures.ts';
 import { instance, useHarness } from '../helpers/harness.ts';
+import { reconcilerFromEnv } from '../helpers/reconcile.ts';
 
 // Powertools metrics on for this file (the suite turns them off): the EMF documents are the output.
 vi.hoisted(() => {
@@ -251,5 +253,77 @@ describe('Observability of the registrar handler (EMF, EventBridge, Kubernetes E
     ).toBeGreaterThanOrEqual(1);
     expect(values(docs, 'EntriesApplied', [])).toEqual([]);
     expect(published()).toEqual([]);
+  });
+});
+
+describe('Observability of a reconcile sweep (drift metrics, Kubernetes Events, Reconcile Completed)', () => {
+  const h = useHarness({ EVENT_BUS: 'registrar-events', KUBE_EVENTS: 'workloadgroup' });
+  const schemas = eventSchemas();
+  beforeEach(() => {
+    eventBridge.reset();
+    eventBridge.on(PutEventsCommand).callsFake((input: { Entries: unknown[] }) => ({
+      FailedEntryCount: 0,
+      Entries: input.Entries.map((_, i) => ({ EventId: `ev-${i}` })),
+    }));
+  });
+  afterEach(() => eventBridge.reset());
+
+  it('a sweep that repairs drift counts it by kind and group, says so on the group, and a sweep in step is one Event counting up', async () => {
+    // Prepare: two running instances and no entries (their events were lost).
+    for (const id of IDS) h.aws.putInstance(instance(id));
+    const reconciler = reconcilerFromEnv();
+
+    // Act
+    // The reconciler's handler flushes the dimensioned metrics after each invocation; here by hand.
+    const docs = await emfOf(async () => {
+      await reconciler.run();
+      telemetry.flush();
+    });
+    await reconciler.run();
+    await reconciler.run();
+
+    // Assess: metrics of the first sweep
+    expect(values(docs, 'ReconcileDrift', ['Kind'], { Kind: 'missing' })).toEqual([2]);
+    expect(
+      values(docs, 'ReconcileDrift', ['WorkloadGroup', 'Kind'], {
+        WorkloadGroup: 'bookinfo/reviews',
+        Kind: 'missing',
+      }),
+    ).toEqual([2]);
+    expect(values(docs, 'ReconcileDrift', ['Kind'], { Kind: 'stale' })).toEqual([]);
+    // Events: the repair, then one "in step" Event whose series counts the two sweeps after it.
+    const events = h.kube.list('events.k8s.io/v1', 'Event', 'bookinfo') as unknown as Array<
+      Record<string, any>
+    >;
+    expect(events.map((e) => [e.reason, e.note, e.series?.count]).sort()).toEqual([
+      ['DriftRepaired', '2 missing, 0 stale, 0 changed, 0 foreign', undefined],
+      ['Reconciled', 'in step: 2 entries', 2],
+    ]);
+    // One Reconcile Completed per sweep, valid against its schema.
+    const completed = eventBridge
+      .commandCalls(PutEventsCommand)
+      .flatMap((c) => c.args[0].input.Entries ?? []);
+    expect(completed.map((e) => e.DetailType)).toEqual(Array(3).fill('Reconcile Completed'));
+    for (const entry of completed)
+      expect(schemas.get('Reconcile Completed')!.validate(delivered(entry))).toBe(true);
+    expect(JSON.parse(completed[0]!.Detail!)).toMatchObject({
+      drift: { missing: 2, stale: 0, changed: 0, foreign: 0 },
+      groupsWithDrift: { 'bookinfo/reviews': { missing: 2 } },
+    });
+  });
+
+  it('a dry run writes no Event and emits no drift metric', async () => {
+    // Prepare
+    for (const id of IDS) h.aws.putInstance(instance(id));
+
+    // Act
+    const docs = await emfOf(async () => {
+      await reconcilerFromEnv().run({ dryRun: true });
+      telemetry.flush();
+    });
+
+    // Assess
+    expect(values(docs, 'ReconcileDrift', ['Kind'])).toEqual([]);
+    expect(h.kube.list('events.k8s.io/v1', 'Event', 'bookinfo')).toEqual([]);
   });
 });
