@@ -1,14 +1,29 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { AutoScalingInstances, LifecycleActions } from '../adapters/autoscaling.ts';
+import type { ContinuationQueue } from '../adapters/continuations.ts';
 import { Deadline } from '../adapters/deadline.ts';
 import type { Ec2Instances } from '../adapters/ec2.ts';
 import { AdapterError, Ec2Error, KubernetesError } from '../adapters/errors.ts';
 import type { KubeWorkloads } from '../adapters/kube.ts';
+import { ReadinessProber } from '../adapters/probe.ts';
 import type { RegistrarConfig } from '../config/config.ts';
-import { Metric } from '../constants.ts';
-import { awaitsLaunchVisibility, decideInstance, type InstanceIntent, verifyHint } from '../domain/decide.ts';
+import { Metric, WORKLOAD_GROUP_TAG } from '../constants.ts';
+import {
+  awaitsLaunchVisibility,
+  decideInstance,
+  type InstanceIntent,
+  parseGroupTag,
+  verifyHint,
+} from '../domain/decide.ts';
 import { type Refusal, RefusalReason } from '../domain/errors.ts';
-import { type InstanceHint, type Intake, normaliseEvent, parseMessageBody } from '../domain/events.ts';
+import {
+  type InstanceHint,
+  type Intake,
+  type LifecycleAction,
+  normaliseEvent,
+  parseMessageBody,
+} from '../domain/events.ts';
+import { launchGateHolds, rebalanceDeregisters } from '../domain/lifecycle.ts';
 import type { InstanceFacts, WorkloadGroupView } from '../domain/types.ts';
 import { isManaged, renderWorkloadEntry } from '../domain/workload-entry.ts';
 import type { Telemetry } from '../observability.ts';
@@ -16,6 +31,14 @@ import { Semaphore } from './concurrency.ts';
 import { writeEntry } from './entries.ts';
 import type { WorkloadGroupCache } from './group-cache.ts';
 import { describeInstances } from './instances.ts';
+import {
+  type Convergence,
+  HookTimeoutsCache,
+  type LifecycleReport,
+  LifecycleSteps,
+  type MeshOps,
+  type OwnedAction,
+} from './lifecycle.ts';
 
 export interface RegistrarDeps {
   readonly config: RegistrarConfig;
@@ -26,6 +49,14 @@ export interface RegistrarDeps {
   readonly groups: WorkloadGroupCache;
   readonly logger: Logger;
   readonly telemetry: Telemetry;
+  /** The registrar's own queue, for lifecycle waits (LIFECYCLE_QUEUE_URL); none: no waits. */
+  readonly queue?: ContinuationQueue;
+  /** Runs the `probe` launch gate. */
+  readonly prober?: ReadinessProber;
+  /** Hooks' timeouts, kept per container. */
+  readonly hookTimeouts?: HookTimeoutsCache;
+  /** The clock of lifecycle waits (tests inject one). */
+  readonly now?: () => number;
 }
 
 /**
@@ -44,12 +75,31 @@ export class LaunchNotVisibleYet extends Ec2Error {
 export type ConvergeOutcome =
   | { readonly action: 'applied' | 'unchanged'; readonly entry: string }
   | { readonly action: 'deleted'; readonly entries: readonly string[]; readonly reason: string }
-  | { readonly action: 'kept' | 'ignored'; readonly reason: string }
+  | { readonly action: 'kept' | 'ignored'; readonly reason: string; readonly heldByGate?: true }
   | { readonly action: 'refused'; readonly refusal: Refusal };
+
+/** How `converge` may go beyond what EC2 alone says. */
+export interface ConvergeOptions {
+  /** The `probe` launch gate passed: write the entry it held back. */
+  readonly launchGatePassed?: boolean;
+}
 
 /** What happened to one record. Retriable failures are thrown instead. */
 export type RecordResult =
-  | { readonly kind: 'converged'; readonly instanceId: string; readonly outcome: ConvergeOutcome }
+  | {
+      readonly kind: 'converged';
+      readonly instanceId: string;
+      readonly outcome: ConvergeOutcome;
+      /** Lifecycle records of our hooks: completed, waiting, or not pending. */
+      readonly lifecycle?: LifecycleReport;
+    }
+  /** A lifecycle record whose convergence failed and that comes back by a continuation instead of SQS. */
+  | {
+      readonly kind: 'deferred';
+      readonly instanceId: string;
+      readonly error: string;
+      readonly lifecycle: LifecycleReport;
+    }
   | { readonly kind: 'ignored'; readonly reason: string }
   | { readonly kind: 'rejected'; readonly reason: string };
 
@@ -73,12 +123,19 @@ function hintWeight(hint: InstanceHint): number {
  * what EC2 says. Level-triggered: the event only says which instance to look at.
  */
 export class Registrar {
-  readonly #deps: RegistrarDeps;
+  readonly #deps: RegistrarDeps & Required<Pick<RegistrarDeps, 'hookTimeouts' | 'prober'>>;
   readonly #kubeSlots: Semaphore;
+  readonly #deadline: Deadline;
 
-  constructor(deps: RegistrarDeps, kubeSlots?: Semaphore) {
-    this.#deps = deps;
+  constructor(deps: RegistrarDeps, kubeSlots?: Semaphore, deadline: Deadline = Deadline.none()) {
+    // Container-wide: one cache of hooks' timeouts and one prober, whatever the batch.
+    this.#deps = {
+      ...deps,
+      hookTimeouts: deps.hookTimeouts ?? new HookTimeoutsCache(),
+      prober: deps.prober ?? new ReadinessProber(),
+    };
     this.#kubeSlots = kubeSlots ?? new Semaphore(deps.config.kubeConcurrency);
+    this.#deadline = deadline;
   }
 
   /** The same registrar with every AWS and Kubernetes call bound to one invocation's deadline. */
@@ -91,9 +148,58 @@ export class Registrar {
         ec2: d.ec2.withDeadline(deadline),
         autoscaling: d.autoscaling.withDeadline(deadline),
         lifecycle: d.lifecycle.withDeadline(deadline),
+        ...(d.queue ? { queue: d.queue.withDeadline(deadline) } : {}),
       },
       this.#kubeSlots,
+      deadline,
     );
+  }
+
+  /**
+   * The lifecycle steps of this batch, or undefined when `hint` carries no action of our hooks (or
+   * completing actions is turned off): then the record is a plain hint.
+   */
+  lifecycleSteps(hint: InstanceHint): LifecycleSteps | undefined {
+    const { config, logger } = this.#deps;
+    if (!hint.lifecycleAction || !config.completeLifecycleActions) return undefined;
+    if (!config.lifecycleHookNames.includes(hint.lifecycleAction.lifecycleHookName)) {
+      logger.info('lifecycle action of another hook left to its owner', {
+        instanceId: hint.instanceId,
+        lifecycleHook: hint.lifecycleAction.lifecycleHookName,
+      });
+      return undefined;
+    }
+    this.#steps ??= new LifecycleSteps({
+      config,
+      lifecycle: this.#deps.lifecycle,
+      queue: this.#deps.queue,
+      kube: this.#deps.kube,
+      prober: this.#deps.prober,
+      hookTimeouts: this.#deps.hookTimeouts,
+      logger,
+      telemetry: this.#deps.telemetry,
+      now: this.#deps.now ?? Date.now,
+      signal: this.#deadline.signal,
+    });
+    return this.#steps;
+  }
+
+  #steps: LifecycleSteps | undefined;
+
+  /** The WorkloadGroup an instance's tag names, read live once per batch; undefined without one. */
+  async groupOf(facts: InstanceFacts | undefined): Promise<WorkloadGroupView | undefined> {
+    const tag = facts?.tags[`${this.#deps.config.tagPrefix}${WORKLOAD_GROUP_TAG}`];
+    if (tag === undefined) return undefined;
+    const ref = parseGroupTag(tag);
+    if ('reason' in ref) return undefined;
+    return this.#liveGroup(ref.namespace, ref.name);
+  }
+
+  /** Takes the instance out of the mesh (see {@link #removeInstance}). */
+  async removeFromMesh(instanceId: string): Promise<ConvergeOutcome> {
+    const outcome = await this.#removeInstance(instanceId, 'launch gate did not pass');
+    this.#record(outcome);
+    return outcome;
   }
 
   /**
@@ -150,6 +256,7 @@ export class Registrar {
     facts: InstanceFacts | undefined,
     hint?: InstanceHint,
     reread?: (instanceId: string) => Promise<InstanceFacts | undefined>,
+    options: ConvergeOptions = {},
   ): Promise<ConvergeOutcome> {
     const { config, logger, telemetry } = this.#deps;
     if (awaitsLaunchVisibility(facts, hint, Date.now())) {
@@ -172,8 +279,15 @@ export class Registrar {
       );
     }
     try {
-      let outcome = await this.#carryOut(instanceId, facts, intent);
-      if (outcome.action === 'applied' && reread) outcome = await this.#undoIfLeft(instanceId, outcome, reread);
+      let outcome = await this.#carryOut(
+        instanceId,
+        facts,
+        intent,
+        check.kind === 'verified' ? hint : undefined,
+        options,
+      );
+      if (outcome.action === 'applied' && reread)
+        outcome = await this.#undoIfLeft(instanceId, outcome, reread);
       this.#record(outcome);
       return outcome;
     } catch (error) {
@@ -210,6 +324,8 @@ export class Registrar {
     instanceId: string,
     facts: InstanceFacts | undefined,
     intent: InstanceIntent,
+    hint?: InstanceHint,
+    options: ConvergeOptions = {},
   ): Promise<ConvergeOutcome> {
     const { kube, config } = this.#deps;
     switch (intent.kind) {
@@ -219,19 +335,8 @@ export class Registrar {
         return { action: 'kept', reason: intent.reason };
       case 'refuse':
         return { action: 'refused', refusal: intent.refusal };
-      case 'deregister': {
-        const found = await this.#kubeSlots.run(() =>
-          kube.findEntriesForInstance(config.allowedNamespaces, instanceId),
-        );
-        const deleted: string[] = [];
-        for (const entry of found.filter(isManaged)) {
-          const { namespace, name, uid } = entry.metadata;
-          if (await this.#kubeSlots.run(() => kube.deleteWorkloadEntry(namespace, name, uid))) {
-            deleted.push(`${namespace}/${name}`);
-          }
-        }
-        return { action: 'deleted', entries: deleted, reason: intent.reason };
-      }
+      case 'deregister':
+        return this.#removeInstance(instanceId, intent.reason);
       case 'register': {
         const group = await this.#liveGroup(intent.group.namespace, intent.group.name);
         if (!group) {
@@ -248,6 +353,19 @@ export class Registrar {
           requireAllowList: config.requireGroupAllowList,
         });
         if (!rendered.ok) return { action: 'refused', refusal: rendered.refusal };
+        if (hint?.source === 'ec2-rebalance-recommendation' && rebalanceDeregisters(group)) {
+          return this.#removeInstance(
+            instanceId,
+            'rebalance recommendation (the group opts in to deregistering)',
+          );
+        }
+        if (!options.launchGatePassed && launchGateHolds(facts!, group)) {
+          return {
+            action: 'kept',
+            reason: 'held back until the launch gate (probe) passes',
+            heldByGate: true,
+          };
+        }
         const desired = rendered.entry;
         const { namespace, name } = desired.metadata;
         const write = await this.#kubeSlots.run(() => writeEntry(kube, desired));
@@ -255,6 +373,26 @@ export class Registrar {
         return { action: write.result, entry: `${namespace}/${name}` };
       }
     }
+  }
+
+  /**
+   * Takes an instance out of the mesh: every managed entry of it (uid-guarded deletes). Whatever else
+   * the mesh keeps for one VM (its direct endpoints, say) is removed here too, so that a scale-in's
+   * drain period, which starts once this returns, covers all of it.
+   */
+  async #removeInstance(instanceId: string, reason: string): Promise<ConvergeOutcome> {
+    const { kube, config } = this.#deps;
+    const found = await this.#kubeSlots.run(() =>
+      kube.findEntriesForInstance(config.allowedNamespaces, instanceId),
+    );
+    const deleted: string[] = [];
+    for (const entry of found.filter(isManaged)) {
+      const { namespace, name, uid } = entry.metadata;
+      if (await this.#kubeSlots.run(() => kube.deleteWorkloadEntry(namespace, name, uid))) {
+        deleted.push(`${namespace}/${name}`);
+      }
+    }
+    return { action: 'deleted', entries: deleted, reason };
   }
 
   /**
@@ -298,28 +436,6 @@ export class Registrar {
   }
 
   /** @internal */
-  async completeLifecycle(hint: InstanceHint, log: Record<string, unknown>): Promise<void> {
-    const { config, lifecycle, logger, telemetry } = this.#deps;
-    if (!hint.lifecycleAction || !config.completeLifecycleActions) return;
-    if (!config.lifecycleHookNames.includes(hint.lifecycleAction.lifecycleHookName)) {
-      logger.info('lifecycle action of another hook left to its owner', {
-        ...log,
-        lifecycleHook: hint.lifecycleAction.lifecycleHookName,
-      });
-      return;
-    }
-    const result = await lifecycle.complete(hint.lifecycleAction, hint.instanceId);
-    telemetry.count(
-      result === 'completed' ? Metric.LifecycleActionsCompleted : Metric.LifecycleActionsNotPending,
-    );
-    logger.info('lifecycle action', {
-      ...log,
-      lifecycleHook: hint.lifecycleAction.lifecycleHookName,
-      result,
-    });
-  }
-
-  /** @internal */
   report(id: string, result: RecordResult, hint?: InstanceHint): void {
     const { logger, telemetry } = this.#deps;
     const base = {
@@ -338,15 +454,35 @@ export class Registrar {
         telemetry.count(Metric.EventsIgnored);
         logger.info('record ignored', { ...base, reason: result.reason });
         return;
+      case 'deferred':
+        if (result.error.includes('not visible in EC2 yet')) {
+          logger.info('instance not visible in EC2 yet; the lifecycle record comes back later', {
+            ...base,
+            lifecycle: result.lifecycle,
+          });
+        } else {
+          telemetry.count(Metric.EventsFailed);
+          logger.error('record failed; its lifecycle action comes back by a continuation', {
+            ...base,
+            error: result.error,
+            lifecycle: result.lifecycle,
+          });
+        }
+        return;
       case 'converged': {
         const o = result.outcome;
+        const lifecycle = result.lifecycle ? { lifecycle: result.lifecycle } : {};
         if (o.action === 'refused') {
-          logger.warn(`instance refused: ${o.refusal.message}`, { ...base, reason: o.refusal.reason });
+          logger.warn(`instance refused: ${o.refusal.message}`, {
+            ...base,
+            reason: o.refusal.reason,
+            ...lifecycle,
+          });
         } else if (o.action === 'ignored') {
           telemetry.count(Metric.EventsIgnored);
-          logger.info('instance ignored', { ...base, reason: o.reason });
+          logger.info('instance ignored', { ...base, reason: o.reason, ...lifecycle });
         } else {
-          logger.info(`instance converged: ${o.action}`, { ...base, outcome: o });
+          logger.info(`instance converged: ${o.action}`, { ...base, outcome: o, ...lifecycle });
         }
       }
     }
@@ -364,6 +500,12 @@ export class RegistrarBatch {
   #running = 0;
   /** Post-apply re-reads waiting for the others, to share one DescribeInstances. */
   #rereads = new Map<string, PromiseWithResolvers<InstanceFacts | undefined>>();
+  /**
+   * Lifecycle actions named by this batch: the hint that carries each forward (a continuation
+   * before the event that started it, the oldest continuation first) and its one step, shared by
+   * every record naming the action, so duplicates never start a second wait or completion.
+   */
+  readonly #actions = new Map<string, { hint: OwnedAction; step?: Promise<LifecycleReport> }>();
 
   constructor(registrar: Registrar, intakes: Map<string, Intake>) {
     this.#registrar = registrar;
@@ -373,6 +515,13 @@ export class RegistrarBatch {
       const current = this.#primary.get(intake.hint.instanceId);
       if (!current || hintWeight(intake.hint) > hintWeight(current))
         this.#primary.set(intake.hint.instanceId, intake.hint);
+      const action = intake.hint.lifecycleAction;
+      if (!action) continue;
+      const key = actionKey(intake.hint.instanceId, action);
+      const held = this.#actions.get(key);
+      if (!held || carriesFurther(intake.hint, held.hint)) {
+        this.#actions.set(key, { hint: intake.hint as OwnedAction });
+      }
     }
   }
 
@@ -442,11 +591,88 @@ export class RegistrarBatch {
       result = { kind: 'ignored', reason: intake.reason };
     } else {
       const { hint } = intake;
-      const outcome = await this.#convergeOnce(hint.instanceId);
-      await this.#registrar.completeLifecycle(hint, { recordId: id, instanceId: hint.instanceId });
-      result = { kind: 'converged', instanceId: hint.instanceId, outcome };
+      const steps = this.#registrar.lifecycleSteps(hint);
+      if (steps) {
+        result = await this.#lifecycleRecord(hint as OwnedAction, steps);
+      } else {
+        const outcome = await this.#convergeOnce(hint.instanceId);
+        result = { kind: 'converged', instanceId: hint.instanceId, outcome };
+      }
     }
     this.#registrar.report(id, result, intake?.kind === 'hint' ? intake.hint : undefined);
     return result;
   }
+
+  /**
+   * A record of one of our hooks' actions: converge the instance, then one lifecycle step for the
+   * action (shared with every other record of this batch naming it). A failed convergence does not
+   * fail the record when the step can park the action on the queue: it comes back by a
+   * continuation, heartbeated, instead of by SQS's visibility timeout and receive count.
+   */
+  async #lifecycleRecord(hint: OwnedAction, steps: LifecycleSteps): Promise<RecordResult> {
+    const instanceId = hint.instanceId;
+    let converged: Convergence<ConvergeOutcome>;
+    try {
+      converged = { ok: true, outcome: await this.#convergeOnce(instanceId) };
+    } catch (error) {
+      converged = { ok: false, error };
+    }
+    const key = actionKey(instanceId, hint.lifecycleAction);
+    const held = this.#actions.get(key) ?? { hint };
+    if (!held.step) {
+      const carried = held.hint;
+      held.step = this.#describe().then(
+        (all) => this.#stepOnce(steps, carried, converged, all.get(instanceId), true),
+        () => this.#stepOnce(steps, carried, converged, undefined, false),
+      );
+      this.#actions.set(key, held);
+    }
+    const report = await held.step;
+    if (converged.ok) return { kind: 'converged', instanceId, outcome: converged.outcome, lifecycle: report };
+    const error = converged.error instanceof Error ? converged.error.message : String(converged.error);
+    return { kind: 'deferred', instanceId, error, lifecycle: report };
+  }
+
+  #stepOnce(
+    steps: LifecycleSteps,
+    hint: OwnedAction,
+    converged: Convergence,
+    facts: InstanceFacts | undefined,
+    factsRead: boolean,
+  ): Promise<LifecycleReport> {
+    const registrar = this.#registrar;
+    const instanceId = hint.instanceId;
+    const ops: MeshOps = {
+      group: () => registrar.groupOf(facts),
+      writeHeld: async () => {
+        await registrar.converge(
+          instanceId,
+          facts,
+          hint,
+          (id) => registrar.describe([id]).then((m) => m.get(id)),
+          { launchGatePassed: true },
+        );
+      },
+      remove: async () => {
+        await registrar.removeFromMesh(instanceId);
+      },
+    };
+    return steps.step(hint, converged, facts, factsRead, ops);
+  }
+}
+
+/** One lifecycle action: its group, hook, instance and token. */
+function actionKey(instanceId: string, action: LifecycleAction): string {
+  return [action.autoScalingGroupName, action.lifecycleHookName, instanceId, action.token ?? ''].join(
+    '\u0000',
+  );
+}
+
+/** Whether `candidate` should carry the action forward rather than `current`. */
+function carriesFurther(candidate: InstanceHint, current: InstanceHint): boolean {
+  const a = candidate.lifecycleProgress;
+  const b = current.lifecycleProgress;
+  if (!a) return false;
+  if (!b) return true;
+  return a.startedAt < b.startedAt;
 }

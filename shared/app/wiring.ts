@@ -1,12 +1,15 @@
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { AutoScalingInstances, LifecycleActions } from '../adapters/autoscaling.ts';
+import { ContinuationQueue } from '../adapters/continuations.ts';
 import { Ec2Instances } from '../adapters/ec2.ts';
 import { kubeConfigSource } from '../adapters/eks-auth.ts';
 import { KubeWorkloads } from '../adapters/kube.ts';
 import { loadConfig } from '../config/config.ts';
 import { logger, type Telemetry, telemetry, tracer } from '../observability.ts';
 import { WorkloadGroupCache } from './group-cache.ts';
+import { HookTimeoutsCache } from './lifecycle.ts';
 import { Registrar, type RegistrarDeps } from './registrar.ts';
 
 /** Everything a function or the CLI needs, built once per process from the configuration. */
@@ -20,7 +23,7 @@ export interface AppContext extends Omit<RegistrarDeps, 'logger' | 'telemetry'> 
  */
 export function createApp(
   env: Record<string, string | undefined> = process.env,
-  overrides: { telemetry?: Telemetry } = {},
+  overrides: { telemetry?: Telemetry; now?: () => number } = {},
 ): AppContext {
   const config = loadConfig(env);
   const t = overrides.telemetry ?? telemetry;
@@ -40,6 +43,15 @@ export function createApp(
   const lifecycle = new LifecycleActions(asgClient);
   const autoscaling = new AutoScalingInstances(asgClient);
   const groups = new WorkloadGroupCache(kube, config.workloadGroupCacheTtlMs);
+  // Lifecycle waits park continuations on the registrar's own queue (the SDK sends to the queue
+  // URL's host, so a stand-in's URL reaches the stand-in).
+  const queue = config.lifecycleQueueUrl
+    ? new ContinuationQueue(
+        tracer.captureAWSv3Client(new SQSClient({ region: config.region, requestHandler })),
+        config.lifecycleQueueUrl,
+      )
+    : undefined;
+  const now = overrides.now ?? Date.now;
   const registrar = new Registrar({
     config,
     ec2,
@@ -49,6 +61,9 @@ export function createApp(
     groups,
     logger,
     telemetry: t,
+    ...(queue ? { queue } : {}),
+    hookTimeouts: new HookTimeoutsCache(300_000, now),
+    now,
   });
   return { config, ec2, kube, lifecycle, autoscaling, groups, registrar };
 }

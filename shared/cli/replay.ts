@@ -230,6 +230,13 @@ async function replayFile(app: AppContext, records: readonly FileRecord[]): Prom
       if (result.kind === 'rejected') out.push({ ...base(r), decision: 'rejected', reason: result.reason });
       else if (result.kind === 'ignored')
         out.push({ ...base(r), decision: 'ignored', reason: result.reason });
+      else if (result.kind === 'deferred')
+        out.push({
+          ...base(r),
+          instanceId: result.instanceId,
+          decision: 'failed',
+          reason: `${result.error} (its lifecycle action comes back by a continuation)`,
+        });
       else {
         const o = result.outcome;
         const instanceId = result.instanceId;

@@ -242,11 +242,20 @@ describe('RegistrarStack: registrar function', () => {
       POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       POWERTOOLS_LOG_LEVEL: 'INFO',
       NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=4',
+      DRAIN_SECONDS: '30',
+      LIFECYCLE_RETRY_SECONDS: '15',
+      TERMINATE_RETRY_LIMIT_SECONDS: '3600',
     };
-    for (const fn of [stack.registrar.functions.registrar, stack.registrar.functions.reconciler]) {
-      const properties = template.findResources('AWS::Lambda::Function')[logicalId(fn)]!.Properties;
-      expect(properties.Environment.Variables).toEqual(expected);
-    }
+    const functions = stack.registrar.functions;
+    const variables = (fn: typeof functions.registrar) =>
+      template.findResources('AWS::Lambda::Function')[logicalId(fn)]!.Properties.Environment.Variables;
+    expect(variables(functions.reconciler)).toEqual(expected);
+    // Only the registrar waits: its own queue, and the margin of a wait (30 s timeout + 1 s window + 5 s).
+    expect(variables(functions.registrar)).toEqual({
+      ...expected,
+      LIFECYCLE_QUEUE_URL: { Ref: logicalId(stack.registrar.queue) },
+      LIFECYCLE_HEARTBEAT_MARGIN_SECONDS: '36',
+    });
   });
 
   it('bundles each handler as minified ESM with a source map and the require banner', () => {
@@ -281,7 +290,7 @@ describe('RegistrarStack: reconcile schedule', () => {
 });
 
 describe('RegistrarStack: IAM (every statement)', () => {
-  it('registrar role: X-Ray, its own logs, DescribeInstances, DescribeCluster, CompleteLifecycleAction, the queue', () => {
+  it('registrar role: X-Ray, its own logs, DescribeInstances, DescribeCluster, lifecycle actions and hooks, the queue', () => {
     const functions = stack.registrar.functions;
     expect(roleStatements(template, logicalId(functions.registrar.role!))).toEqual([
       { Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], Effect: 'Allow', Resource: '*' },
@@ -309,17 +318,25 @@ describe('RegistrarStack: IAM (every statement)', () => {
         Resource: pseudoArn('eks', 'cluster/mesh'),
       },
       {
-        Action: 'autoscaling:CompleteLifecycleAction',
+        Action: ['autoscaling:CompleteLifecycleAction', 'autoscaling:RecordLifecycleActionHeartbeat'],
         Effect: 'Allow',
         Resource: pseudoArn('autoscaling', 'autoScalingGroup:*:autoScalingGroupName/*'),
       },
       {
+        Sid: 'ReadLifecycleHooks',
+        Action: 'autoscaling:DescribeLifecycleHooks',
+        Effect: 'Allow',
+        Resource: '*',
+      },
+      {
+        // Consumes its queue and sends lifecycle continuations to it.
         Action: [
           'sqs:ChangeMessageVisibility',
           'sqs:DeleteMessage',
           'sqs:GetQueueAttributes',
           'sqs:GetQueueUrl',
           'sqs:ReceiveMessage',
+          'sqs:SendMessage',
         ],
         Effect: 'Allow',
         Resource: getAtt(stack.registrar.queue),

@@ -18,6 +18,10 @@ describe('Function: loadConfig()', () => {
       kubeConcurrency: 10,
       reconcileMaxDeleteRatio: 0.5,
       requireGroupAllowList: false,
+      drainSeconds: 30,
+      lifecycleRetrySeconds: 15,
+      terminateRetryLimitSeconds: 3600,
+      lifecycleHeartbeatMarginSeconds: 36,
     });
   });
 
