@@ -3,7 +3,7 @@ import { afterEach, beforeEach, vi } from 'vitest';
 import { handler, resetApp } from '../../functions/registrar/handler.ts';
 import { createApp } from '../../shared/app/wiring.ts';
 import { cliContext } from '../../shared/cli/replay.ts';
-import type { AwsCall } from '../standins/aws-api/index.ts';
+import type { AwsApiStandIn, AwsCall } from '../standins/aws-api/index.ts';
 import { nextSequence } from '../standins/sequence.ts';
 import { eventText, sqsRecord } from './fixtures.ts';
 import { type Harness, reviewsGroup, startHarness } from './harness.ts';
@@ -79,12 +79,7 @@ export async function startLifecycleHarness(env: Record<string, string> = {}): P
     },
     { now: clock.now },
   );
-  const deadLetterQueueUrl = h.aws.createQueue('registrar-dlq');
-  const queueUrl = h.aws.createQueue('registrar-events', {
-    visibilityTimeoutSeconds: VISIBILITY_TIMEOUT_SECONDS,
-    maxReceiveCount: MAX_RECEIVE_COUNT,
-    deadLetterQueueUrl,
-  });
+  const { queueUrl, deadLetterQueueUrl } = createRegistrarQueues(h.aws);
   process.env.LIFECYCLE_QUEUE_URL = queueUrl;
   resetApp(createApp(process.env, { now: clock.now }));
   const kubeLog: TimelineEntry[] = [];
@@ -103,7 +98,6 @@ export async function startLifecycleHarness(env: Record<string, string> = {}): P
     what: c.error ? `${c.action} (${c.error})` : c.action,
     params: c.params,
   });
-  let batch = 0;
   return {
     ...h,
     clock,
@@ -112,51 +106,70 @@ export async function startLifecycleHarness(env: Record<string, string> = {}): P
     enqueue: (...bodies) => {
       for (const body of bodies) h.aws.enqueue(queueUrl, body);
     },
-    pump: async (options = {}) => {
-      const max = options.maxInvocations ?? 200;
-      let invocations = 0;
-      let failedRecords = 0;
-      while (invocations < max) {
-        h.aws.expireLifecycleActions();
-        const received = h.aws.receive(queueUrl, 10);
-        if (received.length === 0) {
-          const next = h.aws.nextVisibleAt(queueUrl);
-          if (next === undefined) break;
-          clock.advanceTo(next);
-          await options.onClock?.(clock.now());
-          continue;
-        }
-        invocations++;
-        batch++;
-        const event = {
-          Records: received.map((m) => {
-            const record = sqsRecord(m.body, m.messageId) as ReturnType<typeof sqsRecord> & {
-              attributes?: Record<string, string>;
-            };
-            return {
-              ...record,
-              receiptHandle: m.receiptHandle,
-              attributes: {
-                ...record.attributes,
-                ApproximateReceiveCount: String(m.receiveCount),
-              },
-            };
-          }),
-        };
-        const response = (await handler(
-          event,
-          cliContext(`registrar-lifecycle-${batch}`),
-        )) as SQSBatchResponse;
-        const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
-        failedRecords += failed.size;
-        for (const m of received)
-          if (!failed.has(m.messageId)) h.aws.deleteMessage(queueUrl, m.receiptHandle);
-      }
-      h.aws.expireLifecycleActions();
-      return { invocations, failedRecords };
-    },
+    pump: (options = {}) => pumpQueue(h.aws, queueUrl, clock, options),
     timeline: () => [...kubeLog, ...h.aws.calls().map(asTimeline)].sort((a, b) => a.seq - b.seq),
   };
+}
+
+let batch = 0;
+
+/**
+ * The Lambda event source mapping over a stand-in queue (see {@link LifecycleHarness.pump}): the
+ * real handler gets batches of up to 10 visible messages; what it processed is deleted, what it
+ * reported failed comes back after the visibility timeout; with nothing visible the clock moves to
+ * the next message's time.
+ */
+export async function pumpQueue(
+  aws: AwsApiStandIn,
+  queueUrl: string,
+  clock: VirtualClock,
+  options: { maxInvocations?: number; onClock?: (now: number) => void | Promise<void> } = {},
+): Promise<PumpReport> {
+  const max = options.maxInvocations ?? 200;
+  let invocations = 0;
+  let failedRecords = 0;
+  while (invocations < max) {
+    aws.expireLifecycleActions();
+    const received = aws.receive(queueUrl, 10);
+    if (received.length === 0) {
+      const next = aws.nextVisibleAt(queueUrl);
+      if (next === undefined) break;
+      clock.advanceTo(next);
+      await options.onClock?.(clock.now());
+      continue;
+    }
+    invocations++;
+    batch++;
+    const event = {
+      Records: received.map((m) => {
+        const record = sqsRecord(m.body, m.messageId) as ReturnType<typeof sqsRecord> & {
+          attributes?: Record<string, string>;
+        };
+        return {
+          ...record,
+          receiptHandle: m.receiptHandle,
+          attributes: { ...record.attributes, ApproximateReceiveCount: String(m.receiveCount) },
+        };
+      }),
+    };
+    const response = (await handler(event, cliContext(`registrar-lifecycle-${batch}`))) as SQSBatchResponse;
+    const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+    failedRecords += failed.size;
+    for (const m of received) if (!failed.has(m.messageId)) aws.deleteMessage(queueUrl, m.receiptHandle);
+  }
+  aws.expireLifecycleActions();
+  return { invocations, failedRecords };
+}
+
+/** The registrar's queue as the CDK stack makes it (181 s visibility, 5 receives), with its DLQ. */
+export function createRegistrarQueues(aws: AwsApiStandIn): { queueUrl: string; deadLetterQueueUrl: string } {
+  const deadLetterQueueUrl = aws.createQueue('registrar-dlq');
+  const queueUrl = aws.createQueue('registrar-events', {
+    visibilityTimeoutSeconds: VISIBILITY_TIMEOUT_SECONDS,
+    maxReceiveCount: MAX_RECEIVE_COUNT,
+    deadLetterQueueUrl,
+  });
+  return { queueUrl, deadLetterQueueUrl };
 }
 
 /**
