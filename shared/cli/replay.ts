@@ -304,6 +304,7 @@ async function replayFile(app: AppContext, records: readonly FileRecord[]): Prom
 async function planFile(app: AppContext, records: readonly FileRecord[]): Promise<Decided[]> {
   const { awaitsLaunchVisibility, decideInstance, verifyHint } = await import('../domain/decide.ts');
   const { entryMatches, isManaged, renderWorkloadEntry } = await import('../domain/workload-entry.ts');
+  const { launchGateHolds, rebalanceDeregisters } = await import('../domain/lifecycle.ts');
   const { describeInstances } = await import('../app/instances.ts');
   const intakes = await Promise.all(records.map((r) => intakeOf(r.item)));
   const ids = [...new Set(intakes.flatMap((i) => (i.kind === 'hint' ? [i.hint.instanceId] : [])))];
@@ -380,6 +381,27 @@ async function planFile(app: AppContext, records: readonly FileRecord[]): Promis
         }
         const desired = rendered.entry;
         const key = `${desired.metadata.namespace}/${desired.metadata.name}`;
+        if (
+          hint.source === 'ec2-rebalance-recommendation' &&
+          check.kind === 'verified' &&
+          rebalanceDeregisters(group)
+        ) {
+          const found = (
+            await app.kube.findEntriesForInstance(app.config.allowedNamespaces, instanceId)
+          ).filter(isManaged);
+          const entries = found.map((e) => `${e.metadata.namespace}/${e.metadata.name}`);
+          const reason = 'rebalance recommendation (the group opts in to deregistering)';
+          return entries.length > 0
+            ? { instanceId, decision: 'deleted', reason, entries }
+            : { instanceId, decision: 'unchanged', reason: `${reason}; no entry to delete` };
+        }
+        if (launchGateHolds(f!, group)) {
+          return {
+            instanceId,
+            decision: 'kept',
+            reason: `held back until the launch gate (probe) passes${lifecycle}`,
+          };
+        }
         const live = await app.kube.getWorkloadEntry(desired.metadata.namespace, desired.metadata.name);
         if (live && !isManaged(live)) {
           return {
@@ -430,7 +452,9 @@ async function planFile(app: AppContext, records: readonly FileRecord[]): Promis
 function lifecycleNote(app: AppContext, hint: InstanceHint): string {
   const action = hint.lifecycleAction;
   if (!action || !app.config.completeLifecycleActions) return '';
-  return app.config.lifecycleHookNames.includes(action.lifecycleHookName)
-    ? `; would complete the ${action.lifecycleHookName} lifecycle action`
-    : `; lifecycle action of ${action.lifecycleHookName} left to its owner`;
+  if (!app.config.lifecycleHookNames.includes(action.lifecycleHookName))
+    return `; lifecycle action of ${action.lifecycleHookName} left to its owner`;
+  // With a queue, a terminate action waits the drain period and a gated launch its gate first.
+  const waits = app.config.lifecycleQueueUrl ? ' (after the drain period or launch gate, if any)' : '';
+  return `; would complete the ${action.lifecycleHookName} lifecycle action${waits}`;
 }
