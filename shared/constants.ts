@@ -49,6 +49,13 @@ export const DEFAULT_LIFECYCLE_HOOK_NAMES = [
   'istio-vm-registrar-terminate',
 ] as const;
 
+/**
+ * Time each function keeps back from its own timeout to report (the registrar its partial-batch
+ * response, the reconciler its summary): calls still running then are cancelled. CDK refuses a
+ * timeout that leaves less than one Kubernetes request after it.
+ */
+export const DEADLINE_MARGIN_MS = { registrar: 3_000, reconciler: 5_000 } as const;
+
 /** Default server-side apply field manager. */
 export const DEFAULT_FIELD_MANAGER = 'istio-vm-registrar';
 export const DEFAULT_TAG_PREFIX = 'istio-vm/';
@@ -76,6 +83,8 @@ export const Metric = {
   EventsRejected: 'EventsRejected',
   /** Records that failed with a retriable error and go back to the queue. */
   EventsFailed: 'EventsFailed',
+  /** Records that cannot succeed on retry (a missing permission, a rejected request): moved to the DLQ at once. */
+  EventsDeadLettered: 'EventsDeadLettered',
   /** Instances refused by policy: namespace not allowed, bad tag, missing group, no private IP. */
   InstancesRefused: 'InstancesRefused',
   EntriesApplied: 'EntriesApplied',
@@ -88,8 +97,11 @@ export const Metric = {
   HintsUnverified: 'HintsUnverified',
   /** A just-launched instance EC2 does not show yet: retried, not a failure. */
   LaunchesNotVisibleYet: 'LaunchesNotVisibleYet',
-  /** Entries deleted right after being written: the instance left while they were (post-apply re-read). */
-  RegistrationsUndone: 'RegistrationsUndone',
+  /**
+   * Writes a fresh EC2 read right after contradicted, corrected at once: an entry written for an
+   * instance that left meanwhile, or deleted for one that came back (races between batches).
+   */
+  StaleWritesCorrected: 'StaleWritesCorrected',
   /** Lifecycle actions completed with ABANDON (a launch gate that timed out, a launch that could not register). */
   LifecycleActionsAbandoned: 'LifecycleActionsAbandoned',
   /** RecordLifecycleActionHeartbeat calls made: a wait or a failing record that would outlast the hook's timeout. */

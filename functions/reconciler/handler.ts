@@ -9,6 +9,7 @@ import { Deadline } from '../../shared/adapters/deadline.ts';
 import { ReconcileRequestSchema } from '../../shared/app/reconcile-request.ts';
 import { Reconciler, type ReconcileSummary } from '../../shared/app/reconciler.ts';
 import { type AppContext, createApp } from '../../shared/app/wiring.ts';
+import { DEADLINE_MARGIN_MS } from '../../shared/constants.ts';
 import { logger, metrics, telemetry, tracer } from '../../shared/observability.ts';
 
 /**
@@ -17,10 +18,11 @@ import { logger, metrics, telemetry, tracer } from '../../shared/observability.t
  */
 let app: { context: AppContext; reconciler: Reconciler } | undefined;
 
-async function lambdaHandler(
-  request: z.infer<typeof ReconcileRequestSchema>,
-  context: Context,
-): Promise<ReconcileSummary> {
+/**
+ * Builds the wiring once per container. In Lambda this runs at init (below), so a bad configuration
+ * fails the function's init with one log line naming every problem; elsewhere at the first call.
+ */
+function wiring(): { context: AppContext; reconciler: Reconciler } {
   if (!app) {
     let context: AppContext;
     try {
@@ -31,8 +33,20 @@ async function lambdaHandler(
     }
     app = { context, reconciler: new Reconciler({ ...context, logger, telemetry }) };
   }
+  return app;
+}
+
+if (process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined) wiring();
+
+async function lambdaHandler(
+  request: z.infer<typeof ReconcileRequestSchema>,
+  context: Context,
+): Promise<ReconcileSummary> {
+  const app = wiring();
   // Stop retrying in time to return the summary (what failed is in it, and the next sweep retries).
-  const deadline = new Deadline(Date.now() + context.getRemainingTimeInMillis() - 5_000);
+  const deadline = new Deadline(
+    Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS.reconciler,
+  );
   let summary: ReconcileSummary;
   try {
     summary = await app.reconciler.run(request, (message) => logger.debug(message), deadline);

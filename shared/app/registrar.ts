@@ -244,12 +244,13 @@ export class Registrar {
   /**
    * Converges one instance given what EC2 says about it. Throws on retriable failure.
    *
-   * `reread` (the batch's coalesced DescribeInstances) closes the launch/terminate race: batch A
+   * `reread` (the batch's coalesced DescribeInstances) closes the races between batches. Batch A
    * reads "running", the instance terminates, batch B's delete finds no entry yet, then A's apply
-   * lands. Every apply is therefore followed by a fresh read of the instance, and an entry written
-   * for an instance that meanwhile left is deleted at once. Whatever the interleaving, either B's
-   * listing sees A's entry, or B's read of EC2 (before its listing, so before A's apply) already
-   * showed the instance leaving, and A's re-read, after its apply, shows it too.
+   * lands; or A reads "stopped", the instance is started, B registers it, then A's delete lands.
+   * Every write decided by EC2's state is therefore followed by a fresh read of the instance, and a
+   * write that the fresh read contradicts is corrected at once. Whatever the interleaving, either
+   * B's reads see A's write, or B's read of EC2 (before its own writes, so before A's) already
+   * showed the new state, and A's re-read, after its write, shows it too.
    */
   async converge(
     instanceId: string,
@@ -286,8 +287,7 @@ export class Registrar {
         check.kind === 'verified' ? hint : undefined,
         options,
       );
-      if (outcome.action === 'applied' && reread)
-        outcome = await this.#undoIfLeft(instanceId, outcome, reread);
+      if (reread) outcome = await this.#correctIfStale(instanceId, facts, outcome, reread);
       this.#record(outcome);
       return outcome;
     } catch (error) {
@@ -296,28 +296,47 @@ export class Registrar {
     }
   }
 
-  /** After an apply: EC2 read again; an instance that left meanwhile loses the entry just written. */
-  async #undoIfLeft(
+  /**
+   * After a write: EC2 read again. An instance that left meanwhile loses the entry just written; one
+   * that came back (started again) while its entry was deleted is registered again. Deletions a
+   * verified hint decided (a Spot warning, a terminate lifecycle action) stand: EC2's running state
+   * is exactly what they overrule.
+   */
+  async #correctIfStale(
     instanceId: string,
-    applied: ConvergeOutcome,
+    facts: InstanceFacts | undefined,
+    outcome: ConvergeOutcome,
     reread: (instanceId: string) => Promise<InstanceFacts | undefined>,
   ): Promise<ConvergeOutcome> {
-    const { config, logger, telemetry } = this.#deps;
+    const { config } = this.#deps;
+    const wrote =
+      outcome.action === 'applied' ||
+      (outcome.action === 'deleted' &&
+        outcome.entries.length > 0 &&
+        facts !== undefined &&
+        decideInstance(facts, undefined, config).kind === 'deregister');
+    if (!wrote) return outcome;
     const fresh = await reread(instanceId);
-    // Only a positive answer undoes the write: EC2 just showed the instance, and a terminated one
-    // stays visible for about an hour, so "not found" now is eventual consistency, not leaving.
-    if (!fresh) return applied;
+    // Only a positive answer corrects: EC2 just showed the instance, and a terminated one stays
+    // visible for about an hour, so "not found" now is eventual consistency, not news.
+    if (!fresh) return outcome;
     const intent = decideInstance(fresh, undefined, config);
-    if (intent.kind !== 'deregister') return applied;
-    telemetry.count(Metric.RegistrationsUndone);
-    logger.info('instance left while its entry was written: entry deleted again', {
-      instanceId,
-      reason: intent.reason,
-    });
-    const undone = await this.#carryOut(instanceId, fresh, intent);
-    return undone.action === 'deleted'
-      ? { ...undone, reason: `${intent.reason} (it left while its entry was written)` }
-      : undone;
+    const contradicts =
+      outcome.action === 'applied'
+        ? intent.kind === 'deregister'
+        : intent.kind === 'register' && !fresh.autoScalingStateUnknown;
+    if (!contradicts) return outcome;
+    this.#deps.telemetry.count(Metric.StaleWritesCorrected);
+    this.#deps.logger.info(
+      outcome.action === 'applied'
+        ? 'instance left while its entry was written: entry deleted again'
+        : 'instance came back while its entry was deleted: registered again',
+      { instanceId, ...(intent.kind === 'deregister' ? { reason: intent.reason } : {}) },
+    );
+    const corrected = await this.#carryOut(instanceId, fresh, intent);
+    return corrected.action === 'deleted'
+      ? { ...corrected, reason: `${corrected.reason} (it left while its entry was written)` }
+      : corrected;
   }
 
   async #carryOut(

@@ -3,6 +3,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { AutoScalingInstances, LifecycleActions } from '../adapters/autoscaling.ts';
 import { ContinuationQueue } from '../adapters/continuations.ts';
+import { DeadLetters } from '../adapters/dead-letters.ts';
 import { Ec2Instances } from '../adapters/ec2.ts';
 import { kubeConfigSource } from '../adapters/eks-auth.ts';
 import { KubeWorkloads } from '../adapters/kube.ts';
@@ -15,6 +16,8 @@ import { Registrar, type RegistrarDeps } from './registrar.ts';
 /** Everything a function or the CLI needs, built once per process from the configuration. */
 export interface AppContext extends Omit<RegistrarDeps, 'logger' | 'telemetry'> {
   readonly registrar: Registrar;
+  /** Set when DEAD_LETTER_QUEUE_URL is: where records that cannot succeed on retry go at once. */
+  readonly deadLetters?: DeadLetters;
 }
 
 /**
@@ -43,14 +46,13 @@ export function createApp(
   const lifecycle = new LifecycleActions(asgClient);
   const autoscaling = new AutoScalingInstances(asgClient);
   const groups = new WorkloadGroupCache(kube, config.workloadGroupCacheTtlMs);
-  // Lifecycle waits park continuations on the registrar's own queue (the SDK sends to the queue
-  // URL's host, so a stand-in's URL reaches the stand-in).
-  const queue = config.lifecycleQueueUrl
-    ? new ContinuationQueue(
-        tracer.captureAWSv3Client(new SQSClient({ region: config.region, requestHandler })),
-        config.lifecycleQueueUrl,
-      )
-    : undefined;
+  // One SQS client for both queues the registrar sends to: lifecycle waits park continuations on
+  // its own queue, records that cannot succeed go to the dead-letter queue (the SDK sends to the
+  // queue URL's host, so a stand-in's URL reaches the stand-in).
+  let sqsClient: SQSClient | undefined;
+  const sqs = () =>
+    (sqsClient ??= tracer.captureAWSv3Client(new SQSClient({ region: config.region, requestHandler })));
+  const queue = config.lifecycleQueueUrl ? new ContinuationQueue(sqs(), config.lifecycleQueueUrl) : undefined;
   const now = overrides.now ?? Date.now;
   const registrar = new Registrar({
     config,
@@ -65,5 +67,17 @@ export function createApp(
     hookTimeouts: new HookTimeoutsCache(300_000, now),
     now,
   });
-  return { config, ec2, kube, lifecycle, autoscaling, groups, registrar };
+  const deadLetters = config.deadLetterQueueUrl
+    ? new DeadLetters(sqs(), config.deadLetterQueueUrl)
+    : undefined;
+  return {
+    config,
+    ec2,
+    kube,
+    lifecycle,
+    autoscaling,
+    groups,
+    registrar,
+    ...(deadLetters ? { deadLetters } : {}),
+  };
 }

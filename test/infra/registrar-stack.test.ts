@@ -162,7 +162,7 @@ describe('RegistrarStack: queues', () => {
       Principal: { AWS: '*' },
       Resource: getAtt(stack.registrar.queue),
     });
-    const allows = statements.slice(1);
+    const allows = statements.slice(1, -1);
     expect(allows).toHaveLength(8);
     expect(allows).toEqual(
       stack.registrar.rules.map((rule) => ({
@@ -173,6 +173,18 @@ describe('RegistrarStack: queues', () => {
         Resource: getAtt(stack.registrar.queue),
       })),
     );
+    // Everyone else (a hand-sent "Spot warning", say) is denied, whatever their IAM policy says.
+    expect(statements.at(-1)).toEqual({
+      Sid: 'OnlyRulesAndRegistrarSend',
+      Action: 'sqs:SendMessage',
+      Condition: {
+        ArnNotEquals: { 'aws:SourceArn': stack.registrar.rules.map((rule) => getAtt(rule)) },
+        ArnNotLike: { 'aws:PrincipalArn': [getAtt(stack.registrar.functions.registrar.role!, 'Arn')] },
+      },
+      Effect: 'Deny',
+      Principal: { AWS: '*' },
+      Resource: getAtt(stack.registrar.queue),
+    });
   });
 
   it('lets the rules dead-letter undeliverable events into the DLQ, per rule ARN', () => {
@@ -246,16 +258,25 @@ describe('RegistrarStack: registrar function', () => {
       LIFECYCLE_RETRY_SECONDS: '15',
       TERMINATE_RETRY_LIMIT_SECONDS: '3600',
     };
-    const functions = stack.registrar.functions;
-    const variables = (fn: typeof functions.registrar) =>
-      template.findResources('AWS::Lambda::Function')[logicalId(fn)]!.Properties.Environment.Variables;
-    expect(variables(functions.reconciler)).toEqual(expected);
-    // Only the registrar waits: its own queue, and the margin of a wait (30 s timeout + 1 s window + 5 s).
-    expect(variables(functions.registrar)).toEqual({
+    const variables = (fn: object) =>
+      template.findResources('AWS::Lambda::Function')[logicalId(fn as never)]!.Properties.Environment
+        .Variables;
+    expect(variables(stack.registrar.functions.reconciler)).toEqual(expected);
+    // The registrar alone moves records that cannot succeed on retry to the DLQ, and waits on its own
+    // queue (with the margin of a wait: 30 s timeout + 1 s window + 5 s).
+    expect(variables(stack.registrar.functions.registrar)).toEqual({
       ...expected,
-      LIFECYCLE_QUEUE_URL: { Ref: logicalId(stack.registrar.queue) },
+      DEAD_LETTER_QUEUE_URL: ref(stack.registrar.deadLetterQueue),
+      LIFECYCLE_QUEUE_URL: ref(stack.registrar.queue),
       LIFECYCLE_HEARTBEAT_MARGIN_SECONDS: '36',
     });
+  });
+
+  it('reserves one concurrent execution for the reconciler, so sweeps never overlap', () => {
+    const properties =
+      template.findResources('AWS::Lambda::Function')[logicalId(stack.registrar.functions.reconciler)]!
+        .Properties;
+    expect(properties.ReservedConcurrentExecutions).toBe(1);
   });
 
   it('bundles each handler as minified ESM with a source map and the require banner', () => {
@@ -319,6 +340,7 @@ describe('RegistrarStack: IAM (every statement)', () => {
       },
       {
         Action: ['autoscaling:CompleteLifecycleAction', 'autoscaling:RecordLifecycleActionHeartbeat'],
+        Condition: { Null: { 'autoscaling:ResourceTag/istio-vm/workload-group': 'false' } },
         Effect: 'Allow',
         Resource: pseudoArn('autoscaling', 'autoScalingGroup:*:autoScalingGroupName/*'),
       },
@@ -340,6 +362,11 @@ describe('RegistrarStack: IAM (every statement)', () => {
         ],
         Effect: 'Allow',
         Resource: getAtt(stack.registrar.queue),
+      },
+      {
+        Action: 'sqs:SendMessage',
+        Effect: 'Allow',
+        Resource: getAtt(stack.registrar.deadLetterQueue),
       },
     ]);
   });

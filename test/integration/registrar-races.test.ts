@@ -285,6 +285,48 @@ describe('Registrar: a launch and a terminate in different batches', () => {
     expect(h.entries()).toEqual([]);
   });
 
+  it("registers again an instance started while a stale stop's delete was in flight", async () => {
+    // Prepare: registered; stopped; batch A's delete (from the stop) is held at the API server.
+    h.aws.putInstance(instance(IDS[0]!));
+    await h.send([stateChange(IDS[0]!, 'running')]);
+    h.aws.setState(IDS[0]!, 'stopped');
+    const held = Promise.withResolvers<void>();
+    const release = Promise.withResolvers<void>();
+    h.kube.setRequestHook(async ({ method }) => {
+      if (method !== 'DELETE') return;
+      held.resolve();
+      await release.promise;
+    });
+
+    // Act: the instance is started and B registers it (unchanged: the entry is still there); then
+    // A's delete lands.
+    const a = h.send([stateChange(IDS[0]!, 'stopped')]);
+    await held.promise;
+    h.kube.setRequestHook(undefined);
+    h.aws.setState(IDS[0]!, 'running');
+    const b = await h.send([stateChange(IDS[0]!, 'running')]);
+    release.resolve();
+    const ra = await a;
+
+    // Assess: the running VM keeps (gets back) its entry without waiting for a sweep.
+    expect(b.batchItemFailures).toEqual([]);
+    expect(ra.batchItemFailures).toEqual([]);
+    expect(h.entries().map((e) => e.metadata.name)).toEqual([`reviews-${IDS[0]}`]);
+  });
+
+  it('lets a verified Spot warning stand although EC2 still reports the instance running', async () => {
+    // Prepare
+    h.aws.putInstance(instance(IDS[0]!, { instanceLifecycle: 'spot' }));
+    await h.send([stateChange(IDS[0]!, 'running')]);
+
+    // Act
+    const response = await h.send([withInstance('ec2-spot-instance-interruption-warning.json', IDS[0]!)]);
+
+    // Assess: no re-registration by the post-write re-read.
+    expect(response.batchItemFailures).toEqual([]);
+    expect(h.entries()).toEqual([]);
+  });
+
   it('re-reads a batch of launches with one DescribeInstances after its applies', async () => {
     // Prepare
     for (const id of IDS) h.aws.putInstance(instance(id));

@@ -121,6 +121,7 @@ export async function startAwsApi(
   let faults: AwsFaultPlan | undefined;
   let random = seededRandom(1);
   let latencyMs = options.latencyMs ?? 0;
+  let requestHook: ((request: { readonly action: string }) => void | Promise<void>) | undefined;
   if (!(latencyMs >= 0)) throw new Error('latencyMs must be >= 0');
 
   const ec2Handlers: Record<string, Ec2Handler> = {
@@ -151,6 +152,29 @@ export async function startAwsApi(
       throw service === 'ec2'
         ? new ApiError('RequestLimitExceeded', 'Request limit exceeded.', 503)
         : new ApiError('Throttling', 'Rate exceeded', 400);
+    }
+    if (faults?.denyActions?.includes(action)) {
+      const iamAction = `${service === 'ec2' ? 'ec2' : 'autoscaling'}:${action}`;
+      const who = 'User: arn:aws:sts::123456789012:assumed-role/registrar/standin';
+      throw service === 'ec2'
+        ? new ApiError(
+            'UnauthorizedOperation',
+            `You are not authorized to perform this operation. ${who} is not authorized to perform: ${iamAction} because no identity-based policy allows the ${iamAction} action`,
+            403,
+          )
+        : new ApiError(
+            'AccessDenied',
+            `${who} is not authorized to perform: ${iamAction} because no identity-based policy allows the ${iamAction} action`,
+            403,
+          );
+    }
+    const failing = faults?.failAutoScalingGroups ?? [];
+    if (service !== 'ec2' && failing.length > 0) {
+      const named = [...params].filter(
+        ([k]) => k === 'AutoScalingGroupName' || /^AutoScalingGroupNames\.member\.\d+$/.test(k),
+      );
+      const hit = named.find(([, v]) => failing.includes(v));
+      if (hit) throw new ApiError('InternalFailure', `stand-in fault for group ${hit[1]}`, 500);
     }
     return service === 'ec2'
       ? ec2Response(action, requestId, ec2Handlers[action]!(params))
@@ -215,6 +239,7 @@ export async function startAwsApi(
     byAction.set(action, (byAction.get(action) ?? 0) + 1);
     const service = serviceOf(params);
     if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs));
+    if (requestHook) await requestHook({ action });
     lifecycle.expire();
 
     let status = 200;
@@ -323,6 +348,9 @@ export async function startAwsApi(
       }
       faults = plan ? { ...plan } : undefined;
       random = seededRandom(plan?.seed ?? 1);
+    },
+    setRequestHook: (hook) => {
+      requestHook = hook;
     },
     setLatency: (ms) => {
       if (!(ms >= 0)) throw new Error('setLatency: ms must be >= 0');

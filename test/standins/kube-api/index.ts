@@ -39,7 +39,7 @@ import {
 import { fieldMatcher, labelMatcher } from './selectors.ts';
 import type { JsonObject, KubeObject } from './types.ts';
 
-export { StatusError } from './errors.ts';
+export { rbacForbidden, StatusError } from './errors.ts';
 export type { KubeObject, KubeStatus, ManagedFieldsEntry, ObjectMeta, OwnerReference } from './types.ts';
 
 export interface KubeApiOptions {
@@ -96,7 +96,8 @@ export interface KubeApiStandIn {
   /**
    * Runs `hook` for every request after its body is read and before it is served (undefined:
    * none), so a test can hold one request (an apply, say) while others go through: interleavings
-   * that latency alone cannot produce.
+   * that latency alone cannot produce. A StatusError the hook throws is the answer (an RBAC denial,
+   * say: `rbacForbidden`).
    */
   setRequestHook(hook: RequestHook | undefined): void;
   createNamespace(name: string): void;
@@ -409,7 +410,15 @@ class StandIn implements KubeApiStandIn {
     this.count(verb, method);
     const body = await this.readBody(req);
     if (this.latency > 0) await new Promise((r) => setTimeout(r, this.latency));
-    if (this.requestHook) await this.requestHook({ method, verb, path: url.pathname });
+    if (this.requestHook) {
+      try {
+        await this.requestHook({ method, verb, path: url.pathname });
+      } catch (e) {
+        if (!isStatusError(e)) throw e;
+        this.sendError(res, e);
+        return;
+      }
+    }
     // A real API server runs each request under its client's context: a client that has gone
     // (aborted, timed out) before the handler reached storage cancels the write.
     if (res.closed || req.socket.destroyed) return;
