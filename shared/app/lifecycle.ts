@@ -150,7 +150,9 @@ export class LifecycleSteps {
     const action = hint.lifecycleAction;
     const now = d.now();
     const progress = hint.lifecycleProgress ?? startProgress(hint.time, now);
-    const pending = factsRead ? actionPending(action, facts) : 'unknown';
+    // EC2 not knowing the instance settles nothing while its convergence failed (a launch EC2 does
+    // not show yet fails that way): only a read that converged says the action cannot be waiting.
+    const pending = !factsRead || (!facts && !converged.ok) ? 'unknown' : actionPending(action, facts);
     const log = {
       instanceId: hint.instanceId,
       lifecycleHook: action.lifecycleHookName,

@@ -98,6 +98,8 @@ export type RecordResult =
       readonly kind: 'deferred';
       readonly instanceId: string;
       readonly error: string;
+      /** The failure was a launch EC2 does not show yet: expected, not counted as a failure. */
+      readonly notVisibleYet: boolean;
       readonly lifecycle: LifecycleReport;
     }
   | { readonly kind: 'ignored'; readonly reason: string }
@@ -260,7 +262,7 @@ export class Registrar {
     options: ConvergeOptions = {},
   ): Promise<ConvergeOutcome> {
     const { config, logger, telemetry } = this.#deps;
-    if (awaitsLaunchVisibility(facts, hint, Date.now())) {
+    if (awaitsLaunchVisibility(facts, hint, (this.#deps.now ?? Date.now)())) {
       telemetry.count(Metric.LaunchesNotVisibleYet);
       throw new LaunchNotVisibleYet(instanceId);
     }
@@ -474,7 +476,7 @@ export class Registrar {
         logger.info('record ignored', { ...base, reason: result.reason });
         return;
       case 'deferred':
-        if (result.error.includes('not visible in EC2 yet')) {
+        if (result.notVisibleYet) {
           logger.info('instance not visible in EC2 yet; the lifecycle record comes back later', {
             ...base,
             lifecycle: result.lifecycle,
@@ -649,7 +651,8 @@ export class RegistrarBatch {
     const report = await held.step;
     if (converged.ok) return { kind: 'converged', instanceId, outcome: converged.outcome, lifecycle: report };
     const error = converged.error instanceof Error ? converged.error.message : String(converged.error);
-    return { kind: 'deferred', instanceId, error, lifecycle: report };
+    const notVisibleYet = converged.error instanceof LaunchNotVisibleYet;
+    return { kind: 'deferred', instanceId, error, notVisibleYet, lifecycle: report };
   }
 
   #stepOnce(

@@ -83,6 +83,8 @@ export function continuationIntake(value: unknown): Intake {
       autoScalingGroupName: action.autoScalingGroupName,
       lifecycleAction: action,
       lifecycleProgress: progress,
+      // When the action began: a launch EC2 does not show yet is waited for, as for the event itself.
+      time: new Date(c.progress.startedAt).toISOString(),
       ...(c.account ? { account: c.account } : {}),
       ...(c.region ? { region: c.region } : {}),
     },

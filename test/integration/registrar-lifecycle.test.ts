@@ -528,3 +528,44 @@ describe('Lifecycle: every verbatim lifecycle sample, replayed three times', () 
     });
   }
 });
+
+describe('Lifecycle: a launch EC2 does not show yet', () => {
+  const h = useLifecycleHarness();
+
+  it('is waited for by continuations, not dropped, and completed once EC2 shows the instance', async () => {
+    // Prepare: Auto Scaling holds the launch; EC2's DescribeInstances does not know the VM yet.
+    h.aws.addLifecycleHook({
+      autoScalingGroupName: ASG,
+      lifecycleHookName: LAUNCH_HOOK,
+      transition: 'launching',
+      heartbeatTimeout: 300,
+      defaultResult: 'ABANDON',
+    });
+    const start = h.clock.now();
+    const event = lifecycleEvent('launching', ID, { token: TOKEN, time: start });
+
+    // Act: EC2 shows it 40 s in, already held in Pending:Wait.
+    h.enqueue(event);
+    const pumped = await h.pump({
+      onClock: (now) => {
+        if (now - start >= 40_000 && !h.aws.instance(ID)) {
+          h.aws.putInstance(instance(ID));
+          h.aws.addLifecycleAction({
+            autoScalingGroupName: ASG,
+            lifecycleHookName: LAUNCH_HOOK,
+            instanceId: ID,
+            token: TOKEN,
+            transition: 'launching',
+          });
+        }
+      },
+    });
+
+    // Assess
+    expect(pumped.failedRecords).toBe(0);
+    expect(h.entries().map((e) => e.metadata.name)).toEqual([ENTRY]);
+    expect(h.aws.completedLifecycleActions()).toEqual([
+      expect.objectContaining({ token: TOKEN, result: 'CONTINUE', by: 'call' }),
+    ]);
+  });
+});

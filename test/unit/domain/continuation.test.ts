@@ -26,6 +26,7 @@ describe('Lifecycle continuations: render and intake', () => {
         autoScalingGroupName: original.hint.lifecycleAction.autoScalingGroupName,
         lifecycleAction: original.hint.lifecycleAction,
         lifecycleProgress: progress,
+        time: '1970-01-01T00:00:01.000Z',
         account: original.hint.account,
         region: original.hint.region,
       },
