@@ -39,6 +39,7 @@ import {
   type MeshOps,
   type OwnedAction,
 } from './lifecycle.ts';
+import type { ServiceBatch, ServiceUpkeep, SettledInstance } from './service-upkeep.ts';
 
 export interface RegistrarDeps {
   readonly config: RegistrarConfig;
@@ -47,6 +48,8 @@ export interface RegistrarDeps {
   readonly lifecycle: LifecycleActions;
   readonly autoscaling: AutoScalingInstances;
   readonly groups: WorkloadGroupCache;
+  /** Services, ServiceEntries and direct EndpointSlices of the groups (see service-upkeep.ts). */
+  readonly services?: ServiceUpkeep;
   readonly logger: Logger;
   readonly telemetry: Telemetry;
   /** The registrar's own queue, for lifecycle waits (LIFECYCLE_QUEUE_URL); none: no waits. */
@@ -198,9 +201,13 @@ export class Registrar {
   }
 
   /** Takes the instance out of the mesh (see {@link #removeInstance}). */
-  async removeFromMesh(instanceId: string): Promise<ConvergeOutcome> {
+  async removeFromMesh(instanceId: string, facts: InstanceFacts | undefined): Promise<ConvergeOutcome> {
     const outcome = await this.#removeInstance(instanceId, 'launch gate did not pass');
     this.#record(outcome);
+    // The batch's Service upkeep has run already: the VM's direct endpoint goes now, not later.
+    const { services, kube } = this.#deps;
+    const group = services ? await this.groupOf(facts) : undefined;
+    if (services && group) await services.removeInstanceEndpoints(kube, group, instanceId);
     return outcome;
   }
 
@@ -397,9 +404,10 @@ export class Registrar {
   }
 
   /**
-   * Takes an instance out of the mesh: every managed entry of it (uid-guarded deletes). Whatever else
-   * the mesh keeps for one VM (its direct endpoints, say) is removed here too, so that a scale-in's
-   * drain period, which starts once this returns, covers all of it.
+   * Takes an instance out of the mesh: every managed entry of it (uid-guarded deletes). Its direct
+   * endpoints follow from the 'deleted' outcome, through the batch's Service upkeep, before a
+   * lifecycle record moves on (so a scale-in's drain covers them too); a launch gate's removal
+   * ({@link removeFromMesh}) takes them out itself.
    */
   async #removeInstance(instanceId: string, reason: string): Promise<ConvergeOutcome> {
     const { kube, config } = this.#deps;
@@ -454,6 +462,12 @@ export class Registrar {
       default:
         break;
     }
+  }
+
+  /** The Service upkeep of one batch (bound to its deadline), when the registrar keeps Services. @internal */
+  serviceBatch(): ServiceBatch | undefined {
+    const { services, groups, kube } = this.#deps;
+    return services?.startBatch(kube, (namespace, name) => groups.get(namespace, name, kube));
   }
 
   /** @internal */
@@ -517,6 +531,9 @@ export class RegistrarBatch {
   readonly #primary = new Map<string, InstanceHint>();
   readonly #converging = new Map<string, Promise<ConvergeOutcome>>();
   #facts: Promise<Map<string, InstanceFacts>> | undefined;
+  /** Each instance's first convergence, kept when it failed (the Service upkeep waits for all). */
+  readonly #firstConverge = new Map<string, Promise<ConvergeOutcome>>();
+  readonly #services: ServiceBatch | undefined;
   /** Converges started and not yet at their post-apply re-read or finished. */
   #running = 0;
   /** Post-apply re-reads waiting for the others, to share one DescribeInstances. */
@@ -531,6 +548,7 @@ export class RegistrarBatch {
   constructor(registrar: Registrar, intakes: Map<string, Intake>) {
     this.#registrar = registrar;
     this.#intakes = intakes;
+    this.#services = registrar.serviceBatch();
     for (const intake of intakes.values()) {
       if (intake.kind !== 'hint') continue;
       const current = this.#primary.get(intake.hint.instanceId);
@@ -577,8 +595,22 @@ export class RegistrarBatch {
       running.then(arrive, arrive);
       running.catch(() => this.#converging.delete(instanceId));
       this.#converging.set(instanceId, running);
+      if (!this.#firstConverge.has(instanceId)) this.#firstConverge.set(instanceId, running);
     }
     return running;
+  }
+
+  /** Every instance of the batch once converged (those that failed left out), with EC2's facts. */
+  async #settled(): Promise<SettledInstance[]> {
+    const ids = [...this.#primary.keys()];
+    const outcomes = await Promise.allSettled(
+      ids.map((id) => this.#firstConverge.get(id) ?? this.#convergeOnce(id)),
+    );
+    const facts = await this.#describe().catch(() => new Map<string, InstanceFacts>());
+    return ids.flatMap((instanceId, i) => {
+      const o = outcomes[i]!;
+      return o.status === 'fulfilled' ? [{ instanceId, facts: facts.get(instanceId), outcome: o.value }] : [];
+    });
   }
 
   /**
@@ -617,6 +649,8 @@ export class RegistrarBatch {
         result = await this.#lifecycleRecord(hint as OwnedAction, steps);
       } else {
         const outcome = await this.#convergeOnce(hint.instanceId);
+        // The group's Services and direct endpoints follow in the same record.
+        await this.#services?.follow(hint.instanceId, () => this.#settled());
         result = { kind: 'converged', instanceId: hint.instanceId, outcome };
       }
     }
@@ -634,7 +668,11 @@ export class RegistrarBatch {
     const instanceId = hint.instanceId;
     let converged: Convergence<ConvergeOutcome>;
     try {
-      converged = { ok: true, outcome: await this.#convergeOnce(instanceId) };
+      const outcome = await this.#convergeOnce(instanceId);
+      // The group's Services and direct endpoints follow before the action moves on: a scale-in's
+      // drain starts once the VM's direct endpoints are gone too.
+      await this.#services?.follow(instanceId, () => this.#settled());
+      converged = { ok: true, outcome };
     } catch (error) {
       converged = { ok: false, error };
     }
@@ -676,7 +714,7 @@ export class RegistrarBatch {
         );
       },
       remove: async () => {
-        await registrar.removeFromMesh(instanceId);
+        await registrar.removeFromMesh(instanceId, facts);
       },
     };
     return steps.step(hint, converged, facts, factsRead, ops);

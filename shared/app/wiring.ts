@@ -12,10 +12,13 @@ import { logger, type Telemetry, telemetry, tracer } from '../observability.ts';
 import { WorkloadGroupCache } from './group-cache.ts';
 import { HookTimeoutsCache } from './lifecycle.ts';
 import { Registrar, type RegistrarDeps } from './registrar.ts';
+import { ServiceUpkeep } from './service-upkeep.ts';
+import { ServiceCache } from './services.ts';
 
 /** Everything a function or the CLI needs, built once per process from the configuration. */
 export interface AppContext extends Omit<RegistrarDeps, 'logger' | 'telemetry'> {
   readonly registrar: Registrar;
+  readonly services: ServiceUpkeep;
   /** Set when DEAD_LETTER_QUEUE_URL is: where records that cannot succeed on retry go at once. */
   readonly deadLetters?: DeadLetters;
 }
@@ -46,6 +49,15 @@ export function createApp(
   const lifecycle = new LifecycleActions(asgClient);
   const autoscaling = new AutoScalingInstances(asgClient);
   const groups = new WorkloadGroupCache(kube, config.workloadGroupCacheTtlMs);
+  const services = new ServiceUpkeep({
+    defaultServiceMode: config.defaultServiceMode,
+    cache: new ServiceCache(config.workloadGroupCacheTtlMs),
+    tagPrefix: config.tagPrefix,
+    allowedNamespaces: config.allowedNamespaces,
+    kubeConcurrency: config.kubeConcurrency,
+    logger,
+    telemetry: t,
+  });
   // One SQS client for both queues the registrar sends to: lifecycle waits park continuations on
   // its own queue, records that cannot succeed go to the dead-letter queue (the SDK sends to the
   // queue URL's host, so a stand-in's URL reaches the stand-in).
@@ -61,6 +73,7 @@ export function createApp(
     lifecycle,
     autoscaling,
     groups,
+    services,
     logger,
     telemetry: t,
     ...(queue ? { queue } : {}),
@@ -77,6 +90,7 @@ export function createApp(
     lifecycle,
     autoscaling,
     groups,
+    services,
     registrar,
     ...(deadLetters ? { deadLetters } : {}),
   };

@@ -122,7 +122,7 @@ export interface WorkloadEntryObject {
     resourceVersion?: string;
   };
   spec: WorkloadEntrySpec;
-  /** Written by istiod only (status subresource); never part of what the registrar applies. */
+  /** Written by istiod only (status subresource): a `Healthy` condition when the group has a readiness probe; never part of what the registrar applies. */
   status?: { conditions?: EntryCondition[] };
 }
 

@@ -19,6 +19,7 @@ import { stateChange } from '../helpers/fixtures.ts';
 import { instance, NAMESPACE, reviewsGroup } from '../helpers/harness.ts';
 import { measureColdStart } from './cold-start.ts';
 import { type RemoteHarness, startRemoteHarness } from './remote-harness.ts';
+import { servicesBurst } from './services.ts';
 
 const run = promisify(execFile);
 // As deployed: a 30 s WorkloadGroup cache.
@@ -313,6 +314,7 @@ async function coldStart() {
 const sections: Record<string, () => Promise<void>> = {
   singleEvent,
   burst,
+  servicesBurst: () => servicesBurst(record, BATCH),
   reconcileAtScale,
   faults,
   coldStart,
