@@ -197,6 +197,7 @@ describe('Lifecycle: istiod launch gate', () => {
     groupAnnotations: {
       'istio-vm-registrar.io/launch-gate': 'istiod',
       'istio-vm-registrar.io/launch-gate-timeout-seconds': '120',
+      'istio-vm-registrar.io/direct-endpoints': 'true',
     },
   });
 
@@ -284,6 +285,12 @@ describe('Lifecycle: istiod launch gate', () => {
     expect(h.aws.completedLifecycleActions()).toEqual([
       expect.objectContaining({ result: 'ABANDON', by: 'call' }),
     ]);
+    // Its direct endpoint, written with the entry, went with it.
+    const endpoints = h.kube
+      .list('discovery.k8s.io/v1', 'EndpointSlice', NAMESPACE)
+      .flatMap((x) => (x.endpoints as unknown[] | undefined) ?? []);
+    expect(endpoints).toEqual([]);
+    expect(firstIndex(t, /^create bookinfo\/endpointslices/)).toBeGreaterThan(-1);
   });
 });
 
@@ -567,5 +574,34 @@ describe('Lifecycle: a launch EC2 does not show yet', () => {
     expect(h.aws.completedLifecycleActions()).toEqual([
       expect.objectContaining({ token: TOKEN, result: 'CONTINUE', by: 'call' }),
     ]);
+  });
+});
+
+describe('Lifecycle: drained scale-in of a group with direct endpoints', () => {
+  const h = useLifecycleHarness({ groupAnnotations: { 'istio-vm-registrar.io/direct-endpoints': 'true' } });
+
+  it("takes the VM's direct endpoint out with its entry, before the drain starts", async () => {
+    // Prepare: a registered VM with its endpoint in the group's direct slice.
+    await register(h);
+    const slices = () => h.kube.list('discovery.k8s.io/v1', 'EndpointSlice', NAMESPACE);
+    const addresses = () =>
+      slices().flatMap((s) => (s.endpoints as Array<{ addresses: string[] }>).map((e) => e.addresses[0]));
+    expect(addresses()).toEqual([instance(ID).privateIpAddress]);
+    const event = hold(h, 'terminating');
+
+    // Act
+    h.enqueue(event);
+    await h.pump();
+
+    // Assess: entry deleted and the VM out of the slice, then 30 s, then the completion.
+    const t = h.timeline();
+    const deleted = at(t, `delete workloadentries/${ENTRY}`);
+    // The slice is rewritten without the VM, or deleted when it was the last endpoint.
+    const sliceWrite = t.filter((e) => /^(update|delete) endpointslices\//.test(e.what)).at(-1)!;
+    const completed = at(t, 'CompleteLifecycleAction');
+    expect(deleted.seq).toBeLessThan(completed.seq);
+    expect(sliceWrite.seq).toBeLessThan(completed.seq);
+    expect(completed.at - sliceWrite.at).toBe(30_000);
+    expect(addresses()).toEqual([]);
   });
 });
