@@ -91,8 +91,14 @@ export class HookTimeoutsCache {
     this.#now = now;
   }
 
-  get(lifecycle: LifecycleActions, group: string, hook: string): Promise<HookTimeouts | undefined> {
-    const key = `${group}\u0000${hook}`;
+  /** `scope`: the account and region the group lives in (group names repeat across accounts). */
+  get(
+    lifecycle: LifecycleActions,
+    group: string,
+    hook: string,
+    scope = '',
+  ): Promise<HookTimeouts | undefined> {
+    const key = `${scope}\u0000${group}\u0000${hook}`;
     const now = this.#now();
     const hit = this.#entries.get(key);
     if (hit && now - hit.at < this.#ttlMs) return hit.value;
@@ -111,6 +117,8 @@ export interface LifecycleDeps {
   readonly kube: KubeWorkloads;
   readonly prober: ReadinessProber;
   readonly hookTimeouts: HookTimeoutsCache;
+  /** The account and region of the actions these steps carry (logs, hook cache). */
+  readonly location?: string;
   readonly logger: Logger;
   readonly telemetry: Telemetry;
   readonly now: () => number;
@@ -157,6 +165,7 @@ export class LifecycleSteps {
       instanceId: hint.instanceId,
       lifecycleHook: action.lifecycleHookName,
       transition: action.transition,
+      ...(d.location ? { location: d.location } : {}),
     };
 
     if (!d.queue) {
@@ -271,6 +280,7 @@ export class LifecycleSteps {
         this.#d.lifecycle,
         action.autoScalingGroupName,
         action.lifecycleHookName,
+        this.#d.location,
       );
       if (hook) return hook;
       this.#d.logger.warn(

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { load } from 'js-yaml';
 import { seededRandom } from '../seeded-random.ts';
+import { issueToken, type TokenIssuerOptions } from './core.ts';
 import { Engine, type ListOptions, PATCH_TYPES, type Target } from './engine.ts';
 import {
   badRequest,
@@ -55,6 +56,12 @@ export interface KubeApiOptions {
    * finite: never.
    */
   danglingOwnerGcDelayMs?: number;
+  /** Clock of the token issuer (`serviceaccounts/token`), epoch ms; default Date.now. */
+  now?: () => number;
+  /** Audiences of a TokenRequest that names none (`--api-audiences`); default the in-cluster URL. */
+  tokenAudiences?: string[];
+  /** `--service-account-max-token-expiration` in seconds; default none (no shortening). */
+  maxTokenExpirationSeconds?: number;
 }
 
 export interface RequestStats {
@@ -145,9 +152,12 @@ class StandIn implements KubeApiStandIn {
   private counters: RequestStats = { total: 0, writes: 0, byVerb: {} };
   private faults?: { plan: FaultPlan; kinds: Array<500 | 503 | 429 | 'reset'>; rng: () => number };
 
-  constructor(engine: Engine, latencyMs: number) {
+  private readonly tokens: TokenIssuerOptions;
+
+  constructor(engine: Engine, latencyMs: number, tokens: TokenIssuerOptions) {
     this.engine = engine;
     this.latency = latencyMs;
+    this.tokens = tokens;
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((e: unknown) => {
         if (!res.headersSent) this.sendError(res, internalError(String(e)));
@@ -366,7 +376,13 @@ class StandIn implements KubeApiStandIn {
     if (rt === undefined) return undefined;
     if (rt.namespaced && namespace === undefined && name !== undefined) return undefined;
     if (!rt.namespaced && namespace !== undefined) return undefined;
-    if (subresource !== undefined && !(subresource === 'status' && rt.statusSubresource)) return undefined;
+    if (
+      subresource !== undefined &&
+      !(subresource === 'status' && rt.statusSubresource) &&
+      !(rt.subresources ?? []).some((s) => s.name === subresource)
+    ) {
+      return undefined;
+    }
     const r: Route = { kind: 'resource', rt, version };
     if (namespace !== undefined) r.namespace = namespace;
     if (name !== undefined) r.name = name;
@@ -543,6 +559,8 @@ class StandIn implements KubeApiStandIn {
       }
     };
 
+    // serviceaccounts/token takes POST only (TokenREST is a NamedCreater and nothing else).
+    if (route.subresource === 'token' && verb !== 'create') throw methodNotAllowed();
     switch (verb) {
       case 'get':
         return { code: 200, json: this.engine.get(t), warnings: [] };
@@ -555,6 +573,22 @@ class StandIn implements KubeApiStandIn {
       case 'watch':
         throw badRequest('watch is not supported by the Kubernetes API stand-in');
       case 'create': {
+        if (route.subresource === 'token' && route.name !== undefined && route.namespace !== undefined) {
+          return issueToken(
+            this.tokens,
+            {
+              get: (id, ns, name) => {
+                const type = this.engine.types.find((candidate) => candidate.id === id);
+                const stored = type === undefined ? undefined : this.engine.getStored(type, ns, name);
+                return stored === undefined ? undefined : (JSON.parse(stored.json) as KubeObject);
+              },
+            },
+            route.namespace,
+            route.name,
+            parseJsonBody(),
+            'v1',
+          );
+        }
         if (route.name !== undefined) throw methodNotAllowed();
         if (rt.namespaced && route.namespace === undefined) throw methodNotAllowed();
         const r = this.engine.create(t, parseJsonBody(), opts);
@@ -616,7 +650,14 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
   const engine = new Engine([...builtinResources(), ...crds], {
     danglingOwnerGcDelayMs: options.danglingOwnerGcDelayMs,
   });
-  const standIn = new StandIn(engine, options.latencyMs ?? 0);
+  const standIn = new StandIn(engine, options.latencyMs ?? 0, {
+    audiences: options.tokenAudiences ?? ['https://kubernetes.default.svc.cluster.local'],
+    now: options.now ?? Date.now,
+    issuer: 'https://kubernetes.default.svc.cluster.local',
+    ...(options.maxTokenExpirationSeconds !== undefined
+      ? { maxExpirationSeconds: options.maxTokenExpirationSeconds }
+      : {}),
+  });
   for (const ns of options.namespaces ?? ['default']) standIn.createNamespace(ns);
   await standIn.listen();
   return standIn;
