@@ -48,6 +48,22 @@ export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 /** Who manages an EndpointSlice; the EndpointSlice controller leaves slices with other values alone. */
 export const ENDPOINT_SLICE_MANAGED_BY_LABEL = 'endpointslice.kubernetes.io/managed-by';
 export const ENDPOINT_SLICE_MANAGED_BY_VALUE = 'registrar.istio-vm-registrar.io';
+/**
+ * Lifecycle behaviour a WorkloadGroup opts in to (see shared/domain/lifecycle.ts and README,
+ * "Lifecycle hooks"): the drain period of a scale-in, the launch gate and its timeout and result,
+ * and whether an EC2 rebalance recommendation takes the VM out of the mesh at once.
+ */
+export const DRAIN_SECONDS_ANNOTATION = 'istio-vm-registrar.io/drain-seconds';
+export const LAUNCH_GATE_ANNOTATION = 'istio-vm-registrar.io/launch-gate';
+export const LAUNCH_GATE_TIMEOUT_ANNOTATION = 'istio-vm-registrar.io/launch-gate-timeout-seconds';
+export const LAUNCH_GATE_RESULT_ANNOTATION = 'istio-vm-registrar.io/launch-gate-timeout-result';
+export const REBALANCE_ANNOTATION = 'istio-vm-registrar.io/deregister-on-rebalance';
+/**
+ * Istio's own annotation on a WorkloadEntry: istiod keeps the entry out of endpoints until the VM's
+ * proxy reports it healthy, and writes the `Healthy` condition. Written on the entries of groups
+ * with the `istiod` launch gate.
+ */
+export const HEALTH_CHECKS_ANNOTATION = 'proxy.istio.io/health-checks-enabled';
 
 /**
  * Lifecycle hooks whose actions the registrar completes (the hooks the CDK stack creates). Actions of

@@ -92,6 +92,41 @@ export const METRICS = {
     dimensions: total,
     description: 'CompleteLifecycleAction answered "no active action" (completed earlier, or timed out).',
   },
+  LifecycleActionsAbandoned: {
+    unit: 'Count',
+    dimensions: total,
+    description:
+      'Lifecycle actions completed with ABANDON (a launch gate that timed out, a launch that could not register).',
+  },
+  LifecycleHeartbeats: {
+    unit: 'Count',
+    dimensions: total,
+    description:
+      "RecordLifecycleActionHeartbeat calls made: a wait or a failing record that would outlast the hook's timeout.",
+  },
+  LifecycleWaits: {
+    unit: 'Count',
+    dimensions: total,
+    description:
+      "Continuation messages sent to the registrar's own queue: drains, gate polls and retries waiting out of any Lambda.",
+  },
+  LifecycleRetries: {
+    unit: 'Count',
+    dimensions: total,
+    description:
+      'Lifecycle records whose convergence failed and that come back by a continuation (heartbeated when due).',
+  },
+  LaunchGateTimeouts: {
+    unit: 'Count',
+    dimensions: total,
+    description:
+      "Launch gates that did not pass in time: the action was completed with the group's timeout result.",
+  },
+  LifecycleSettingsInvalid: {
+    unit: 'Count',
+    dimensions: total,
+    description: 'WorkloadGroup lifecycle annotations that could not be read: the defaults applied instead.',
+  },
   HintsUnverified: {
     unit: 'Count',
     dimensions: total,

@@ -148,7 +148,12 @@ export class RegistrarDashboard extends Construct {
     this.dashboard.addWidgets(
       graph(
         'Lifecycle actions by result',
-        custom([Metric.LifecycleActionsCompleted, Metric.LifecycleActionsNotPending]),
+        custom([
+          Metric.LifecycleActionsCompleted,
+          Metric.LifecycleActionsAbandoned,
+          Metric.LaunchGateTimeouts,
+          Metric.LifecycleActionsNotPending,
+        ]),
       ),
       graph('Reconciler drift by kind', [
         registrarMetricQuery(props, Metric.ReconcileDrift, { period, dimensions: ['Kind'], groupBy: 'Kind' }),
@@ -217,6 +222,15 @@ export class RegistrarDashboard extends Construct {
       ),
     );
     this.dashboard.addWidgets(
+      graph(
+        'Lifecycle waits: drains, gates, heartbeats, retries',
+        custom([
+          Metric.LifecycleWaits,
+          Metric.LifecycleHeartbeats,
+          Metric.LifecycleRetries,
+          Metric.LifecycleSettingsInvalid,
+        ]),
+      ),
       graph(
         'Hints not acted on, launches not visible yet',
         custom([Metric.HintsUnverified, Metric.LaunchesNotVisibleYet]),

@@ -1,6 +1,7 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { FleetAws } from '../adapters/aws-locations.ts';
+import { ContinuationQueue } from '../adapters/continuations.ts';
 import { DeadLetters } from '../adapters/dead-letters.ts';
 import { kubeConfigSource } from '../adapters/eks-auth.ts';
 import { EventBus } from '../adapters/event-bus.ts';
@@ -12,6 +13,7 @@ import { MANAGED_BY_VALUE, Metric } from '../constants.ts';
 import { EVENT_SOURCE } from '../domain/notifications.ts';
 import { logger, MetricsTelemetry, type Telemetry, telemetry, tracer } from '../observability.ts';
 import { WorkloadGroupCache } from './group-cache.ts';
+import { HookTimeoutsCache } from './lifecycle.ts';
 import { Notifier } from './notifier.ts';
 import { Registrar, type RegistrarDeps } from './registrar.ts';
 import { ServiceUpkeep } from './service-upkeep.ts';
@@ -32,7 +34,7 @@ export interface AppContext extends Omit<RegistrarDeps, 'logger' | 'telemetry'> 
  */
 export function createApp(
   env: Record<string, string | undefined> = process.env,
-  overrides: { telemetry?: Telemetry } = {},
+  overrides: { telemetry?: Telemetry; now?: () => number } = {},
 ): AppContext {
   const config = loadConfig(env);
   const t = overrides.telemetry ?? telemetry;
@@ -71,6 +73,14 @@ export function createApp(
     telemetry: t,
   });
   const notifier = createNotifier(config, kube, t, requestHandler);
+  // One SQS client for both queues the registrar sends to: lifecycle waits park continuations on
+  // its own queue, records that cannot succeed go to the dead-letter queue (the SDK sends to the
+  // queue URL's host, so a stand-in's URL reaches the stand-in).
+  let sqsClient: SQSClient | undefined;
+  const sqs = () =>
+    (sqsClient ??= tracer.captureAWSv3Client(new SQSClient({ region: config.region, requestHandler })));
+  const queue = config.lifecycleQueueUrl ? new ContinuationQueue(sqs(), config.lifecycleQueueUrl) : undefined;
+  const now = overrides.now ?? Date.now;
   const registrar = new Registrar({
     config,
     ec2,
@@ -81,14 +91,14 @@ export function createApp(
     services,
     logger,
     telemetry: t,
+    ...(queue ? { queue } : {}),
+    hookTimeouts: new HookTimeoutsCache(300_000, now),
+    now,
     aws,
     notifier,
   });
   const deadLetters = config.deadLetterQueueUrl
-    ? new DeadLetters(
-        tracer.captureAWSv3Client(new SQSClient({ region: config.region, requestHandler })),
-        config.deadLetterQueueUrl,
-      )
+    ? new DeadLetters(sqs(), config.deadLetterQueueUrl)
     : undefined;
   return {
     config,
