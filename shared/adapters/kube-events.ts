@@ -182,3 +182,50 @@ function refOf(ref: ObjectRef) {
     ...(ref.uid ? { uid: ref.uid } : {}),
   };
 }
+
+/** An Event the registrar wrote, as `vm-registrar status` reads it back. */
+export interface RecordedEvent {
+  readonly regarding: { readonly kind: string; readonly name: string; readonly uid?: string };
+  readonly reason: string;
+  readonly type: string;
+  readonly note: string;
+  /** Epoch ms of the last occurrence (the series' last, or the Event's time). */
+  readonly lastSeen: number;
+  readonly count: number;
+}
+
+/** The registrar's Events in `namespace` (label-selected, all pages). Needs `list` on events. */
+export async function listRecordedEvents(kube: KubeWorkloads, namespace: string): Promise<RecordedEvent[]> {
+  const out: RecordedEvent[] = [];
+  let token: string | undefined;
+  do {
+    const page = await kube.callApi(EventsV1Api, `list Event in ${namespace}`, (api, options) =>
+      api.listNamespacedEvent(
+        {
+          namespace,
+          labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`,
+          limit: 500,
+          ...(token ? { _continue: token } : {}),
+        },
+        options,
+      ),
+    );
+    for (const e of page.items) {
+      const last = e.series?.lastObservedTime ?? e.eventTime;
+      out.push({
+        regarding: {
+          kind: e.regarding?.kind ?? '',
+          name: e.regarding?.name ?? '',
+          ...(e.regarding?.uid ? { uid: e.regarding.uid } : {}),
+        },
+        reason: e.reason ?? '',
+        type: e.type ?? '',
+        note: e.note ?? '',
+        lastSeen: last ? new Date(last as unknown as string).getTime() : 0,
+        count: e.series?.count ?? 1,
+      });
+    }
+    token = page.metadata?._continue || undefined;
+  } while (token);
+  return out;
+}

@@ -599,7 +599,7 @@ export class Registrar {
     notes: Notifications | undefined,
   ): void {
     if (result.kind !== 'converged') return;
-    const { config, telemetry } = this.#deps;
+    const { config } = this.#deps;
     const groupKey = groupKeyOf(facts, config.tagPrefix);
     let details = this.#details.get(result.outcome) ?? {};
     const [namespace = '', name = ''] = groupKey?.split('/') ?? [];

@@ -1,8 +1,10 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import type { EventsV1Event } from '@kubernetes/client-node';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { handler } from '../../functions/registrar/handler.ts';
+import { runStatus } from '../../shared/cli/reconcile.ts';
 import { cliContext } from '../../shared/cli/replay.ts';
 import { telemetry } from '../../shared/observability.ts';
 import { delivered, eventSchemas } from '../helpers/event-schemas.ts';
@@ -103,7 +105,7 @@ describe('Observability of the registrar handler (EMF, EventBridge, Kubernetes E
   const send = async (event: ReturnType<typeof batch>) =>
     (await handler(event, cliContext('registrar-test'))) as SQSBatchResponse;
   const groupEvents = () =>
-    (h.kube.list('events.k8s.io/v1', 'Event', 'bookinfo') as unknown as Array<Record<string, any>>).filter(
+    (h.kube.list('events.k8s.io/v1', 'Event', 'bookinfo') as unknown as EventsV1Event[]).filter(
       (e) => e.regarding?.kind === 'WorkloadGroup',
     );
   const published = () =>
@@ -292,9 +294,7 @@ describe('Observability of a reconcile sweep (drift metrics, Kubernetes Events, 
     ).toEqual([2]);
     expect(values(docs, 'ReconcileDrift', ['Kind'], { Kind: 'stale' })).toEqual([]);
     // Events: the repair, then one "in step" Event whose series counts the two sweeps after it.
-    const events = h.kube.list('events.k8s.io/v1', 'Event', 'bookinfo') as unknown as Array<
-      Record<string, any>
-    >;
+    const events = h.kube.list('events.k8s.io/v1', 'Event', 'bookinfo') as unknown as EventsV1Event[];
     expect(events.map((e) => [e.reason, e.note, e.series?.count]).sort()).toEqual([
       ['DriftRepaired', '2 missing, 0 stale, 0 changed, 0 foreign', undefined],
       ['Reconciled', 'in step: 2 entries', 2],
@@ -312,9 +312,51 @@ describe('Observability of a reconcile sweep (drift metrics, Kubernetes Events, 
     });
   });
 
+  it('vm-registrar status --output json: entries per group, out of step, refused, the last sweep and its drift from the Events', async () => {
+    // Prepare: a sweep that repaired two missing entries, then an instance the registrar refuses.
+    for (const id of IDS) h.aws.putInstance(instance(id));
+    await reconcilerFromEnv().run();
+    h.aws.putInstance({ ...instance('i-0a0000000000000c3'), privateIpAddress: undefined } as never);
+    let out = '';
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: unknown) => {
+      out += String(chunk);
+      return true;
+    });
+
+    // Act
+    const code = await runStatus([], 'json');
+
+    // Assess
+    vi.mocked(process.stdout.write).mockRestore();
+    expect(code).toBe(0);
+    const { groups } = JSON.parse(out) as { groups: unknown[] };
+    expect(groups).toEqual([
+      {
+        group: 'bookinfo/reviews',
+        instances: 3,
+        entries: 2,
+        outOfStep: 0,
+        refused: 1,
+        lastSweep: {
+          at: expect.stringMatching(/^\d{4}-/),
+          reason: 'DriftRepaired',
+          drift: { missing: 2, stale: 0, changed: 0, foreign: 0 },
+          note: '2 missing, 0 stale, 0 changed, 0 foreign',
+        },
+        lastWarning: {
+          at: expect.stringMatching(/^\d{4}-/),
+          reason: 'DriftRepaired',
+          note: '2 missing, 0 stale, 0 changed, 0 foreign',
+          count: 1,
+        },
+      },
+    ]);
+  });
+
   it('a dry run writes no Event and emits no drift metric', async () => {
     // Prepare
     for (const id of IDS) h.aws.putInstance(instance(id));
+    telemetry.flush();
 
     // Act
     const docs = await emfOf(async () => {
