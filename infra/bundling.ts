@@ -1,12 +1,12 @@
 /**
- * One definition of how the Lambda handlers are bundled, shared by the CDK functions
- * (`lambdaBundlingOptions`, for NodejsFunction) and by anything that calls esbuild directly
- * (`esbuildBuildOptions`: `npm run build`, bundle-size benchmarks), so the bundle measured is
- * the bundle deployed.
+ * One definition of how the Lambda handlers are bundled ({@link bundleHandler}), used by the CDK
+ * functions (through `infra/bundle.ts`, see infra/constructs/node-function.ts), `npm run build`,
+ * the bundle test and the benchmarks, so the bundle measured is the bundle deployed.
  */
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type BundlingOptions, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
-import type { BuildOptions } from 'esbuild';
+import { type BuildOptions, build, type Metafile } from 'esbuild';
+import { kubernetesModels, kubernetesModelsUsed, smithySchemaKeys } from './bundle-plugins.ts';
 
 /** Repository root (holds package.json and package-lock.json). */
 export const PROJECT_ROOT = path.resolve(import.meta.dirname, '..');
@@ -89,20 +89,70 @@ export const esbuildBuildOptions = {
   alias: BUNDLE_ALIASES,
 } as const satisfies BuildOptions;
 
-/** The same options for `NodejsFunction` (local esbuild, never Docker). */
-export const lambdaBundlingOptions: BundlingOptions = {
-  forceDockerBundling: false,
-  format: OutputFormat.ESM,
-  target: NODE_TARGET,
-  minify: esbuildBuildOptions.minify,
-  sourceMap: esbuildBuildOptions.sourcemap,
-  sourceMapMode: SourceMapMode.DEFAULT,
-  sourcesContent: esbuildBuildOptions.sourcesContent,
-  mainFields: MAIN_FIELDS,
-  banner: ESM_REQUIRE_BANNER,
-  bundleAwsSDK: true,
-  externalModules: [],
-  esbuildArgs: Object.fromEntries(
-    Object.entries(BUNDLE_ALIASES).map(([from, to]) => [`--alias:${from}`, to]),
-  ),
-};
+export interface BundleResult {
+  readonly outfile: string;
+  /** Size of the bundle itself (the source map beside it not counted). */
+  readonly bytes: number;
+  readonly metafile: Metafile;
+}
+
+/** The client-node models of the last bundle built here (see {@link bundleHandler}); not committed. */
+const MODELS_CACHE = path.join(
+  PROJECT_ROOT,
+  'node_modules',
+  '.cache',
+  'istio-vm-registrar',
+  'kubernetes-models.json',
+);
+
+function cachedModels(): Set<string> | undefined {
+  try {
+    const models = (JSON.parse(readFileSync(MODELS_CACHE, 'utf8')) as { models: string[] | null }).models;
+    return models === null ? undefined : new Set(models);
+  } catch {
+    return new Set();
+  }
+}
+
+function sameModels(a: ReadonlySet<string> | undefined, b: ReadonlySet<string> | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.size === b.size && [...a].every((m) => b.has(m));
+}
+
+/**
+ * Bundles one handler into `outfile` (+ `outfile.map`) with {@link esbuildBuildOptions} and the
+ * plugins of infra/bundle-plugins.ts. Which @kubernetes/client-node models to keep depends on the
+ * client-node modules left after tree-shaking, known only once built: the build starts from the
+ * models of the last bundle (usually right, the functions share their adapters), checks the set
+ * against what it built, and builds again with the right one when they differ. The output depends
+ * on the code only, never on that starting guess.
+ */
+export async function bundleHandler(entry: string, outfile: string): Promise<BundleResult> {
+  const { outExtension: _ext, ...options } = esbuildBuildOptions;
+  let models = cachedModels();
+  for (let attempt = 1; ; attempt++) {
+    let result: Awaited<ReturnType<typeof build<{ metafile: true }>>>;
+    try {
+      result = await build({
+        ...options,
+        absWorkingDir: PROJECT_ROOT,
+        entryPoints: [entry],
+        outfile,
+        metafile: true,
+        plugins: [smithySchemaKeys, kubernetesModels(models)],
+      });
+    } catch (error) {
+      // Code importing a model class the guess left out: build once with every model to find out.
+      if (models === undefined || attempt > 2) throw error;
+      models = undefined;
+      continue;
+    }
+    const used = kubernetesModelsUsed(result.metafile, PROJECT_ROOT);
+    if (sameModels(used, models))
+      return { outfile, bytes: statSync(outfile).size, metafile: result.metafile };
+    if (attempt > 2) throw new Error(`bundling ${entry}: the set of Kubernetes models does not settle`);
+    models = used;
+    mkdirSync(path.dirname(MODELS_CACHE), { recursive: true });
+    writeFileSync(MODELS_CACHE, JSON.stringify({ models: used === undefined ? null : [...used].sort() }));
+  }
+}

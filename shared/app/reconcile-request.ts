@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The reconciler's invocation payload. Unknown keys are refused so that typos do not go unnoticed. */
 export const ReconcileRequestSchema = z

@@ -2,9 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { entryPath, esbuildBuildOptions } from '../../infra/bundling.ts';
+import { bundleHandler, entryPath } from '../../infra/bundling.ts';
 import { cliContext } from '../../shared/cli/replay.ts';
 import { sqsEvent, stateChange } from '../helpers/fixtures.ts';
 import { type Harness, instance, reviewsGroup, startHarness } from '../helpers/harness.ts';
@@ -25,13 +24,7 @@ describe('Bundle: the registrar as deployed', () => {
 
   it('converges an event through the bundled handler', async () => {
     const outfile = join(dir, 'registrar.mjs');
-    const { outExtension: _ext, ...options } = esbuildBuildOptions;
-    const result = await build({
-      ...options,
-      entryPoints: [entryPath('registrar')],
-      outfile,
-      metafile: true,
-    });
+    const result = await bundleHandler(entryPath('registrar'), outfile);
     const replaced = [
       'undici',
       'socks',
@@ -58,8 +51,7 @@ describe('Bundle: the registrar as deployed', () => {
 
   it('sweeps through the bundled reconciler', async () => {
     const outfile = join(dir, 'reconciler.mjs');
-    const { outExtension: _ext, ...options } = esbuildBuildOptions;
-    await build({ ...options, entryPoints: [entryPath('reconciler')], outfile });
+    await bundleHandler(entryPath('reconciler'), outfile);
     const { handler } = (await import(pathToFileURL(outfile).href)) as {
       handler: (e: unknown, c: unknown) => Promise<{ totals: Record<string, number>; converged: boolean }>;
     };
