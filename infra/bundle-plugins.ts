@@ -3,6 +3,7 @@
  * without changing what the code that stays does. Measured one by one in docs/benchmarks.md.
  */
 import { readFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import path from 'node:path';
 import type { Metafile, Plugin } from 'esbuild';
 
@@ -116,3 +117,26 @@ export function kubernetesModels(used: ReadonlySet<string> | undefined): Plugin 
     },
   };
 }
+
+const BUILTIN = new RegExp(`^(?:node:)?(?:${builtinModules.map((m) => m.replace(/[/]/g, '\\/')).join('|')})$`);
+
+/**
+ * Node built-ins are `require`d, not `import`ed. An ES module import of a built-in makes Node build
+ * an ES module facade that reads every export, and reading `node:http`'s lazy exports loads Node's
+ * internal undici: about 100 ms of every cold start for an API nobody calls. Through `require`
+ * (the bundle's banner provides one) esbuild reads each export where it is used.
+ */
+export const requireBuiltins: Plugin = {
+  name: 'require-builtins',
+  setup(build) {
+    build.onResolve({ filter: BUILTIN }, (args) =>
+      args.namespace === 'builtin'
+        ? { path: args.path, external: true }
+        : { path: args.path.replace(/^node:/, ''), namespace: 'builtin' },
+    );
+    build.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(`node:${args.path}`)});`,
+      loader: 'js',
+    }));
+  },
+};

@@ -6,7 +6,7 @@
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type BuildOptions, build, type Metafile } from 'esbuild';
-import { kubernetesModels, kubernetesModelsUsed, smithySchemaKeys } from './bundle-plugins.ts';
+import { kubernetesModels, kubernetesModelsUsed, requireBuiltins, smithySchemaKeys } from './bundle-plugins.ts';
 
 /** Repository root (holds package.json and package-lock.json). */
 export const PROJECT_ROOT = path.resolve(import.meta.dirname, '..');
@@ -139,7 +139,7 @@ export async function bundleHandler(entry: string, outfile: string): Promise<Bun
         entryPoints: [entry],
         outfile,
         metafile: true,
-        plugins: [smithySchemaKeys, kubernetesModels(models)],
+        plugins: [requireBuiltins, smithySchemaKeys, kubernetesModels(models)],
       });
     } catch (error) {
       // Code importing a model class the guess left out: build once with every model to find out.
