@@ -118,7 +118,9 @@ export function kubernetesModels(used: ReadonlySet<string> | undefined): Plugin 
   };
 }
 
-const BUILTIN = new RegExp(`^(?:node:)?(?:${builtinModules.map((m) => m.replace(/[/]/g, '\\/')).join('|')})$`);
+const BUILTIN = new RegExp(
+  `^(?:node:)?(?:${builtinModules.map((m) => m.replace(/[/]/g, '\\/')).join('|')})$`,
+);
 
 /**
  * Node built-ins are `require`d, not `import`ed. An ES module import of a built-in makes Node build

@@ -6,7 +6,12 @@
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type BuildOptions, build, type Metafile } from 'esbuild';
-import { kubernetesModels, kubernetesModelsUsed, requireBuiltins, smithySchemaKeys } from './bundle-plugins.ts';
+import {
+  kubernetesModels,
+  kubernetesModelsUsed,
+  requireBuiltins,
+  smithySchemaKeys,
+} from './bundle-plugins.ts';
 
 /** Repository root (holds package.json and package-lock.json). */
 export const PROJECT_ROOT = path.resolve(import.meta.dirname, '..');

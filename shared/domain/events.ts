@@ -4,8 +4,8 @@ import { INSTANCE_ID_PATTERN, INSTANCE_STATES } from './types.ts';
 
 /**
  * Event intake: turns whatever arrives (an EventBridge event, an SQS body holding one, an SNS
- * envelope, or a lifecycle-hook notification in JSON or in AWS's `Key: value` text form) into a
- * hint about one instance. Pure: no I/O, no clock.
+ * envelope or a Lambda SNS event's message, or a lifecycle-hook notification in JSON or in AWS's
+ * `Key: value` text form) into a hint about one instance. Pure: no I/O, no clock.
  *
  * Events are only hints. Nothing here is trusted as the instance's state; the registrar reads
  * EC2 for that. Fields AWS fills with placeholders in its own samples (`time`, `resources`) are
@@ -226,6 +226,42 @@ const DirectNotificationSchema = z.object({
 
 const SnsEnvelopeSchema = z.object({ Type: z.literal('Notification'), Message: z.string() });
 
+/** SNS envelopes one body may nest: EventBridge -> SNS -> SNS -> SQS is the deepest chain seen. */
+const MAX_SNS_WRAPPING = 2;
+
+/**
+ * A Lambda SNS event: the function subscribed to a topic (Auto Scaling notifications are often
+ * sent to one). Lambda delivers one record per invocation today, but the shape allows more.
+ * https://docs.aws.amazon.com/lambda/latest/dg/with-sns.html
+ */
+const LambdaSnsEventSchema = z.object({
+  Records: z
+    .array(
+      z.object({
+        EventSource: z.literal('aws:sns'),
+        Sns: z.object({ MessageId: z.string().optional(), Message: z.string() }),
+      }),
+    )
+    .min(1),
+});
+
+/** One message of a Lambda event that carries several. */
+export interface EventRecord {
+  /** The SNS MessageId, or the record's position when the message has none. */
+  readonly id: string;
+  readonly body: string;
+}
+
+/**
+ * The messages of a Lambda SNS event (`Records[].Sns.Message`, each one event), or undefined when
+ * `value` is not one. Lambda SQS events are the batch processor's business, not this function's.
+ */
+export function snsRecords(value: unknown): EventRecord[] | undefined {
+  const parsed = LambdaSnsEventSchema.safeParse(value);
+  if (!parsed.success) return undefined;
+  return parsed.data.Records.map((r, i) => ({ id: r.Sns.MessageId || `sns-${i + 1}`, body: r.Sns.Message }));
+}
+
 function describeIssues(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
 }
@@ -236,7 +272,26 @@ export function normaliseEvent(value: unknown, depth = 0): Intake {
     return { kind: 'reject', reason: 'event is not a JSON object' };
   }
   const sns = SnsEnvelopeSchema.safeParse(value);
-  if (sns.success && depth < 2) return parseMessageBody(sns.data.Message, depth + 1);
+  if (sns.success) {
+    if (depth >= MAX_SNS_WRAPPING) {
+      return { kind: 'reject', reason: `more than ${MAX_SNS_WRAPPING} SNS envelopes around one event` };
+    }
+    return parseMessageBody(sns.data.Message, depth + 1);
+  }
+  const lambdaSns = snsRecords(value);
+  if (lambdaSns) {
+    // A whole Lambda SNS event where one event was expected (an SQS body, a replayed file).
+    if (lambdaSns.length > 1) {
+      return {
+        kind: 'reject',
+        reason: `a Lambda SNS event with ${lambdaSns.length} messages where one event was expected`,
+      };
+    }
+    if (depth >= MAX_SNS_WRAPPING) {
+      return { kind: 'reject', reason: `more than ${MAX_SNS_WRAPPING} SNS envelopes around one event` };
+    }
+    return parseMessageBody(lambdaSns[0]!.body, depth + 1);
+  }
   if ('detail-type' in value) return normaliseEventBridge(value);
   const direct = DirectNotificationSchema.safeParse(value);
   if (direct.success && (direct.data.Event || direct.data.LifecycleTransition)) return normaliseDirect(value);
