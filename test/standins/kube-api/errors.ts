@@ -146,8 +146,11 @@ export function tooManyRequests(): StatusError {
   return new StatusError(err.status, { 'Retry-After': '0' });
 }
 
-export function gone(message: string): StatusError {
-  return failure(410, 'Expired', message);
+/** 410 Expired; `continueToken`: where the list can go on from, inconsistently, against today's state. */
+export function gone(message: string, continueToken?: string): StatusError {
+  const e = failure(410, 'Expired', message);
+  if (continueToken !== undefined) e.status.metadata = { continue: continueToken };
+  return e;
 }
 
 /** The server's "Apply failed with N conflict(s)" error; causes name each field and its manager. */

@@ -26,7 +26,7 @@ import {
   unauthorized,
   unsupportedMediaType,
 } from './errors.ts';
-import { deepClone, isObject } from './json.ts';
+import { deepClone, duplicateFields, isObject } from './json.ts';
 import {
   apiGroupDoc,
   apiGroupListDoc,
@@ -55,6 +55,13 @@ export interface KubeApiOptions {
    * finite: never.
    */
   danglingOwnerGcDelayMs?: number;
+  /** Clock of list snapshots: a continue token expires five minutes after its first page. Default Date.now. */
+  now?: () => number;
+  /**
+   * How long a deleted namespace stays `Terminating` once its objects are gone (creates in it are
+   * refused with 403 meanwhile); default 200 ms, <= 0: removed at once.
+   */
+  namespaceFinalizeDelayMs?: number;
 }
 
 export interface RequestStats {
@@ -466,11 +473,18 @@ class StandIn implements KubeApiStandIn {
         fieldError('FieldValueNotSupported', 'dryRun', goStrings(dryRunValues), 'supported values: "All"'),
       ]);
     }
+    const fieldValidation = q.get('fieldValidation') ?? undefined;
     const opts = {
       dryRun,
       fieldManager: q.get('fieldManager') ?? undefined,
-      fieldValidation: q.get('fieldValidation') ?? undefined,
+      fieldValidation,
       userAgent: req.headers['user-agent'],
+      // The JSON decoder of create and update notices a field given twice (JSON.parse keeps the last).
+      ...((verb === 'create' || verb === 'update') &&
+      contentType !== 'application/yaml' &&
+      fieldValidation !== 'Ignore'
+        ? { duplicateFields: duplicateFields(body) }
+        : {}),
     };
     const t: Target = {
       rt,
@@ -585,6 +599,10 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
   const crds = loadCrds(options.crdDir ?? DEFAULT_CRD_DIR);
   const engine = new Engine([...builtinResources(), ...crds], {
     danglingOwnerGcDelayMs: options.danglingOwnerGcDelayMs,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.namespaceFinalizeDelayMs !== undefined
+      ? { namespaceFinalizeDelayMs: options.namespaceFinalizeDelayMs }
+      : {}),
   });
   const standIn = new StandIn(engine, options.latencyMs ?? 0);
   for (const ns of options.namespaces ?? ['default']) standIn.createNamespace(ns);
