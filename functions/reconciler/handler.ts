@@ -1,7 +1,6 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { parser } from '@aws-lambda-powertools/parser/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
@@ -9,7 +8,7 @@ import { Deadline } from '../../shared/adapters/deadline.ts';
 import { ReconcileRequestSchema } from '../../shared/app/reconcile-request.ts';
 import { Reconciler, type ReconcileSummary } from '../../shared/app/reconciler.ts';
 import { type AppContext, createApp } from '../../shared/app/wiring.ts';
-import { logger, metrics, telemetry, tracer } from '../../shared/observability.ts';
+import { logger, metrics, telemetry, tracingMiddleware } from '../../shared/observability.ts';
 
 /**
  * Reconciler: run by EventBridge Scheduler (payload `{}`) or invoked by hand with
@@ -51,7 +50,7 @@ async function lambdaHandler(
 }
 
 export const handler = middy(lambdaHandler)
-  .use(captureLambdaHandler(tracer, { captureResponse: false }))
+  .use(await tracingMiddleware({ captureResponse: false }))
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics, { captureColdStartMetric: true }))
   .use(parser({ schema: ReconcileRequestSchema }));

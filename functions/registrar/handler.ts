@@ -1,7 +1,6 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { Deadline } from '../../shared/adapters/deadline.ts';
@@ -9,7 +8,7 @@ import { LaunchNotVisibleYet } from '../../shared/app/registrar.ts';
 import { type AppContext, createApp } from '../../shared/app/wiring.ts';
 import { Metric } from '../../shared/constants.ts';
 import { snsRecords } from '../../shared/domain/events.ts';
-import { logger, metrics, telemetry, tracer } from '../../shared/observability.ts';
+import { logger, metrics, telemetry, tracingMiddleware } from '../../shared/observability.ts';
 
 /**
  * Registrar: EventBridge -> SQS -> here, an SNS topic -> here, or an EventBridge event invoked
@@ -121,7 +120,7 @@ async function handleWithin(
 }
 
 export const handler = middy(lambdaHandler)
-  .use(captureLambdaHandler(tracer))
+  .use(await tracingMiddleware())
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics, { captureColdStartMetric: true }));
 

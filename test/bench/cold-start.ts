@@ -40,7 +40,8 @@ function importTimes(outfile: string, nodeOptions: string, runs: number): InitTi
         NODE_OPTIONS: nodeOptions,
         AWS_REGION: 'us-west-2',
         ALLOWED_NAMESPACES: 'bookinfo',
-        POWERTOOLS_TRACE_ENABLED: 'true',
+        AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
+        AWS_LAMBDA_FUNCTION_NAME: 'vm-registrar-cold-start',
       },
     });
     times.push(Number(out.toString()));

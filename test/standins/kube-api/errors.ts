@@ -134,16 +134,16 @@ export function serviceUnavailable(why: string): StatusError {
   return failure(503, 'ServiceUnavailable', why);
 }
 
-export function tooManyRequests(): StatusError {
+export function tooManyRequests(retryAfterSeconds = 0): StatusError {
   const err = failure(
     429,
     'TooManyRequests',
     'the server has received too many requests and has asked us to try again later',
     {
-      retryAfterSeconds: 0,
+      retryAfterSeconds,
     },
   );
-  return new StatusError(err.status, { 'Retry-After': '0' });
+  return new StatusError(err.status, { 'Retry-After': String(retryAfterSeconds) });
 }
 
 /** 410 Expired; `continueToken`: where the list can go on from, inconsistently, against today's state. */

@@ -308,7 +308,11 @@ describe('Stand-in: Kubernetes API response fidelity', () => {
     // Act
     const deleted = await core.deleteNamespace({ name: 'ending' });
     const late = await failure(
-      custom.createNamespacedCustomObject({ ...entries, namespace: 'ending', body: entry('we-late', { namespace: 'ending' }) }),
+      custom.createNamespacedCustomObject({
+        ...entries,
+        namespace: 'ending',
+        body: entry('we-late', { namespace: 'ending' }),
+      }),
     );
     const phase = (await core.readNamespace({ name: 'ending' })).status?.phase;
     await custom.patchNamespacedCustomObject(
@@ -325,7 +329,11 @@ describe('Stand-in: Kubernetes API response fidelity', () => {
       interval: 20,
     });
     const after = await failure(
-      custom.createNamespacedCustomObject({ ...entries, namespace: 'ending', body: entry('we-later', { namespace: 'ending' }) }),
+      custom.createNamespacedCustomObject({
+        ...entries,
+        namespace: 'ending',
+        body: entry('we-later', { namespace: 'ending' }),
+      }),
     );
 
     // Assess
