@@ -1,11 +1,9 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { parser } from '@aws-lambda-powertools/parser/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import type { z } from 'zod';
 import { Deadline } from '../../shared/adapters/deadline.ts';
-import { ReconcileRequestSchema } from '../../shared/app/reconcile-request.ts';
+import { readReconcileRequest } from '../../shared/app/reconcile-request.ts';
 import { Reconciler, type ReconcileSummary } from '../../shared/app/reconciler.ts';
 import { type AppContext, createApp } from '../../shared/app/wiring.ts';
 import { logger, metrics, telemetry, tracingMiddleware } from '../../shared/observability.ts';
@@ -16,10 +14,14 @@ import { logger, metrics, telemetry, tracingMiddleware } from '../../shared/obse
  */
 let app: { context: AppContext; reconciler: Reconciler } | undefined;
 
-async function lambdaHandler(
-  request: z.infer<typeof ReconcileRequestSchema>,
-  context: Context,
-): Promise<ReconcileSummary> {
+async function lambdaHandler(payload: unknown, context: Context): Promise<ReconcileSummary> {
+  let request: ReturnType<typeof readReconcileRequest>;
+  try {
+    request = readReconcileRequest(payload);
+  } catch (error) {
+    logger.error('reconcile request refused', { error });
+    throw error;
+  }
   if (!app) {
     let context: AppContext;
     try {
@@ -52,8 +54,7 @@ async function lambdaHandler(
 export const handler = middy(lambdaHandler)
   .use(await tracingMiddleware({ captureResponse: false }))
   .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics, { captureColdStartMetric: true }))
-  .use(parser({ schema: ReconcileRequestSchema }));
+  .use(logMetrics(metrics, { captureColdStartMetric: true }));
 
 /** For tests: drop the cached wiring so the next call reads the environment again. */
 export function resetApp(): void {

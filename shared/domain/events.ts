@@ -362,7 +362,9 @@ export function parseKeyValueText(text: string): Record<string, string> | undefi
 }
 
 /** Normalises one SQS message body (or any raw text). Never throws. */
-export function parseMessageBody(body: string, depth = 0): Intake {
+export function parseMessageBody(raw: string, depth = 0): Intake {
+  // A byte-order mark (some tools write one before JSON) is not part of the event.
+  const body = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
   let value: unknown;
   try {
     value = JSON.parse(body);
