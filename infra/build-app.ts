@@ -63,6 +63,7 @@ export function buildApp(app: Construct): IstioVmRegistrarApp {
         'kubectlRoleArn',
         'alarmTopicArn',
         'dashboardName',
+        'queueSenderRoleArns',
       ]),
     });
   }

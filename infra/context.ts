@@ -47,6 +47,7 @@ export interface AppSettings {
   readonly kubectlRoleArn?: string;
   readonly alarmTopicArn?: string;
   readonly dashboardName?: string;
+  readonly queueSenderRoleArns?: string[];
 
   readonly clusterVpc?: VpcSettings;
   readonly vmVpc?: VpcSettings;
@@ -92,6 +93,7 @@ export const CONTEXT_KEYS = [
   'kubectlRoleArn',
   'alarmTopicArn',
   'dashboardName',
+  'queueSenderRoleArns',
   'clusterVpcId',
   'clusterVpcAvailabilityZones',
   'clusterVpcPrivateSubnetIds',
@@ -267,6 +269,11 @@ export function readSettings(node: Node): AppSettings {
   const kubectlRoleArn = read.string('kubectlRoleArn');
   if (applyRbac && !kubectlRoleArn) read.problems.push('applyRbac: needs kubectlRoleArn');
   const logLevel = read.oneOf('logLevel', ['DEBUG', 'INFO', 'WARN', 'ERROR'] as const);
+  const queueSenderRoleArns = listOrUndefined(read, 'queueSenderRoleArns');
+  for (const arn of queueSenderRoleArns ?? []) {
+    if (!/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/.test(arn))
+      read.problems.push(`queueSenderRoleArns: "${arn}" is not an IAM role ARN`);
+  }
 
   const settings: AppSettings = {
     architecture,
@@ -302,6 +309,7 @@ export function readSettings(node: Node): AppSettings {
     ...optional('kubectlRoleArn', kubectlRoleArn),
     ...optional('alarmTopicArn', read.string('alarmTopicArn')),
     ...optional('dashboardName', read.string('dashboardName')),
+    ...optional('queueSenderRoleArns', queueSenderRoleArns),
     ...optional('clusterVpc', clusterVpc),
     ...optional('vmVpc', vmVpc),
     vmSecurityGroupIds,

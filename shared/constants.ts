@@ -32,6 +32,13 @@ export const DEFAULT_LIFECYCLE_HOOK_NAMES = [
   'istio-vm-registrar-terminate',
 ] as const;
 
+/**
+ * Time each function keeps back from its own timeout to report (the registrar its partial-batch
+ * response, the reconciler its summary): calls still running then are cancelled. CDK refuses a
+ * timeout that leaves less than one Kubernetes request after it.
+ */
+export const DEADLINE_MARGIN_MS = { registrar: 3_000, reconciler: 5_000 } as const;
+
 /** Default server-side apply field manager. */
 export const DEFAULT_FIELD_MANAGER = 'istio-vm-registrar';
 export const DEFAULT_TAG_PREFIX = 'istio-vm/';
@@ -59,6 +66,8 @@ export const Metric = {
   EventsRejected: 'EventsRejected',
   /** Records that failed with a retriable error and go back to the queue. */
   EventsFailed: 'EventsFailed',
+  /** Records that cannot succeed on retry (a missing permission, a rejected request): moved to the DLQ at once. */
+  EventsDeadLettered: 'EventsDeadLettered',
   /** Instances refused by policy: namespace not allowed, bad tag, missing group, no private IP. */
   InstancesRefused: 'InstancesRefused',
   EntriesApplied: 'EntriesApplied',
@@ -71,6 +80,11 @@ export const Metric = {
   HintsUnverified: 'HintsUnverified',
   /** A just-launched instance EC2 does not show yet: retried, not a failure. */
   LaunchesNotVisibleYet: 'LaunchesNotVisibleYet',
+  /**
+   * Writes a fresh EC2 read right after contradicted, corrected at once: an entry written for an
+   * instance that left meanwhile, or deleted for one that came back (races between batches).
+   */
+  StaleWritesCorrected: 'StaleWritesCorrected',
   KubernetesErrors: 'KubernetesErrors',
   Ec2Errors: 'Ec2Errors',
   ReconcileCreated: 'ReconcileCreated',

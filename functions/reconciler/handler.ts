@@ -6,6 +6,7 @@ import { Deadline } from '../../shared/adapters/deadline.ts';
 import { readReconcileRequest } from '../../shared/app/reconcile-request.ts';
 import { Reconciler, type ReconcileSummary } from '../../shared/app/reconciler.ts';
 import { type AppContext, createApp } from '../../shared/app/wiring.ts';
+import { DEADLINE_MARGIN_MS } from '../../shared/constants.ts';
 import { logger, metrics, telemetry, tracingMiddleware } from '../../shared/observability.ts';
 
 /**
@@ -14,14 +15,11 @@ import { logger, metrics, telemetry, tracingMiddleware } from '../../shared/obse
  */
 let app: { context: AppContext; reconciler: Reconciler } | undefined;
 
-async function lambdaHandler(payload: unknown, context: Context): Promise<ReconcileSummary> {
-  let request: ReturnType<typeof readReconcileRequest>;
-  try {
-    request = readReconcileRequest(payload);
-  } catch (error) {
-    logger.error('reconcile request refused', { error });
-    throw error;
-  }
+/**
+ * Builds the wiring once per container. In Lambda this runs at init (below), so a bad configuration
+ * fails the function's init with one log line naming every problem; elsewhere at the first call.
+ */
+function wiring(): { context: AppContext; reconciler: Reconciler } {
   if (!app) {
     let context: AppContext;
     try {
@@ -32,8 +30,24 @@ async function lambdaHandler(payload: unknown, context: Context): Promise<Reconc
     }
     app = { context, reconciler: new Reconciler({ ...context, logger, telemetry }) };
   }
+  return app;
+}
+
+if (process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined) wiring();
+
+async function lambdaHandler(payload: unknown, context: Context): Promise<ReconcileSummary> {
+  let request: ReturnType<typeof readReconcileRequest>;
+  try {
+    request = readReconcileRequest(payload);
+  } catch (error) {
+    logger.error('reconcile request refused', { error });
+    throw error;
+  }
+  const app = wiring();
   // Stop retrying in time to return the summary (what failed is in it, and the next sweep retries).
-  const deadline = new Deadline(Date.now() + context.getRemainingTimeInMillis() - 5_000);
+  const deadline = new Deadline(
+    Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS.reconciler,
+  );
   let summary: ReconcileSummary;
   try {
     summary = await app.reconciler.run(request, (message) => logger.debug(message), deadline);

@@ -3,10 +3,12 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { missingPermission } from '../../shared/adapters/dead-letters.ts';
 import { Deadline } from '../../shared/adapters/deadline.ts';
+import { AdapterError } from '../../shared/adapters/errors.ts';
 import { LaunchNotVisibleYet } from '../../shared/app/registrar.ts';
 import { type AppContext, createApp } from '../../shared/app/wiring.ts';
-import { Metric } from '../../shared/constants.ts';
+import { DEADLINE_MARGIN_MS, Metric } from '../../shared/constants.ts';
 import { snsRecords } from '../../shared/domain/events.ts';
 import { logger, metrics, telemetry, tracingMiddleware } from '../../shared/observability.ts';
 
@@ -14,20 +16,22 @@ import { logger, metrics, telemetry, tracingMiddleware } from '../../shared/obse
  * Registrar: EventBridge -> SQS -> here, an SNS topic -> here, or an EventBridge event invoked
  * directly. Each SQS record is one event; failures are reported per record
  * (ReportBatchItemFailures) so one bad record never fails its batch. Each SNS record's message is
- * one event too; SNS invokes asynchronously, so a retriable failure fails the invocation and
- * Lambda delivers the event again (every record is converged again, which is harmless). Unreadable records and refused instances are logged, counted and
+ * one event too; SNS invokes asynchronously, so a retriable failure fails the invocation and Lambda
+ * delivers the event again (every record is converged again, which is harmless). Unreadable records and refused instances are logged, counted and
  * acknowledged (retrying cannot help); every other failure comes back through SQS, and one that
  * keeps failing (throttling that does not clear, a 403 from missing RBAC) ends in the DLQ for redrive.
  */
 let app: AppContext | undefined;
-/** Time kept back from the invocation's own timeout to report the batch. */
-const DEADLINE_MARGIN_MS = 3_000;
 
 const isSqsEvent = (event: unknown): event is SQSEvent =>
   Array.isArray((event as SQSEvent | undefined)?.Records) &&
   (event as SQSEvent).Records.every((r) => r?.eventSource === 'aws:sqs');
 
-/** Builds the wiring once per container; a bad configuration is logged once and fails the invocation. */
+/**
+ * Builds the wiring once per container. In Lambda this runs at init (below), so a bad configuration
+ * fails the function's init with one log line naming every problem; elsewhere (tests, the CLI) at
+ * the first invocation.
+ */
 function wiring(): AppContext {
   if (!app) {
     try {
@@ -40,6 +44,8 @@ function wiring(): AppContext {
   return app;
 }
 
+if (process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined) wiring();
+
 async function lambdaHandler(
   event: unknown,
   context: Context,
@@ -48,7 +54,9 @@ async function lambdaHandler(
   // Per invocation, never per container: an invocation cut off by its timeout must not leak its
   // records into the next one's response, nor its deadline. Leave time to report the batch:
   // records still waiting on EC2 or Kubernetes then fail (their calls cancelled) and come back.
-  const deadline = new Deadline(Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS);
+  const deadline = new Deadline(
+    Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS.registrar,
+  );
   try {
     return await handleWithin(app, event, context, deadline);
   } finally {
@@ -77,6 +85,31 @@ async function handleWithin(
           logger.info('instance not visible in EC2 yet; the record comes back later', {
             recordId: record.messageId,
           });
+        } else if (error instanceof AdapterError && !error.retriable && app.deadLetters) {
+          // A missing permission or a request the API rejects fails the same way every time:
+          // dead-lettered once, now, with what to fix, instead of redelivered until SQS gives up.
+          try {
+            await app.deadLetters.send(
+              { messageId: record.messageId, body: record.body, reason: error.message },
+              deadline.signal,
+            );
+          } catch (sendError) {
+            telemetry.count(Metric.EventsFailed);
+            logger.error('record failed and could not be dead-lettered; it will be retried', {
+              recordId: record.messageId,
+              error,
+              deadLetterError: sendError,
+            });
+            throw error;
+          }
+          telemetry.count(Metric.EventsDeadLettered);
+          const permission = missingPermission(error.message);
+          logger.error('record cannot succeed on retry: moved to the dead-letter queue', {
+            recordId: record.messageId,
+            error,
+            ...(permission ? { missingPermission: permission } : {}),
+          });
+          return { kind: 'dead-lettered', reason: error.message };
         } else {
           telemetry.count(Metric.EventsFailed);
           logger.error('record failed; it will be retried', { recordId: record.messageId, error });

@@ -78,11 +78,22 @@ export class RegistrarDashboard extends Construct {
     this.dashboard.addWidgets(
       graph(
         'Events',
-        custom([Metric.EventsReceived, Metric.EventsIgnored, Metric.EventsRejected, Metric.EventsFailed]),
+        custom([
+          Metric.EventsReceived,
+          Metric.EventsIgnored,
+          Metric.EventsRejected,
+          Metric.EventsFailed,
+          Metric.EventsDeadLettered,
+        ]),
       ),
       graph(
         'WorkloadEntries',
-        custom([Metric.EntriesApplied, Metric.EntriesDeleted, Metric.EntriesUnchanged]),
+        custom([
+          Metric.EntriesApplied,
+          Metric.EntriesDeleted,
+          Metric.EntriesUnchanged,
+          Metric.StaleWritesCorrected,
+        ]),
       ),
       graph(
         'Reconcile drift repaired per run',

@@ -7,7 +7,12 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { environmentSchema } from '#shared/config/config.ts';
-import { MANAGED_BY_VALUE, METRICS_NAMESPACE } from '#shared/constants.ts';
+import {
+  DEADLINE_MARGIN_MS,
+  MANAGED_BY_VALUE,
+  METRICS_NAMESPACE,
+  WORKLOAD_GROUP_TAG,
+} from '#shared/constants.ts';
 import { acknowledgeWildcardResource } from '../nag.ts';
 import { createNodeFunction } from './node-function.ts';
 
@@ -115,10 +120,12 @@ export interface RegistrarFunctionsProps {
   /** @default 1024 */
   readonly reconcilerMemorySize?: number;
   /**
-   * Reserved concurrency of the reconciler (1 keeps sweeps from overlapping).
-   * @default - unreserved
+   * Reserved concurrency of the reconciler: 1 keeps sweeps (scheduled, and invoked by hand) from
+   * overlapping. `false` leaves it unreserved, for accounts whose concurrency limit is too low to
+   * reserve any (AWS keeps 10 unreserved); overlapping sweeps are then idempotent but wasteful.
+   * @default 1
    */
-  readonly reconcilerReservedConcurrency?: number;
+  readonly reconcilerReservedConcurrency?: number | false;
   /**
    * VPC to run the functions in: needed when the cluster's API endpoint is private. The functions
    * then need a route to the EC2, Auto Scaling and EKS APIs (NAT gateway or interface endpoints).
@@ -172,12 +179,15 @@ export class RegistrarFunctions extends Construct {
   public readonly clusterName: string;
   /** Security groups the functions run with (empty outside a VPC). */
   public readonly securityGroups: readonly ISecurityGroup[];
+  /** Prefix of the instance and group tags the registrar reads. */
+  public readonly tagPrefix: string;
 
   constructor(scope: Construct, id: string, props: RegistrarFunctionsProps) {
     super(scope, id);
     this.serviceName = props.serviceName ?? MANAGED_BY_VALUE;
     this.metricsNamespace = props.metricsNamespace ?? METRICS_NAMESPACE;
     this.clusterName = props.clusterName;
+    this.tagPrefix = props.tagPrefix ?? FUNCTION_DEFAULTS.TAG_PREFIX;
     this.environment = renderEnvironment(props, this.serviceName, this.metricsNamespace);
     validate(this, props, this.environment);
 
@@ -215,8 +225,8 @@ export class RegistrarFunctions extends Construct {
         'istio-vm-registrar: sweeps every tagged instance and managed WorkloadEntry and repairs drift',
       timeout: props.reconcilerTimeout ?? Duration.minutes(5),
       memorySize: props.reconcilerMemorySize ?? 1024,
-      ...(props.reconcilerReservedConcurrency !== undefined
-        ? { reservedConcurrentExecutions: props.reconcilerReservedConcurrency }
+      ...(props.reconcilerReservedConcurrency !== false
+        ? { reservedConcurrentExecutions: props.reconcilerReservedConcurrency ?? 1 }
         : {}),
     });
     const needsDescribeCluster = !(props.clusterEndpoint && props.clusterCertificateAuthorityData);
@@ -276,29 +286,47 @@ export class RegistrarFunctions extends Construct {
   }
 
   /**
-   * Lets `grantee` complete lifecycle actions of `groups`, or of every group in this account and
-   * region. Seam for a reconciler that completes actions stuck in Pending:Wait.
+   * Lets `grantee` complete lifecycle actions of `groups`, or, when none are named, of the groups of
+   * this account and region that carry the workload-group tag (`autoscaling:ResourceTag`): a role
+   * that answers for the fleet's hooks cannot complete another team's. Seam for a reconciler that
+   * completes actions stuck in Pending:Wait.
    */
   public grantCompleteLifecycleAction(
     grantee: iam.IGrantable,
     groups?: readonly IAutoScalingGroup[],
   ): iam.Grant {
+    return this.grantLifecycleActions(grantee, ['autoscaling:CompleteLifecycleAction'], groups);
+  }
+
+  /** Lifecycle-action calls (`autoscaling:CompleteLifecycleAction`, `...Heartbeat`), scoped as above. */
+  public grantLifecycleActions(
+    grantee: iam.IGrantable,
+    actions: readonly string[],
+    groups?: readonly IAutoScalingGroup[],
+  ): iam.Grant {
     const stack = Stack.of(this);
-    const resources =
-      groups && groups.length > 0
-        ? groups.map((group) => group.autoScalingGroupArn)
-        : [
-            stack.formatArn({
-              service: 'autoscaling',
-              resource: 'autoScalingGroup',
-              resourceName: '*:autoScalingGroupName/*',
-              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-            }),
-          ];
+    const named = groups !== undefined && groups.length > 0;
+    const resources = named
+      ? groups.map((group) => group.autoScalingGroupArn)
+      : [
+          stack.formatArn({
+            service: 'autoscaling',
+            resource: 'autoScalingGroup',
+            resourceName: '*:autoScalingGroupName/*',
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        ];
     const grant = iam.Grant.addToPrincipal({
       grantee,
-      actions: ['autoscaling:CompleteLifecycleAction'],
+      actions: [...actions],
       resourceArns: resources,
+      ...(named
+        ? {}
+        : {
+            conditions: {
+              Null: { [`autoscaling:ResourceTag/${this.tagPrefix}${WORKLOAD_GROUP_TAG}`]: 'false' },
+            },
+          }),
     });
     const role = grantee.grantPrincipal instanceof iam.Role ? grantee.grantPrincipal : undefined;
     if (role) {
@@ -306,9 +334,9 @@ export class RegistrarFunctions extends Construct {
         acknowledgeWildcardResource(
           role,
           resource,
-          groups && groups.length > 0
+          named
             ? 'An Auto Scaling group ARN holds a UUID assigned at creation (autoScalingGroup:<uuid>:autoScalingGroupName/<name>); the "*" stands for that UUID only, the group name is fixed.'
-            : 'No Auto Scaling group names were configured (autoScalingGroupNames), so CompleteLifecycleAction covers the groups of this account and region: the first "*" is the UUID in every group ARN, the second any group name. Configure the names to narrow it.',
+            : `No Auto Scaling group names were configured (autoScalingGroupNames): the first "*" is the UUID in every group ARN, the second any group name, narrowed by the condition to groups tagged ${this.tagPrefix}${WORKLOAD_GROUP_TAG}. Configure the names to narrow it further.`,
         );
       }
     }
@@ -369,8 +397,24 @@ function validate(
   }
   if (props.securityGroups && !props.vpc) problems.push('securityGroups needs vpc');
   if (props.vpcSubnets && !props.vpc) problems.push('vpcSubnets needs vpc');
-  if (props.reconcilerReservedConcurrency !== undefined && props.reconcilerReservedConcurrency < 1) {
-    problems.push('reconcilerReservedConcurrency must be at least 1');
+  const reserved = props.reconcilerReservedConcurrency;
+  if (reserved !== undefined && reserved !== false && !(Number.isInteger(reserved) && reserved >= 1)) {
+    problems.push('reconcilerReservedConcurrency must be an integer of at least 1, or false');
+  }
+  // Each function stops its calls DEADLINE_MARGIN_MS before its timeout to report; what is left
+  // must hold at least one whole Kubernetes request, or every record would fail unattempted.
+  const requestMs = props.kubeRequestTimeout?.toMilliseconds() ?? FUNCTION_DEFAULTS.KUBE_REQUEST_TIMEOUT_MS;
+  for (const [name, timeout] of [
+    ['registrar', props.registrarTimeout ?? Duration.seconds(30)],
+    ['reconciler', props.reconcilerTimeout ?? Duration.minutes(5)],
+  ] as const) {
+    if (timeout.isUnresolved()) continue;
+    const left = timeout.toMilliseconds() - DEADLINE_MARGIN_MS[name];
+    if (left < requestMs) {
+      problems.push(
+        `${name}Timeout ${timeout.toSeconds()}s leaves ${Math.max(0, left) / 1000}s after the ${DEADLINE_MARGIN_MS[name] / 1000}s kept back to report, less than one Kubernetes request (kubeRequestTimeout ${requestMs / 1000}s)`,
+      );
+    }
   }
   if (problems.length > 0) {
     throw new Error(`RegistrarFunctions (${scope.node.path}): invalid configuration: ${problems.join('; ')}`);

@@ -1,4 +1,4 @@
-import { Duration, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Duration, Lazy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -61,6 +61,13 @@ export interface RegistrarProps extends RegistrarFunctionsProps {
    * @default Duration.minutes(5)
    */
   readonly reconcileMaxEventAge?: Duration;
+  /**
+   * Principals besides the event rules and the registrar's own role that may send to the event
+   * queue: the queue policy denies `sqs:SendMessage` to everyone else, since a forged event is a
+   * request to look at an instance. Add the role you redrive the dead-letter queue with.
+   * @default - none
+   */
+  readonly queueSenders?: readonly iam.IRole[];
 }
 
 export interface LifecycleHookOptions {
@@ -131,6 +138,28 @@ export class Registrar extends Construct {
       });
     }
 
+    // Only the rules (by ARN) and the registrar itself may send: anyone else in the account with
+    // sqs:SendMessage could otherwise make the registrar act on any instance. The rule list is read
+    // at synth, so rules added later through addEventRule are admitted too.
+    this.queue.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'OnlyRulesAndRegistrarSend',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['sqs:SendMessage'],
+        resources: [this.queue.queueArn],
+        conditions: {
+          ArnNotEquals: { 'aws:SourceArn': Lazy.list({ produce: () => this.rules.map((r) => r.ruleArn) }) },
+          ArnNotLike: {
+            'aws:PrincipalArn': [
+              this.functions.registrar.role!.roleArn,
+              ...(props.queueSenders ?? []).map((role) => role.roleArn),
+            ],
+          },
+        },
+      }),
+    );
+
     this.functions.registrar.addEventSource(
       new SqsEventSource(this.queue, {
         batchSize: props.batchSize ?? 10,
@@ -139,6 +168,11 @@ export class Registrar extends Construct {
         maxConcurrency: props.maxConcurrency ?? 2,
       }),
     );
+    // Records that cannot succeed on retry (AccessDenied, a rejected request) go to the DLQ at once.
+    this.functions.registrar.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.deadLetterQueue.queueArn] }),
+    );
+    this.functions.registrar.addEnvironment('DEAD_LETTER_QUEUE_URL', this.deadLetterQueue.queueUrl);
 
     this.scheduleDeadLetterQueue = new sqs.Queue(this, 'ScheduleDeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,

@@ -1,6 +1,7 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { RegistrarAlarms } from '../constructs/alarms.ts';
@@ -50,6 +51,12 @@ export interface RegistrarStackProps extends StackProps {
   readonly alarmTopicArn?: string;
   /** @default - generated */
   readonly dashboardName?: string;
+  /**
+   * Roles besides the rules and the registrar that may send to the event queue (the role you
+   * redrive the dead-letter queue with); see RegistrarProps.queueSenders.
+   * @default - none
+   */
+  readonly queueSenderRoleArns?: readonly string[];
 }
 
 /** The registrar and reconciler, their access to the cluster, alarms, dashboard and outputs. */
@@ -70,8 +77,12 @@ export class RegistrarStack extends Stack {
       autoscaling.AutoScalingGroup.fromAutoScalingGroupName(this, `Group-${name}`, name),
     );
 
+    const queueSenders = (props.queueSenderRoleArns ?? []).map((arn, i) =>
+      iam.Role.fromRoleArn(this, `QueueSender${i}`, arn, { mutable: false }),
+    );
     this.registrar = new Registrar(this, 'Registrar', {
       ...props.registrar,
+      ...(queueSenders.length > 0 ? { queueSenders } : {}),
       ...(vpc ? { vpc } : {}),
       ...(groups.length > 0 ? { autoScalingGroups: groups } : {}),
     });

@@ -19,6 +19,13 @@ const PARALLEL_CALLS = 4;
 
 export type LifecycleCompletion = 'completed' | 'not-pending';
 
+/** Lifecycle states by instance id, and the Auto Scaling groups whose states could not be read. */
+export interface GroupLifecycleStates {
+  readonly states: ReadonlyMap<string, string>;
+  /** Group name -> why its read failed. */
+  readonly failed: ReadonlyMap<string, string>;
+}
+
 /** Completes Auto Scaling lifecycle actions. */
 export class LifecycleActions {
   readonly #client: AutoScalingClient;
@@ -102,29 +109,51 @@ export class AutoScalingInstances {
   /**
    * Lifecycle states of every instance of the named groups, in O(pages): DescribeAutoScalingGroups
    * (100 groups a page) lists the members, DescribeWarmPool (50 a page) the warm pools, which the
-   * groups' member lists leave out. The reconciler's whole-fleet read.
+   * groups' member lists leave out. The reconciler's whole-fleet read. A failed call fails only the
+   * groups it was about (`failed`, by group name, with the reason), never the whole read.
    */
-  async groupLifecycleStates(groupNames: readonly string[]): Promise<Map<string, string>> {
+  async groupLifecycleStates(groupNames: readonly string[]): Promise<GroupLifecycleStates> {
     const states = new Map<string, string>();
+    const failed = new Map<string, string>();
     const names = [...new Set(groupNames)];
-    const withWarmPools: string[] = [];
-    try {
-      for (let i = 0; i < names.length; i += GROUPS_PER_CALL) {
-        const pages = paginateDescribeAutoScalingGroups(
-          { client: this.#client, pageSize: GROUPS_PER_CALL },
-          { AutoScalingGroupNames: names.slice(i, i + GROUPS_PER_CALL) },
-          { abortSignal: this.#deadline.signal },
-        );
-        for await (const page of pages) {
-          for (const group of page.AutoScalingGroups ?? []) {
-            for (const m of group.Instances ?? [])
-              if (m.InstanceId && m.LifecycleState) states.set(m.InstanceId, m.LifecycleState);
-            if (group.WarmPoolConfiguration && group.AutoScalingGroupName)
-              withWarmPools.push(group.AutoScalingGroupName);
+    const withWarmPools = new Set<string>();
+    const describe = async (chunk: readonly string[]) => {
+      const pages = paginateDescribeAutoScalingGroups(
+        { client: this.#client, pageSize: GROUPS_PER_CALL },
+        { AutoScalingGroupNames: [...chunk] },
+        { abortSignal: this.#deadline.signal },
+      );
+      for await (const page of pages) {
+        for (const group of page.AutoScalingGroups ?? []) {
+          for (const m of group.Instances ?? [])
+            if (m.InstanceId && m.LifecycleState) states.set(m.InstanceId, m.LifecycleState);
+          if (group.WarmPoolConfiguration && group.AutoScalingGroupName)
+            withWarmPools.add(group.AutoScalingGroupName);
+        }
+      }
+    };
+    for (let i = 0; i < names.length; i += GROUPS_PER_CALL) {
+      const chunk = names.slice(i, i + GROUPS_PER_CALL);
+      try {
+        await describe(chunk);
+      } catch (error) {
+        if (chunk.length === 1) {
+          failed.set(chunk[0]!, asAdapterError(error, 'DescribeAutoScalingGroups').message);
+          continue;
+        }
+        // One call names up to 100 groups: ask again one by one, so one group's failure is its own.
+        for (const name of chunk) {
+          try {
+            await describe([name]);
+          } catch (single) {
+            failed.set(name, asAdapterError(single, 'DescribeAutoScalingGroups').message);
           }
         }
       }
-      for (const name of withWarmPools) {
+    }
+    for (const name of withWarmPools) {
+      if (failed.has(name)) continue;
+      try {
         for await (const page of paginateDescribeWarmPool(
           { client: this.#client, pageSize: WARM_POOL_PAGE },
           { AutoScalingGroupName: name },
@@ -133,11 +162,11 @@ export class AutoScalingInstances {
           for (const m of page.Instances ?? [])
             if (m.InstanceId && m.LifecycleState) states.set(m.InstanceId, m.LifecycleState);
         }
+      } catch (error) {
+        failed.set(name, asAdapterError(error, 'DescribeWarmPool').message);
       }
-    } catch (error) {
-      throw asAdapterError(error, 'DescribeAutoScalingGroups/DescribeWarmPool');
     }
-    return states;
+    return { states, failed };
   }
 
   async #send(ids: string[], token: string | undefined) {

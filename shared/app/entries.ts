@@ -5,7 +5,7 @@ import type { WorkloadEntryObject } from '../domain/types.ts';
 import { entryMatches, isManaged } from '../domain/workload-entry.ts';
 
 export type EntryWrite =
-  | { readonly result: 'applied' | 'unchanged' }
+  | { readonly result: 'applied' | 'unchanged'; readonly uid?: string }
   | { readonly result: 'refused'; readonly refusal: Refusal };
 
 /**
@@ -30,14 +30,18 @@ export async function writeEntry(
       },
     };
   }
-  if (entryMatches(live, desired)) return { result: 'unchanged' };
+  if (entryMatches(live, desired)) return { result: 'unchanged', ...uidOf(live) };
+  let applied: WorkloadEntryObject;
   try {
-    await kube.applyWorkloadEntry(desired, live !== undefined);
+    applied = await kube.applyWorkloadEntry(desired, live !== undefined);
   } catch (error) {
     if (error instanceof KubernetesError && error.status === 422) {
       return { result: 'refused', refusal: { reason: RefusalReason.Invalid, message: error.message } };
     }
     throw error;
   }
-  return { result: 'applied' };
+  return { result: 'applied', ...uidOf(applied) };
 }
+
+const uidOf = (entry: WorkloadEntryObject | undefined) =>
+  entry?.metadata.uid ? { uid: entry.metadata.uid } : {};

@@ -50,21 +50,29 @@ export async function describeInstances(
 
 /**
  * The same for a whole fleet, in O(pages): the lifecycle states of every member of the groups the
- * instances' tags name (see AutoScalingInstances.groupLifecycleStates).
+ * instances' tags name (see AutoScalingInstances.groupLifecycleStates), for the instances `wanted`
+ * selects only (a sweep's scope: a group outside it must cost no call and fail nothing). The
+ * instances of an Auto Scaling group whose read failed are marked `autoScalingStateUnknown`: they
+ * are held, while the rest of the fleet goes ahead.
  */
 export async function withFleetLifecycleStates(
   facts: readonly InstanceFacts[],
   autoscaling: AutoScalingInstances,
-): Promise<InstanceFacts[]> {
+  wanted: (facts: InstanceFacts) => boolean = () => true,
+): Promise<{ instances: InstanceFacts[]; failedGroups: ReadonlyMap<string, string> }> {
   const groups = new Set<string>();
   for (const f of facts) {
     const group = f.tags[ASG_NAME_TAG];
-    if (group && (f.state === 'running' || f.state === 'pending')) groups.add(group);
+    if (group && (f.state === 'running' || f.state === 'pending') && wanted(f)) groups.add(group);
   }
-  if (groups.size === 0) return [...facts];
-  const states = await autoscaling.groupLifecycleStates([...groups]);
-  return facts.map((f) => {
+  if (groups.size === 0) return { instances: [...facts], failedGroups: new Map() };
+  const { states, failed } = await autoscaling.groupLifecycleStates([...groups]);
+  const instances = facts.map((f) => {
+    const group = f.tags[ASG_NAME_TAG];
+    if (group && groups.has(group) && failed.has(group) && (f.state === 'running' || f.state === 'pending'))
+      return { ...f, autoScalingStateUnknown: true as const };
     const state = states.get(f.instanceId);
     return state ? { ...f, autoScalingLifecycleState: state } : f;
   });
+  return { instances, failedGroups: failed };
 }

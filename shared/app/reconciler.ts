@@ -6,7 +6,12 @@ import { KubernetesError } from '../adapters/errors.ts';
 import type { KubeWorkloads } from '../adapters/kube.ts';
 import type { RegistrarConfig } from '../config/config.ts';
 import { LAUNCH_TIME_ANNOTATION, Metric, WORKLOAD_GROUP_TAG } from '../constants.ts';
-import { decideInstance, isNamespaceAllowed, LAUNCH_VISIBILITY_WINDOW_MS } from '../domain/decide.ts';
+import {
+  decideInstance,
+  isNamespaceAllowed,
+  LAUNCH_VISIBILITY_WINDOW_MS,
+  parseGroupTag,
+} from '../domain/decide.ts';
 import { RefusalReason } from '../domain/errors.ts';
 import {
   type ChangeAction,
@@ -54,8 +59,12 @@ export interface ChangeReport {
   readonly group: string;
   readonly instanceId?: string;
   readonly reason: string;
-  /** `skipped`: the instance changed between the listing and the write (re-read just before). */
-  readonly status: 'planned' | 'applied' | 'failed' | 'withheld' | 'skipped';
+  /**
+   * `skipped`: the instance changed between the listing and the write (re-read just before);
+   * `corrected`: a write undone or redone because the instance changed while it was made (re-read
+   * right after).
+   */
+  readonly status: 'planned' | 'applied' | 'failed' | 'withheld' | 'skipped' | 'corrected';
   readonly error?: string;
 }
 
@@ -177,13 +186,25 @@ export class Reconciler {
         }
       }
     };
+    const tagKey = `${config.tagPrefix}${WORKLOAD_GROUP_TAG}`;
     const listInstances = async () => {
       const listed: InstanceFacts[] = [];
-      for await (const page of ec2.listTagged(`${config.tagPrefix}${WORKLOAD_GROUP_TAG}`)) {
+      for await (const page of ec2.listTagged(tagKey)) {
         listed.push(...page);
         progress(`listed ${listed.length} instances`);
       }
-      instances.push(...(await withFleetLifecycleStates(listed, this.#deps.autoscaling)));
+      // Auto Scaling states only for the instances this sweep is about.
+      const inSweep = (f: InstanceFacts) => {
+        const group = parseGroupTag(f.tags[tagKey] ?? '');
+        return !('reason' in group) && inScope(groupKey(group));
+      };
+      const read = await withFleetLifecycleStates(listed, this.#deps.autoscaling, inSweep);
+      instances.push(...read.instances);
+      for (const [name, reason] of read.failedGroups) {
+        errors.push(
+          `Auto Scaling group ${name}: lifecycle states unreadable, its instances' entries are held this sweep (${reason})`,
+        );
+      }
     };
     // One listing after the other: the EC2 XML and the Kubernetes JSON pages are large transient
     // objects, and not holding both at once keeps a 10,000-instance sweep's peak memory down.
@@ -281,7 +302,10 @@ export class Reconciler {
     const { config, kube, logger, telemetry } = this.#deps;
     const now = this.#deps.now ?? Date.now;
     const started = now();
-    const { instances, entries, groups, plan, errors, incomplete } = await this.observe(request, progress);
+    const { instances, entries, groups, plan, errors, incomplete, inScope } = await this.observe(
+      request,
+      progress,
+    );
     progress(`planned ${plan.changes.length} changes`);
 
     const perGroup: Record<string, GroupCounts> = {};
@@ -324,18 +348,21 @@ export class Reconciler {
       for (const c of stale) reports.push(describe(c, 'skipped', 'the instance changed during the sweep'));
       let done = 0;
       const results = await mapSettled(current, config.kubeConcurrency, async (c) => {
-        await applyChange(
+        const uid = await applyChange(
           kube,
           c,
           this.#screenedLive.has(c) ? { live: this.#screenedLive.get(c) } : undefined,
         );
         if (++done % 500 === 0) progress(`applied ${done}/${current.length}`);
+        return uid;
       });
+      const written = new Map<PlannedChange, string | undefined>();
       for (const [i, result] of results.entries()) {
         const c = current[i]!;
         if (result.status === 'fulfilled') {
           counts(c.group)[c.action]++;
           reports.push(describe(c, 'applied'));
+          written.set(c, result.value);
         } else {
           const message = (result.reason as Error).message ?? String(result.reason);
           counts(c.group).failed++;
@@ -343,6 +370,17 @@ export class Reconciler {
           reports.push(describe(c, 'failed', message));
           if (result.reason instanceof KubernetesError) telemetry.count(Metric.KubernetesErrors);
         }
+      }
+      const corrections = await this.#correctStale(written, groups, inScope).catch((error: unknown) => {
+        errors.push(`re-reading instances after writing failed: ${(error as Error).message ?? error}`);
+        return [];
+      });
+      for (const { change, error } of corrections) {
+        if (error) {
+          counts(change.group).failed++;
+          errors.push(`${change.action} ${change.namespace}/${change.name}: ${error}`);
+        } else counts(change.group)[change.action]++;
+        reports.push(describe(change, error ? 'failed' : 'corrected', error));
       }
     }
     for (const c of plan.withheldDeletes) reports.push(describe(c, 'withheld'));
@@ -390,6 +428,70 @@ export class Reconciler {
       errors,
       reads: { instances: instances.length, entries: entries.length, groups: groups.size },
     };
+  }
+
+  /**
+   * Re-reads, right after writing, every instance the sweep wrote or deleted for, and corrects a
+   * write the fresh read contradicts: the instance terminated between the pre-write re-read and the
+   * write (its event found no entry to delete yet), or was started again while its entry was being
+   * deleted (its event found the entry still there). Without this, such an entry would be wrong until
+   * the next sweep, since the instance's own event has already been handled.
+   */
+  async #correctStale(
+    written: ReadonlyMap<PlannedChange, string | undefined>,
+    groups: ReadonlyMap<string, WorkloadGroupView>,
+    inScope: (groupKey: string) => boolean,
+  ): Promise<Array<{ change: PlannedChange; error?: string }>> {
+    const ids = [...new Set([...written.keys()].flatMap((c) => (c.instanceId ? [c.instanceId] : [])))];
+    if (ids.length === 0) return [];
+    const { ec2, autoscaling, config, kube, logger, telemetry } = this.#deps;
+    const fresh = await describeInstances(ids, ec2, autoscaling);
+    const fixes: PlannedChange[] = [];
+    for (const [c, uid] of written) {
+      const facts = c.instanceId ? fresh.get(c.instanceId) : undefined;
+      // Only a positive answer corrects ("not found" right after a read that showed it is eventual
+      // consistency), and never on an unreadable Auto Scaling state.
+      if (!facts || facts.autoScalingStateUnknown) continue;
+      const intent = decideInstance(facts, undefined, config);
+      if (c.action !== 'delete' && intent.kind === 'deregister') {
+        fixes.push({
+          action: 'delete',
+          namespace: c.namespace,
+          name: c.name,
+          group: c.group,
+          instanceId: facts.instanceId,
+          reason: `${intent.reason} (it left while its entry was written)`,
+          ...(uid ? { uid } : {}),
+          evidence: true,
+        });
+      } else if (c.action === 'delete' && intent.kind === 'register' && groupKey(intent.group) === c.group) {
+        const replan = planReconcile({
+          instances: [facts],
+          entries: [],
+          groups,
+          policy: config,
+          inScope,
+          complete: true,
+          maxDeleteRatio: 1,
+          force: false,
+        });
+        for (const create of replan.changes) {
+          fixes.push({ ...create, reason: 'the instance came back while its entry was deleted' });
+        }
+      }
+    }
+    if (fixes.length === 0) return [];
+    telemetry.count(Metric.StaleWritesCorrected, fixes.length);
+    logger.info('instances changed while the sweep wrote for them: writes corrected', {
+      corrections: fixes.map((f) => `${f.action} ${f.namespace}/${f.name}`),
+    });
+    const results = await mapSettled(fixes, config.kubeConcurrency, (c) => applyChange(kube, c));
+    return fixes.map((change, i) => {
+      const r = results[i]!;
+      return r.status === 'fulfilled'
+        ? { change }
+        : { change, error: (r.reason as Error).message ?? String(r.reason) };
+    });
   }
 
   /**
@@ -451,14 +553,15 @@ export class Reconciler {
   }
 }
 
+/** Carries out one planned change; resolves with the uid of the entry written (create/update). */
 async function applyChange(
   kube: KubeWorkloads,
   change: PlannedChange,
   screened?: { live: WorkloadEntryObject | undefined },
-): Promise<void> {
+): Promise<string | undefined> {
   if (change.action === 'delete') {
     await kube.deleteWorkloadEntry(change.namespace, change.name, change.uid);
-    return;
+    return undefined;
   }
   // An update is of an entry just listed as ours; a create was read when it was screened.
   const write = await writeEntry(
@@ -467,4 +570,5 @@ async function applyChange(
     change.action === 'update' ? { live: change.live } : screened,
   );
   if (write.result === 'refused') throw new Error(write.refusal.message);
+  return write.uid;
 }

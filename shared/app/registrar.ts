@@ -135,11 +135,22 @@ export class Registrar {
     }
   }
 
-  /** Converges one instance given what EC2 says about it. Throws on retriable failure. */
+  /**
+   * Converges one instance given what EC2 says about it. Throws on retriable failure.
+   *
+   * `reread` (the batch's coalesced DescribeInstances) closes the races between batches. Batch A
+   * reads "running", the instance terminates, batch B's delete finds no entry yet, then A's apply
+   * lands; or A reads "stopped", the instance is started, B registers it, then A's delete lands.
+   * Every write decided by EC2's state is therefore followed by a fresh read of the instance, and a
+   * write that the fresh read contradicts is corrected at once. Whatever the interleaving, either
+   * B's reads see A's write, or B's read of EC2 (before its own writes, so before A's) already
+   * showed the new state, and A's re-read, after its write, shows it too.
+   */
   async converge(
     instanceId: string,
     facts: InstanceFacts | undefined,
     hint?: InstanceHint,
+    reread?: (instanceId: string) => Promise<InstanceFacts | undefined>,
   ): Promise<ConvergeOutcome> {
     const { config, logger, telemetry } = this.#deps;
     if (awaitsLaunchVisibility(facts, hint, Date.now())) {
@@ -162,13 +173,57 @@ export class Registrar {
       );
     }
     try {
-      const outcome = await this.#carryOut(instanceId, facts, intent);
+      let outcome = await this.#carryOut(instanceId, facts, intent);
+      if (reread) outcome = await this.#correctIfStale(instanceId, facts, outcome, reread);
       this.#record(outcome);
       return outcome;
     } catch (error) {
       if (error instanceof KubernetesError) this.#deps.telemetry.count(Metric.KubernetesErrors);
       throw error;
     }
+  }
+
+  /**
+   * After a write: EC2 read again. An instance that left meanwhile loses the entry just written; one
+   * that came back (started again) while its entry was deleted is registered again. Deletions a
+   * verified hint decided (a Spot warning, a terminate lifecycle action) stand: EC2's running state
+   * is exactly what they overrule.
+   */
+  async #correctIfStale(
+    instanceId: string,
+    facts: InstanceFacts | undefined,
+    outcome: ConvergeOutcome,
+    reread: (instanceId: string) => Promise<InstanceFacts | undefined>,
+  ): Promise<ConvergeOutcome> {
+    const { config } = this.#deps;
+    const wrote =
+      outcome.action === 'applied' ||
+      (outcome.action === 'deleted' &&
+        outcome.entries.length > 0 &&
+        facts !== undefined &&
+        decideInstance(facts, undefined, config).kind === 'deregister');
+    if (!wrote) return outcome;
+    const fresh = await reread(instanceId);
+    // Only a positive answer corrects: EC2 just showed the instance, and a terminated one stays
+    // visible for about an hour, so "not found" now is eventual consistency, not news.
+    if (!fresh) return outcome;
+    const intent = decideInstance(fresh, undefined, config);
+    const contradicts =
+      outcome.action === 'applied'
+        ? intent.kind === 'deregister'
+        : intent.kind === 'register' && !fresh.autoScalingStateUnknown;
+    if (!contradicts) return outcome;
+    this.#deps.telemetry.count(Metric.StaleWritesCorrected);
+    this.#deps.logger.info(
+      outcome.action === 'applied'
+        ? 'instance left while its entry was written: entry deleted again'
+        : 'instance came back while its entry was deleted: registered again',
+      { instanceId, ...(intent.kind === 'deregister' ? { reason: intent.reason } : {}) },
+    );
+    const corrected = await this.#carryOut(instanceId, fresh, intent);
+    return corrected.action === 'deleted'
+      ? { ...corrected, reason: `${corrected.reason} (it left while its entry was written)` }
+      : corrected;
   }
 
   async #carryOut(
@@ -325,6 +380,10 @@ export class RegistrarBatch {
   readonly #primary = new Map<string, InstanceHint>();
   readonly #converging = new Map<string, Promise<ConvergeOutcome>>();
   #facts: Promise<Map<string, InstanceFacts>> | undefined;
+  /** Converges started and not yet at their post-apply re-read or finished. */
+  #running = 0;
+  /** Post-apply re-reads waiting for the others, to share one DescribeInstances. */
+  #rereads = new Map<string, PromiseWithResolvers<InstanceFacts | undefined>>();
 
   constructor(registrar: Registrar, intakes: Map<string, Intake>) {
     this.#registrar = registrar;
@@ -349,13 +408,46 @@ export class RegistrarBatch {
   #convergeOnce(instanceId: string): Promise<ConvergeOutcome> {
     let running = this.#converging.get(instanceId);
     if (!running) {
+      let waiting = true;
+      const arrive = () => {
+        if (!waiting) return;
+        waiting = false;
+        this.#running--;
+        this.#flushRereads();
+      };
+      this.#running++;
       running = this.#describe().then((facts) =>
-        this.#registrar.converge(instanceId, facts.get(instanceId), this.#primary.get(instanceId)),
+        this.#registrar.converge(instanceId, facts.get(instanceId), this.#primary.get(instanceId), (id) => {
+          const reread = Promise.withResolvers<InstanceFacts | undefined>();
+          this.#rereads.set(id, reread);
+          arrive();
+          return reread.promise;
+        }),
       );
+      running.then(arrive, arrive);
       running.catch(() => this.#converging.delete(instanceId));
       this.#converging.set(instanceId, running);
     }
     return running;
+  }
+
+  /**
+   * Once every converge of the batch has applied (and asks for its re-read) or finished, one
+   * DescribeInstances answers all the re-reads: a batch of launches costs one extra EC2 call, not
+   * one per instance. Records processed one after the other (the CLI) each flush at once.
+   */
+  #flushRereads(): void {
+    if (this.#running > 0 || this.#rereads.size === 0) return;
+    const waiting = this.#rereads;
+    this.#rereads = new Map();
+    this.#registrar.describe([...waiting.keys()]).then(
+      (facts) => {
+        for (const [id, reread] of waiting) reread.resolve(facts.get(id));
+      },
+      (error: unknown) => {
+        for (const reread of waiting.values()) reread.reject(error);
+      },
+    );
   }
 
   /** Processes one record. Resolves with what happened; throws when the record should be retried. */

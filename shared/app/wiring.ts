@@ -1,6 +1,8 @@
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { AutoScalingInstances, LifecycleActions } from '../adapters/autoscaling.ts';
+import { DeadLetters } from '../adapters/dead-letters.ts';
 import { Ec2Instances } from '../adapters/ec2.ts';
 import { kubeConfigSource } from '../adapters/eks-auth.ts';
 import { KubeWorkloads } from '../adapters/kube.ts';
@@ -12,6 +14,8 @@ import { Registrar, type RegistrarDeps } from './registrar.ts';
 /** Everything a function or the CLI needs, built once per process from the configuration. */
 export interface AppContext extends Omit<RegistrarDeps, 'logger' | 'telemetry'> {
   readonly registrar: Registrar;
+  /** Set when DEAD_LETTER_QUEUE_URL is: where records that cannot succeed on retry go at once. */
+  readonly deadLetters?: DeadLetters;
 }
 
 /**
@@ -50,5 +54,20 @@ export function createApp(
     logger,
     telemetry: t,
   });
-  return { config, ec2, kube, lifecycle, autoscaling, groups, registrar };
+  const deadLetters = config.deadLetterQueueUrl
+    ? new DeadLetters(
+        tracer.captureAWSv3Client(new SQSClient({ region: config.region, requestHandler })),
+        config.deadLetterQueueUrl,
+      )
+    : undefined;
+  return {
+    config,
+    ec2,
+    kube,
+    lifecycle,
+    autoscaling,
+    groups,
+    registrar,
+    ...(deadLetters ? { deadLetters } : {}),
+  };
 }

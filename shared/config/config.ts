@@ -57,6 +57,11 @@ export const environmentSchema = z.object({
   KUBE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(10),
   /** A WorkloadGroup without an allowed-autoscaling-groups/allowed-accounts annotation admits nobody. */
   REQUIRE_GROUP_ALLOW_LIST: booleanFlag.default(false),
+  /**
+   * The event queue's dead-letter queue: records that cannot succeed on retry (AccessDenied, a
+   * request the API rejects) are moved there at once. Unset: they are retried until SQS moves them.
+   */
+  DEAD_LETTER_QUEUE_URL: z.url().optional(),
   /** A sweep that would delete more than this share of a group's entries stops unless forced. */
   RECONCILE_MAX_DELETE_RATIO: z.coerce.number().min(0).max(1).default(0.5),
 });
@@ -90,6 +95,8 @@ export interface RegistrarConfig {
   readonly kubeConcurrency: number;
   readonly reconcileMaxDeleteRatio: number;
   readonly requireGroupAllowList: boolean;
+  /** Where records that cannot succeed on retry go at once; undefined: SQS redrive decides. */
+  readonly deadLetterQueueUrl: string | undefined;
 }
 
 /**
@@ -129,6 +136,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     kubeConcurrency: e.KUBE_CONCURRENCY,
     reconcileMaxDeleteRatio: e.RECONCILE_MAX_DELETE_RATIO,
     requireGroupAllowList: e.REQUIRE_GROUP_ALLOW_LIST,
+    deadLetterQueueUrl: e.DEAD_LETTER_QUEUE_URL,
   };
 }
 

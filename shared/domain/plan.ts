@@ -43,6 +43,12 @@ export interface ReconcilePlan {
   readonly safetyStops: readonly SafetyStop[];
   /** Deletes withheld because the picture was incomplete or a safety stop fired. */
   readonly withheldDeletes: readonly PlannedChange[];
+  /**
+   * Running instances of in-scope groups whose Auto Scaling lifecycle state could not be read: their
+   * entries are neither created, updated nor deleted this sweep (a warm-pool or terminating VM must
+   * not be registered, a serving one must not lose its entry).
+   */
+  readonly held: ReadonlyArray<{ readonly instanceId: string; readonly group: string }>;
 }
 
 export interface PlanInput {
@@ -71,6 +77,7 @@ export function planReconcile(input: PlanInput): ReconcilePlan {
   const kept = new Set<string>();
   const leaving = new Map<string, string>();
   const refusals: Array<{ instanceId: string; refusal: Refusal }> = [];
+  const held: Array<{ instanceId: string; group: string }> = [];
 
   for (const facts of input.instances) {
     const intent = decideInstance(facts, undefined, input.policy);
@@ -78,6 +85,11 @@ export function planReconcile(input: PlanInput): ReconcilePlan {
       case 'register': {
         const key = groupKey(intent.group);
         if (!input.inScope(key)) break;
+        if (facts.autoScalingStateUnknown) {
+          kept.add(facts.instanceId);
+          held.push({ instanceId: facts.instanceId, group: key });
+          break;
+        }
         const group = input.groups.get(key);
         if (!group) {
           refusals.push({
@@ -186,7 +198,7 @@ export function planReconcile(input: PlanInput): ReconcilePlan {
 
   const { allowed, withheld, safetyStops } = guardDeletes(deletes, liveByGroup, input);
   changes.push(...allowed);
-  return { changes, unchanged, refusals, safetyStops, withheldDeletes: withheld };
+  return { changes, unchanged, refusals, safetyStops, withheldDeletes: withheld, held };
 }
 
 /**

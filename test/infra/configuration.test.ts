@@ -143,6 +143,50 @@ describe('Constructs: bad configuration fails at synth, naming the construct', (
     );
   });
 
+  it('RegistrarFunctions: a timeout that leaves no room for one Kubernetes request after the reporting margin', () => {
+    expect(
+      () => new Registrar(stack(), 'R', { ...registrarProps, registrarTimeout: Duration.seconds(10) }),
+    ).toThrow(
+      /^RegistrarFunctions \(Test\/R\/Functions\): invalid configuration: registrarTimeout 10s leaves 7s after the 3s kept back to report, less than one Kubernetes request \(kubeRequestTimeout 10s\)/,
+    );
+    expect(
+      () =>
+        new Registrar(stack(), 'R', {
+          ...registrarProps,
+          reconcilerTimeout: Duration.seconds(12),
+          kubeRequestTimeout: Duration.seconds(8),
+        }),
+    ).toThrow(
+      /reconcilerTimeout 12s leaves 7s after the 5s kept back to report, less than one Kubernetes request \(kubeRequestTimeout 8s\)/,
+    );
+    expect(
+      () =>
+        new Registrar(stack(), 'R', {
+          ...registrarProps,
+          registrarTimeout: Duration.seconds(10),
+          kubeRequestTimeout: Duration.seconds(5),
+        }),
+    ).not.toThrow();
+  });
+
+  it('RegistrarFunctions: the reconciler is reserved one execution unless told not to', () => {
+    const reserved = (value?: number | false) => {
+      const scope = stack();
+      const r = new Registrar(scope, 'R', {
+        ...registrarProps,
+        ...(value !== undefined ? { reconcilerReservedConcurrency: value } : {}),
+      });
+      return (r.functions.reconciler.node.defaultChild as { reservedConcurrentExecutions?: number })
+        .reservedConcurrentExecutions;
+    };
+    expect(reserved()).toBe(1);
+    expect(reserved(3)).toBe(3);
+    expect(reserved(false)).toBeUndefined();
+    expect(() => reserved(0)).toThrow(
+      /reconcilerReservedConcurrency must be an integer of at least 1, or false/,
+    );
+  });
+
   it('Registrar.addLifecycleHooks: refuses a group its rules would never hear from', () => {
     const scope = stack();
     const narrowed = new Registrar(scope, 'R', {

@@ -39,6 +39,7 @@ const OVERRIDES = {
   tagPrefix: 'mesh/',
   kubernetesGroup: 'vm-registrars',
   dashboardName: 'istio-vm-registrar',
+  queueSenderRoleArns: 'arn:aws:iam::123456789012:role/ops-redrive',
 };
 
 let built: SynthesisedApp;
@@ -190,6 +191,26 @@ describe('RegistrarStack with every option set', () => {
     });
     template.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'cron(0/10 * * * ? *)',
+    });
+  });
+
+  it('lets the configured redrive role send to the event queue besides the rules and the registrar', () => {
+    const policy = Object.values(template.findResources('AWS::SQS::QueuePolicy')).find(
+      (resource) =>
+        JSON.stringify(resource.Properties.Queues) ===
+        JSON.stringify([{ Ref: logicalId(stack.registrar.queue) }]),
+    )!;
+    const deny = (policy.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>).find(
+      (statement) => statement.Sid === 'OnlyRulesAndRegistrarSend',
+    );
+    expect(deny?.Condition).toEqual({
+      ArnNotEquals: { 'aws:SourceArn': stack.registrar.rules.map((rule) => getAtt(rule)) },
+      ArnNotLike: {
+        'aws:PrincipalArn': [
+          getAtt(stack.registrar.functions.registrar.role!),
+          OVERRIDES.queueSenderRoleArns,
+        ],
+      },
     });
   });
 

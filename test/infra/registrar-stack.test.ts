@@ -162,7 +162,7 @@ describe('RegistrarStack: queues', () => {
       Principal: { AWS: '*' },
       Resource: getAtt(stack.registrar.queue),
     });
-    const allows = statements.slice(1);
+    const allows = statements.slice(1, -1);
     expect(allows).toHaveLength(8);
     expect(allows).toEqual(
       stack.registrar.rules.map((rule) => ({
@@ -173,6 +173,18 @@ describe('RegistrarStack: queues', () => {
         Resource: getAtt(stack.registrar.queue),
       })),
     );
+    // Everyone else (a hand-sent "Spot warning", say) is denied, whatever their IAM policy says.
+    expect(statements.at(-1)).toEqual({
+      Sid: 'OnlyRulesAndRegistrarSend',
+      Action: 'sqs:SendMessage',
+      Condition: {
+        ArnNotEquals: { 'aws:SourceArn': stack.registrar.rules.map((rule) => getAtt(rule)) },
+        ArnNotLike: { 'aws:PrincipalArn': [getAtt(stack.registrar.functions.registrar.role!, 'Arn')] },
+      },
+      Effect: 'Deny',
+      Principal: { AWS: '*' },
+      Resource: getAtt(stack.registrar.queue),
+    });
   });
 
   it('lets the rules dead-letter undeliverable events into the DLQ, per rule ARN', () => {
@@ -243,10 +255,22 @@ describe('RegistrarStack: registrar function', () => {
       POWERTOOLS_LOG_LEVEL: 'INFO',
       NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=4',
     };
-    for (const fn of [stack.registrar.functions.registrar, stack.registrar.functions.reconciler]) {
-      const properties = template.findResources('AWS::Lambda::Function')[logicalId(fn)]!.Properties;
-      expect(properties.Environment.Variables).toEqual(expected);
-    }
+    const variables = (fn: object) =>
+      template.findResources('AWS::Lambda::Function')[logicalId(fn as never)]!.Properties.Environment
+        .Variables;
+    expect(variables(stack.registrar.functions.reconciler)).toEqual(expected);
+    // The registrar alone moves records that cannot succeed on retry to the DLQ.
+    expect(variables(stack.registrar.functions.registrar)).toEqual({
+      ...expected,
+      DEAD_LETTER_QUEUE_URL: ref(stack.registrar.deadLetterQueue),
+    });
+  });
+
+  it('reserves one concurrent execution for the reconciler, so sweeps never overlap', () => {
+    const properties =
+      template.findResources('AWS::Lambda::Function')[logicalId(stack.registrar.functions.reconciler)]!
+        .Properties;
+    expect(properties.ReservedConcurrentExecutions).toBe(1);
   });
 
   it('bundles each handler as minified ESM with a source map and the require banner', () => {
@@ -310,6 +334,7 @@ describe('RegistrarStack: IAM (every statement)', () => {
       },
       {
         Action: 'autoscaling:CompleteLifecycleAction',
+        Condition: { Null: { 'autoscaling:ResourceTag/istio-vm/workload-group': 'false' } },
         Effect: 'Allow',
         Resource: pseudoArn('autoscaling', 'autoScalingGroup:*:autoScalingGroupName/*'),
       },
@@ -323,6 +348,11 @@ describe('RegistrarStack: IAM (every statement)', () => {
         ],
         Effect: 'Allow',
         Resource: getAtt(stack.registrar.queue),
+      },
+      {
+        Action: 'sqs:SendMessage',
+        Effect: 'Allow',
+        Resource: getAtt(stack.registrar.deadLetterQueue),
       },
     ]);
   });

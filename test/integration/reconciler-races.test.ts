@@ -100,3 +100,118 @@ describe('Reconciler: a name held by a foreign entry', () => {
     expect(h.entries()[0]?.metadata.labels).toEqual({ app: 'reviews' });
   });
 });
+
+describe('Reconciler: Auto Scaling reads follow the sweep and fail per group', () => {
+  const h = useHarness();
+  const inGroup = (n: number, asg: string, group = 'reviews') =>
+    instance(id(n), {
+      tags: { 'istio-vm/workload-group': `${NAMESPACE}/${group}`, 'aws:autoscaling:groupName': asg },
+    });
+
+  it('reads no Auto Scaling group outside --group, so a failing one elsewhere changes nothing', async () => {
+    // Prepare: reviews in asg-a, ratings in asg-b, whose reads fail.
+    h.kube.seed({ ...(await import('../helpers/harness.ts')).reviewsGroup({ name: 'ratings' }) });
+    h.aws.putInstance(inGroup(10, 'asg-a'));
+    h.aws.putInstance(inGroup(11, 'asg-b', 'ratings'));
+    h.aws.setFaults({ failAutoScalingGroups: ['asg-b'] });
+    h.aws.resetStats();
+
+    // Act
+    const summary = await reconcilerFromEnv().run({ groups: [`${NAMESPACE}/reviews`] });
+
+    // Assess
+    expect(summary.errors).toEqual([]);
+    expect(summary.converged).toBe(true);
+    expect(names(h.entries())).toEqual([`reviews-${id(10)}`]);
+    expect(h.aws.stats().byAction.DescribeAutoScalingGroups).toBe(1);
+  });
+
+  it("holds only a failing Auto Scaling group's instances; the others are created and deleted", async () => {
+    // Prepare: asg-a is readable, asg-b is not; each has one registered VM whose entry must stay and
+    // one new VM; a terminated VM of asg-a has a stale entry.
+    h.aws.putInstance(inGroup(20, 'asg-a'));
+    h.aws.putInstance(inGroup(21, 'asg-b'));
+    h.aws.putInstance(inGroup(22, 'asg-a'));
+    await h.send([
+      stateChange(id(20), 'running'),
+      stateChange(id(21), 'running'),
+      stateChange(id(22), 'running'),
+    ]);
+    h.aws.setState(id(22), 'terminated');
+    h.aws.putInstance(inGroup(23, 'asg-a'));
+    h.aws.putInstance(inGroup(24, 'asg-b'));
+    h.aws.setFaults({ failAutoScalingGroups: ['asg-b'] });
+
+    // Act
+    const summary = await reconcilerFromEnv().run();
+
+    // Assess: asg-a converged (23 created, 22 deleted); asg-b's VMs held (21 kept, 24 not created).
+    expect(names(h.entries())).toEqual([`reviews-${id(20)}`, `reviews-${id(21)}`, `reviews-${id(23)}`]);
+    expect(summary.totals).toMatchObject({ create: 1, delete: 1 });
+    expect(summary.errors).toEqual([
+      expect.stringMatching(/^Auto Scaling group asg-b: lifecycle states unreadable/),
+    ]);
+    expect(summary.converged).toBe(false);
+  });
+});
+
+describe('Reconciler: writes re-read EC2 right after they land', () => {
+  const h = useHarness();
+  /** Holds the first request matching `method` at the API server until released. */
+  const holdFirst = (method: string) => {
+    const held = Promise.withResolvers<void>();
+    const release = Promise.withResolvers<void>();
+    h.kube.setRequestHook(async (request) => {
+      if (request.method !== method) return;
+      h.kube.setRequestHook(undefined);
+      held.resolve();
+      await release.promise;
+    });
+    return { held: held.promise, release: () => release.resolve() };
+  };
+
+  it('deletes an entry the sweep created for an instance that terminated while the write was in flight', async () => {
+    // Prepare: a running VM without an entry; the sweep's apply is held.
+    h.aws.putInstance(instance(id(30)));
+    const apply = holdFirst('PATCH');
+
+    // Act: it terminates and its event finds nothing to delete; then the sweep's apply lands.
+    const sweep = reconcilerFromEnv().run();
+    await apply.held;
+    h.aws.setState(id(30), 'terminated');
+    const event = await h.send([stateChange(id(30), 'terminated')]);
+    apply.release();
+    const summary = await sweep;
+
+    // Assess
+    expect(event.batchItemFailures).toEqual([]);
+    expect(h.entries()).toEqual([]);
+    expect(summary.changes.map((c) => [c.action, c.status])).toEqual([
+      ['create', 'applied'],
+      ['delete', 'corrected'],
+    ]);
+  });
+
+  it('writes again the entry of an instance started while the sweep deleted it', async () => {
+    // Prepare: registered, then stopped (its event lost); the sweep's delete is held.
+    h.aws.putInstance(instance(id(31)));
+    await h.send([stateChange(id(31), 'running')]);
+    h.aws.setState(id(31), 'stopped');
+    const remove = holdFirst('DELETE');
+
+    // Act: started again; its event finds the entry still there; then the sweep's delete lands.
+    const sweep = reconcilerFromEnv().run();
+    await remove.held;
+    h.aws.setState(id(31), 'running');
+    await h.send([stateChange(id(31), 'running')]);
+    remove.release();
+    const summary = await sweep;
+
+    // Assess
+    expect(names(h.entries())).toEqual([`reviews-${id(31)}`]);
+    expect(summary.changes.map((c) => [c.action, c.status])).toEqual([
+      ['delete', 'applied'],
+      ['create', 'corrected'],
+    ]);
+  });
+});

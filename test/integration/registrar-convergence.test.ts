@@ -2,7 +2,7 @@ import type { SQSBatchResponse } from 'aws-lambda';
 import { describe, expect, it, vi } from 'vitest';
 import { handler } from '../../functions/registrar/handler.ts';
 import { cliContext } from '../../shared/cli/replay.ts';
-import { logger, metrics } from '../../shared/observability.ts';
+import { logger, metrics, telemetry } from '../../shared/observability.ts';
 import { eventText, sqsEvent, stateChange, withInstance } from '../helpers/fixtures.ts';
 import { GROUP_TAG, type Harness, instance, NAMESPACE, useHarness } from '../helpers/harness.ts';
 
@@ -115,12 +115,16 @@ describe('Registrar handler: level-triggered convergence', () => {
     expect(h.entries()[0]!.spec.address).toBe('10.9.9.9');
   });
 
-  it('batches DescribeInstances: one call for a batch naming several instances', async () => {
+  it('batches DescribeInstances: one call for a batch naming several instances (and one re-read after its writes)', async () => {
     for (const id of IDS) h.aws.putInstance(instance(id));
     h.aws.resetStats();
     await h.send(IDS.map((id) => stateChange(id, 'running')));
-    expect(h.aws.stats().byAction.DescribeInstances).toBe(1);
+    expect(h.aws.stats().byAction.DescribeInstances).toBe(2);
     expect(h.entries()).toHaveLength(4);
+    // A converged replay writes nothing, so it reads once.
+    h.aws.resetStats();
+    await h.send(IDS.map((id) => stateChange(id, 'running')));
+    expect(h.aws.stats().byAction.DescribeInstances).toBe(1);
   });
 
   it('a batch naming an instance EC2 does not know converges the others (NotFound is not a failure)', async () => {
@@ -139,8 +143,9 @@ describe('Registrar handler: level-triggered convergence', () => {
         .map((e) => e.metadata.name)
         .sort(),
     ).toEqual([`reviews-${IDS[0]}`, `reviews-${IDS[1]}`]);
-    // The whole call fails on one unknown id: it is asked again without it.
-    expect(h.aws.stats().byAction.DescribeInstances).toBe(2);
+    // The whole call fails on one unknown id: it is asked again without it (then the re-read of
+    // the two written).
+    expect(h.aws.stats().byAction.DescribeInstances).toBe(3);
   });
 
   it("completes only its own hooks' lifecycle actions and leaves other hooks' actions pending", async () => {
@@ -160,6 +165,37 @@ describe('Registrar handler: level-triggered convergence', () => {
     expect(h.aws.completedLifecycleActions()).toEqual([]);
   });
 
+  it('counts a lifecycle action already completed (a replayed event) as not pending, not as a failure', async () => {
+    // Prepare: a launch action of our hook, announced by the verbatim sample.
+    const sample = JSON.parse(withInstance('asg-ec2-instance-launch-lifecycle-action.json', IDS[0]!));
+    h.aws.putInstance(
+      instance(IDS[0]!, {
+        tags: {
+          [GROUP_TAG]: `${NAMESPACE}/reviews`,
+          'aws:autoscaling:groupName': sample.detail.AutoScalingGroupName,
+        },
+      }),
+    );
+    h.aws.addLifecycleAction({
+      autoScalingGroupName: sample.detail.AutoScalingGroupName,
+      lifecycleHookName: sample.detail.LifecycleHookName,
+      instanceId: IDS[0]!,
+      token: sample.detail.LifecycleActionToken,
+    });
+    const count = vi.spyOn(telemetry, 'count');
+
+    // Act: the event, then the same event again.
+    const first = await h.send([JSON.stringify(sample)]);
+    const replay = await h.send([JSON.stringify(sample)]);
+
+    // Assess
+    expect(first.batchItemFailures).toEqual([]);
+    expect(replay.batchItemFailures).toEqual([]);
+    expect(h.aws.completedLifecycleActions()).toHaveLength(1);
+    expect(count).toHaveBeenCalledWith('LifecycleActionsCompleted');
+    expect(count).toHaveBeenCalledWith('LifecycleActionsNotPending');
+  });
+
   it('does not register a running instance that Auto Scaling keeps in the warm pool, in standby or terminating', async () => {
     h.aws.putInstance(instance(IDS[0]!, { autoScalingLifecycleState: 'Warmed:Running' }));
     h.aws.putInstance(instance(IDS[1]!, { autoScalingLifecycleState: 'Standby' }));
@@ -175,8 +211,19 @@ describe('Registrar handler: level-triggered convergence', () => {
   it('retries a fresh launch event for an instance EC2 does not show yet, then converges', async () => {
     const event = JSON.parse(stateChange(IDS[0]!, 'pending'));
     event.time = new Date().toISOString();
+    const info = vi.spyOn(logger, 'info');
+    const error = vi.spyOn(logger, 'error');
+    const count = vi.spyOn(telemetry, 'count');
     const first = await h.send([JSON.stringify(event)]);
     expect(first.batchItemFailures).toHaveLength(1);
+    // Eventual consistency, not a failure: info, counted apart, so scale-out raises no alarm.
+    expect(info).toHaveBeenCalledWith(
+      'instance not visible in EC2 yet; the record comes back later',
+      expect.objectContaining({ recordId: 'batch1-0' }),
+    );
+    expect(error).not.toHaveBeenCalled();
+    expect(count).toHaveBeenCalledWith('LaunchesNotVisibleYet');
+    expect(count).not.toHaveBeenCalledWith('EventsFailed');
     h.aws.putInstance(instance(IDS[0]!));
     const second = await h.send([JSON.stringify(event)]);
     expect(second.batchItemFailures).toEqual([]);

@@ -254,3 +254,105 @@ describe('Registrar: REQUIRE_GROUP_ALLOW_LIST', () => {
     );
   });
 });
+
+describe('Registrar: a launch and a terminate in different batches', () => {
+  const h = useHarness();
+
+  it("deletes the entry of a launch whose apply lands after the instance's terminate was handled", async () => {
+    // Prepare: batch A's apply is held at the API server until batch B (the terminate) is done.
+    h.aws.putInstance(instance(IDS[0]!));
+    const held = Promise.withResolvers<void>();
+    const release = Promise.withResolvers<void>();
+    h.kube.setRequestHook(async ({ verb }) => {
+      if (verb !== 'apply') return;
+      held.resolve();
+      await release.promise;
+    });
+
+    // Act: A read "running"; the instance terminates; B finds no entry to delete; A's apply lands.
+    const a = h.send([stateChange(IDS[0]!, 'running')]);
+    await held.promise;
+    h.kube.setRequestHook(undefined);
+    h.aws.putInstance(instance(IDS[0]!, { state: 'terminated' }));
+    const b = await h.send([stateChange(IDS[0]!, 'terminated')]);
+    expect(h.entries()).toEqual([]);
+    release.resolve();
+    const ra = await a;
+
+    // Assess: both acknowledged, and no entry outlives the instance.
+    expect(b.batchItemFailures).toEqual([]);
+    expect(ra.batchItemFailures).toEqual([]);
+    expect(h.entries()).toEqual([]);
+  });
+
+  it("registers again an instance started while a stale stop's delete was in flight", async () => {
+    // Prepare: registered; stopped; batch A's delete (from the stop) is held at the API server.
+    h.aws.putInstance(instance(IDS[0]!));
+    await h.send([stateChange(IDS[0]!, 'running')]);
+    h.aws.setState(IDS[0]!, 'stopped');
+    const held = Promise.withResolvers<void>();
+    const release = Promise.withResolvers<void>();
+    h.kube.setRequestHook(async ({ method }) => {
+      if (method !== 'DELETE') return;
+      held.resolve();
+      await release.promise;
+    });
+
+    // Act: the instance is started and B registers it (unchanged: the entry is still there); then
+    // A's delete lands.
+    const a = h.send([stateChange(IDS[0]!, 'stopped')]);
+    await held.promise;
+    h.kube.setRequestHook(undefined);
+    h.aws.setState(IDS[0]!, 'running');
+    const b = await h.send([stateChange(IDS[0]!, 'running')]);
+    release.resolve();
+    const ra = await a;
+
+    // Assess: the running VM keeps (gets back) its entry without waiting for a sweep.
+    expect(b.batchItemFailures).toEqual([]);
+    expect(ra.batchItemFailures).toEqual([]);
+    expect(h.entries().map((e) => e.metadata.name)).toEqual([`reviews-${IDS[0]}`]);
+  });
+
+  it('lets a verified Spot warning stand although EC2 still reports the instance running', async () => {
+    // Prepare
+    h.aws.putInstance(instance(IDS[0]!, { instanceLifecycle: 'spot' }));
+    await h.send([stateChange(IDS[0]!, 'running')]);
+
+    // Act
+    const response = await h.send([withInstance('ec2-spot-instance-interruption-warning.json', IDS[0]!)]);
+
+    // Assess: no re-registration by the post-write re-read.
+    expect(response.batchItemFailures).toEqual([]);
+    expect(h.entries()).toEqual([]);
+  });
+
+  it('re-reads a batch of launches with one DescribeInstances after its applies', async () => {
+    // Prepare
+    for (const id of IDS) h.aws.putInstance(instance(id));
+    h.aws.resetStats();
+
+    // Act
+    const response = await h.send(IDS.map((id) => stateChange(id, 'running')));
+
+    // Assess: the batch's read and the post-apply re-read; the entries stay (nobody left).
+    expect(response.batchItemFailures).toEqual([]);
+    expect(h.entries()).toHaveLength(IDS.length);
+    expect(h.aws.stats().byAction.DescribeInstances).toBe(2);
+  });
+
+  it('keeps the entry when the re-read fails, and fails the record so it is read again', async () => {
+    // Prepare: EC2 answers the batch's read, then throttles every call.
+    h.aws.putInstance(instance(IDS[0]!));
+    h.kube.setRequestHook(({ verb }) => {
+      if (verb === 'apply') h.aws.setFaults({ ec2ThrottleRate: 1, seed: 1 });
+    });
+
+    // Act
+    const response = await h.send([stateChange(IDS[0]!, 'running')]);
+
+    // Assess: the write is not undone on a failed read, and the record comes back.
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'batch1-0' }]);
+    expect(h.entries()).toHaveLength(1);
+  });
+});

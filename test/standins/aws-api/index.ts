@@ -82,6 +82,7 @@ export async function startAwsApi(
   let faults: AwsFaultPlan | undefined;
   let random = seededRandom(1);
   let latencyMs = options.latencyMs ?? 0;
+  let requestHook: ((request: { readonly action: string }) => void | Promise<void>) | undefined;
   if (!(latencyMs >= 0)) throw new Error('latencyMs must be >= 0');
 
   const ec2Handlers: Record<string, Ec2Handler> = {
@@ -112,6 +113,29 @@ export async function startAwsApi(
         ? new ApiError('RequestLimitExceeded', 'Request limit exceeded.', 503)
         : new ApiError('Throttling', 'Rate exceeded', 400);
     }
+    if (faults?.denyActions?.includes(action)) {
+      const iamAction = `${service === 'ec2' ? 'ec2' : 'autoscaling'}:${action}`;
+      const who = 'User: arn:aws:sts::123456789012:assumed-role/registrar/standin';
+      throw service === 'ec2'
+        ? new ApiError(
+            'UnauthorizedOperation',
+            `You are not authorized to perform this operation. ${who} is not authorized to perform: ${iamAction} because no identity-based policy allows the ${iamAction} action`,
+            403,
+          )
+        : new ApiError(
+            'AccessDenied',
+            `${who} is not authorized to perform: ${iamAction} because no identity-based policy allows the ${iamAction} action`,
+            403,
+          );
+    }
+    const failing = faults?.failAutoScalingGroups ?? [];
+    if (service !== 'ec2' && failing.length > 0) {
+      const named = [...params].filter(
+        ([k]) => k === 'AutoScalingGroupName' || /^AutoScalingGroupNames\.member\.\d+$/.test(k),
+      );
+      const hit = named.find(([, v]) => failing.includes(v));
+      if (hit) throw new ApiError('InternalFailure', `stand-in fault for group ${hit[1]}`, 500);
+    }
     return service === 'ec2'
       ? ec2Response(action, requestId, ec2Handlers[action]!(params))
       : Buffer.from(autoScalingResponse(action, requestId, autoScalingHandlers[action]!(params)), 'utf8');
@@ -127,6 +151,7 @@ export async function startAwsApi(
     byAction.set(action, (byAction.get(action) ?? 0) + 1);
     const service = serviceOf(params);
     if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs));
+    if (requestHook) await requestHook({ action });
 
     let status = 200;
     let payload: Buffer;
@@ -204,6 +229,9 @@ export async function startAwsApi(
       }
       faults = plan ? { ...plan } : undefined;
       random = seededRandom(plan?.seed ?? 1);
+    },
+    setRequestHook: (hook) => {
+      requestHook = hook;
     },
     setLatency: (ms) => {
       if (!(ms >= 0)) throw new Error('setLatency: ms must be >= 0');

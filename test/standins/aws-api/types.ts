@@ -39,6 +39,16 @@ export interface AwsFaultPlan {
    * mid-way. 0 fails the first page.
    */
   failDescribeAfterPages?: number;
+  /**
+   * Auto Scaling requests that name one of these groups (`AutoScalingGroupName`,
+   * `AutoScalingGroupNames.member.N`) fail with InternalFailure, HTTP 500, retries included.
+   */
+  failAutoScalingGroups?: readonly string[];
+  /**
+   * Actions the caller may not perform: EC2 answers UnauthorizedOperation, Auto Scaling
+   * AccessDenied, both HTTP 403, with the real messages' "is not authorized to perform: <action>".
+   */
+  denyActions?: readonly string[];
   /** Seed of the throttling dice; the same seed and request sequence give the same faults. Default 1. */
   seed?: number;
 }
@@ -74,5 +84,10 @@ export interface AwsApiStandIn {
   resetStats(): void;
   setFaults(plan: AwsFaultPlan | undefined): void;
   setLatency(ms: number): void;
+  /**
+   * Runs `hook` for every request before it is answered (undefined: none): a test can hold an
+   * action (a DescribeInstances, say) while it changes EC2, to order reads against changes.
+   */
+  setRequestHook(hook: ((request: { readonly action: string }) => void | Promise<void>) | undefined): void;
   close(): Promise<void>;
 }

@@ -126,6 +126,27 @@ export function forbidden(gr: GroupResource, name: string, why: string): StatusE
   return failure(403, 'Forbidden', `${what} is forbidden: ${why}`, details(gr, name));
 }
 
+/**
+ * What RBAC answers a request it does not authorize (k8s.io/apiserver's authorization filter):
+ * `<resource>.<group> "<name>" is forbidden: User "<user>" cannot <verb> resource "<resource>" in API
+ * group "<group>" in the namespace "<ns>"`.
+ */
+export function rbacForbidden(request: {
+  user: string;
+  verb: string;
+  group: string;
+  resource: string;
+  namespace?: string;
+  name?: string;
+}): StatusError {
+  const where = request.namespace ? ` in the namespace "${request.namespace}"` : ' at the cluster scope';
+  return forbidden(
+    { group: request.group, resource: request.resource },
+    request.name ?? '',
+    `User "${request.user}" cannot ${request.verb} resource "${request.resource}" in API group "${request.group}"${where}`,
+  );
+}
+
 export function internalError(why: string): StatusError {
   return failure(500, 'InternalError', `Internal error occurred: ${why}`, { causes: [{ message: why }] });
 }

@@ -41,7 +41,7 @@ import {
 import { fieldMatcher, labelMatcher } from './selectors.ts';
 import type { JsonObject, KubeObject } from './types.ts';
 
-export { StatusError } from './errors.ts';
+export { rbacForbidden, StatusError } from './errors.ts';
 export type { KubeObject, KubeStatus, ManagedFieldsEntry, ObjectMeta, OwnerReference } from './types.ts';
 
 export interface KubeApiOptions {
@@ -77,6 +77,15 @@ export interface RequestStats {
 }
 
 export type FaultKind = 500 | 503 | 429 | 409 | 'reset' | 'slow';
+
+/** What a request hook sees of a request. */
+export interface RequestInfo {
+  readonly method: string;
+  /** As in RequestStats.byVerb: 'apply', 'get', 'list', 'delete', ... */
+  readonly verb: string;
+  readonly path: string;
+}
+export type RequestHook = (request: RequestInfo) => void | Promise<void>;
 
 export interface FaultPlan {
   /** 0..1 of requests. */
@@ -125,6 +134,13 @@ export interface KubeApiStandIn {
   setFaults(plan: FaultPlan | undefined): void;
   /** A delay for every request (a number, ms), or separate read and write costs; 0 for none. */
   setLatency(latency: number | LatencyModel): void;
+  /**
+   * Runs `hook` for every request after its body is read and before it is served (undefined:
+   * none), so a test can hold one request (an apply, say) while others go through: interleavings
+   * that latency alone cannot produce. A StatusError the hook throws is the answer (an RBAC denial,
+   * say: `rbacForbidden`).
+   */
+  setRequestHook(hook: RequestHook | undefined): void;
   createNamespace(name: string): void;
   /** Stores an object without HTTP, validated like an HTTP create (its status, if any, is then written). */
   seed(obj: KubeObject): KubeObject;
@@ -170,6 +186,7 @@ class StandIn implements KubeApiStandIn {
   /** Writes waiting for one of the model's write slots, and the slots taken. */
   private readonly writeQueue: Array<() => void> = [];
   private writesInFlight = 0;
+  private requestHook: RequestHook | undefined;
   private counters: RequestStats = { total: 0, writes: 0, byVerb: {} };
   private faults?: { plan: FaultPlan; kinds: FaultKind[]; rng: () => number };
 
@@ -275,6 +292,10 @@ class StandIn implements KubeApiStandIn {
       if (next) next();
       else this.writesInFlight--;
     }
+  }
+
+  setRequestHook(hook: RequestHook | undefined): void {
+    this.requestHook = hook;
   }
 
   createNamespace(name: string): void {
@@ -464,6 +485,15 @@ class StandIn implements KubeApiStandIn {
     this.count(verb, method);
     const body = await this.readBody(req);
     await this.delay(WRITE_METHODS.has(method));
+    if (this.requestHook) {
+      try {
+        await this.requestHook({ method, verb, path: url.pathname });
+      } catch (e) {
+        if (!isStatusError(e)) throw e;
+        this.sendError(res, e);
+        return;
+      }
+    }
     // A real API server runs each request under its client's context: a client that has gone
     // (aborted, timed out) before the handler reached storage cancels the write.
     if (res.closed || req.socket.destroyed) return;
