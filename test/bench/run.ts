@@ -281,8 +281,12 @@ async function faults() {
   // them instead, and says so. Not by log level: the handler's logger middleware resets the level
   // to its initial one on every invocation.
   const logError = logger.error;
+  const logWarn = logger.warn;
   let silenced = 0;
   logger.error = () => {
+    silenced++;
+  };
+  logger.warn = () => {
     silenced++;
   };
   const receives: number[] = [];
@@ -349,10 +353,11 @@ async function faults() {
       `  faults: ${receives.length} records done; receives per record: ${[...byReceives]
         .sort((a, b) => a[0] - b[0])
         .map(([k, v]) => `${k}: ${v}`)
-        .join(', ')}; ${silenced} ERROR log lines of the handler counted, not printed\n`,
+        .join(', ')}; ${silenced} ERROR and WARN log lines of the handler counted, not printed\n`,
     );
   } finally {
     logger.error = logError;
+    logger.warn = logWarn;
     await h.close();
   }
 }

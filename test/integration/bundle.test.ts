@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -40,6 +40,14 @@ describe('Bundle: the registrar as deployed', () => {
         name,
       ).toBe(false);
     }
+    // What the plugins leave out (infra/bundle-plugins.ts): the EC2 schemas of operations never
+    // called, the client-node models no API in use (de)serializes, ES module imports of built-ins.
+    const code = readFileSync(outfile, 'utf8');
+    expect(code).toContain('"DescribeInstancesRequest"');
+    expect(code).not.toContain('"RunInstancesRequest"');
+    expect(code).toMatch(/\bV1OwnerReference\b/);
+    expect(code).not.toMatch(/\bV1PodSpec\b/);
+    expect(code).not.toMatch(/from\s*"(node:)?https?"/);
     const { handler } = (await import(pathToFileURL(outfile).href)) as {
       handler: (e: unknown, c: unknown) => Promise<{ batchItemFailures: unknown[] }>;
     };
