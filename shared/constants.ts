@@ -23,6 +23,33 @@ export const ALLOWED_AUTOSCALING_GROUPS_ANNOTATION = 'istio-vm-registrar.io/allo
 export const ALLOWED_ACCOUNTS_ANNOTATION = 'istio-vm-registrar.io/allowed-accounts';
 
 /**
+ * Annotations on a WorkloadGroup that ask for Services (see shared/domain/services.ts and README,
+ * "Services for VM workloads"). `service` names the mode: `service`, `serviceentry` or `none`
+ * (default: DEFAULT_SERVICE_MODE).
+ */
+export const SERVICE_MODE_ANNOTATION = 'istio-vm-registrar.io/service';
+/** Name of the Service or ServiceEntry (default: the group's name). */
+export const SERVICE_NAME_ANNOTATION = 'istio-vm-registrar.io/service-name';
+/** Comma-separated hosts of the ServiceEntry (default `<name>.<namespace>.svc.cluster.local`). */
+export const SERVICE_HOSTS_ANNOTATION = 'istio-vm-registrar.io/service-hosts';
+/** Comma-separated `<port name>=<appProtocol>`: wins over the protocol inferred from the port name. */
+export const APP_PROTOCOLS_ANNOTATION = 'istio-vm-registrar.io/app-protocols';
+/** `true`: a selectorless Service with EndpointSlices carrying the VMs' addresses. */
+export const DIRECT_ENDPOINTS_ANNOTATION = 'istio-vm-registrar.io/direct-endpoints';
+/** Name of that selectorless Service (default `<group>-direct`). */
+export const DIRECT_SERVICE_NAME_ANNOTATION = 'istio-vm-registrar.io/direct-service-name';
+/**
+ * Label on every Service, ServiceEntry and EndpointSlice the registrar keeps: the uid of its
+ * WorkloadGroup (a group name may be longer than a label value allows; a re-created group is another).
+ */
+export const WORKLOAD_GROUP_UID_LABEL = 'istio-vm-registrar.io/workload-group-uid';
+/** Label naming an EndpointSlice's Service, as Kubernetes defines it. */
+export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+/** Who manages an EndpointSlice; the EndpointSlice controller leaves slices with other values alone. */
+export const ENDPOINT_SLICE_MANAGED_BY_LABEL = 'endpointslice.kubernetes.io/managed-by';
+export const ENDPOINT_SLICE_MANAGED_BY_VALUE = 'registrar.istio-vm-registrar.io';
+
+/**
  * Lifecycle hooks whose actions the registrar completes (the hooks the CDK stack creates). Actions of
  * any other hook on the same groups belong to someone else (node drainers, bootstrap tooling) and
  * are left pending; their events are still used as hints.
@@ -52,6 +79,8 @@ export const ISTIO_NETWORKING_GROUP = 'networking.istio.io';
 export const ISTIO_NETWORKING_VERSION = 'v1';
 export const WORKLOAD_ENTRY_PLURAL = 'workloadentries';
 export const WORKLOAD_GROUP_PLURAL = 'workloadgroups';
+export const SERVICE_ENTRY_PLURAL = 'serviceentries';
+export const DISCOVERY_GROUP = 'discovery.k8s.io';
 
 /** CloudWatch metric namespace (POWERTOOLS_METRICS_NAMESPACE overrides it). */
 export const METRICS_NAMESPACE = 'IstioVmRegistrar';
@@ -94,5 +123,15 @@ export const Metric = {
   ReconcileErrors: 'ReconcileErrors',
   ReconcileSafetyStops: 'ReconcileSafetyStops',
   ReconcileDuration: 'ReconcileDuration',
+  /** Services and ServiceEntries written (created or changed) by server-side apply. */
+  ServicesApplied: 'ServicesApplied',
+  /** Services and ServiceEntries deleted (opt-out, renamed). */
+  ServicesDeleted: 'ServicesDeleted',
+  /** Groups whose Services were refused (bad annotation, no ports, a foreign object of that name), with `Reason`. */
+  ServicesRefused: 'ServicesRefused',
+  /** EndpointSlices of direct Services created, updated or deleted. */
+  EndpointSliceWrites: 'EndpointSliceWrites',
+  /** EndpointSlice writes refused for a stale resourceVersion (re-read and retried). */
+  EndpointSliceConflicts: 'EndpointSliceConflicts',
 } as const;
 export type MetricName = (typeof Metric)[keyof typeof Metric];

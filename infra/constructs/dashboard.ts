@@ -137,6 +137,17 @@ export class RegistrarDashboard extends Construct {
         }),
       ]),
     );
+    // Services for VM workloads: writes, refusals by reason, slice write conflicts.
+    this.dashboard.addWidgets(
+      graph(
+        'Services, ServiceEntries, direct EndpointSlices',
+        custom([Metric.ServicesApplied, Metric.ServicesDeleted, Metric.EndpointSliceWrites]),
+        { right: custom([Metric.EndpointSliceConflicts]) },
+      ),
+      graph('Services refused, by reason', [
+        registrarMetricQuery(props, Metric.ServicesRefused, { period, groupBy: 'Reason' }),
+      ]),
+    );
     for (const [name, fn] of [
       ['Registrar', props.registrarFunction],
       ['Reconciler', props.reconcilerFunction],

@@ -73,6 +73,12 @@ export interface RegistrarFunctionsProps {
    */
   readonly requireGroupAllowList?: boolean;
   /**
+   * Services for a WorkloadGroup without the `istio-vm-registrar.io/service` annotation
+   * (DEFAULT_SERVICE_MODE): `none`, `service` or `serviceentry`. See README, "Services for VM workloads".
+   * @default - the functions' default: 'none'
+   */
+  readonly defaultServiceMode?: 'none' | 'service' | 'serviceentry';
+  /**
    * Server-side apply field manager (FIELD_MANAGER).
    * @default - the functions' default: 'istio-vm-registrar'
    */
@@ -368,6 +374,7 @@ function renderEnvironment(
     KUBE_CONCURRENCY: String(props.kubeConcurrency ?? defaults.KUBE_CONCURRENCY),
     RECONCILE_MAX_DELETE_RATIO: String(props.reconcileMaxDeleteRatio ?? defaults.RECONCILE_MAX_DELETE_RATIO),
     REQUIRE_GROUP_ALLOW_LIST: String(props.requireGroupAllowList ?? defaults.REQUIRE_GROUP_ALLOW_LIST),
+    DEFAULT_SERVICE_MODE: props.defaultServiceMode ?? defaults.DEFAULT_SERVICE_MODE,
     POWERTOOLS_SERVICE_NAME: serviceName,
     POWERTOOLS_METRICS_NAMESPACE: metricsNamespace,
     POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',

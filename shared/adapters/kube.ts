@@ -1,5 +1,7 @@
 import {
+  type ApiConstructor,
   ApiException,
+  type ApiType,
   CustomObjectsApi,
   type KubeConfig,
   Observable,
@@ -120,6 +122,8 @@ interface SharedClient {
   readonly source: KubeConfigSource;
   readonly options: Required<Omit<KubeOptions, 'onRetry'>> & Pick<KubeOptions, 'onRetry'>;
   api?: { config: KubeConfig; client: CustomObjectsApi };
+  /** Typed API clients (core, discovery) made from the current config, one per class. */
+  typed?: { config: KubeConfig; clients: Map<ApiConstructor<ApiType>, ApiType> };
 }
 
 export class KubeWorkloads {
@@ -152,10 +156,114 @@ export class KubeWorkloads {
     return this.#shared.api.client;
   }
 
-  async #call<T>(
+  async #typed<A extends ApiType>(Api: ApiConstructor<A>): Promise<A> {
+    const config = await this.#shared.source();
+    if (this.#shared.typed?.config !== config) this.#shared.typed = { config, clients: new Map() };
+    let client = this.#shared.typed.clients.get(Api as ApiConstructor<ApiType>) as A | undefined;
+    if (!client) {
+      client = config.makeApiClient(Api);
+      this.#shared.typed.clients.set(Api as ApiConstructor<ApiType>, client);
+    }
+    return client;
+  }
+
+  /** The server-side apply field manager these calls write with. */
+  get fieldManager(): string {
+    return this.#shared.options.fieldManager;
+  }
+
+  /**
+   * One call through a typed client-node API (`CoreV1Api`, `DiscoveryV1Api`...) with the same
+   * retries, deadline and cancellation as every call here. For the adapters in this folder.
+   * @internal
+   */
+  callApi<A extends ApiType, T>(
+    Api: ApiConstructor<A>,
     what: string,
-    fn: (api: CustomObjectsApi, options: CallOptions) => Promise<T>,
+    fn: (api: A, options: CallOptions) => Promise<T>,
     extra?: CallOptions,
+  ): Promise<T> {
+    return this.#call(what, fn, extra, () => this.#typed(Api));
+  }
+
+  /** Server-side apply of a custom object, for the adapters in this folder. @internal */
+  applyCustomObject<T>(
+    plural: string,
+    body: { metadata: { namespace: string; name: string } },
+    force: boolean,
+    kind: string,
+  ): Promise<T> {
+    const { namespace, name } = body.metadata;
+    return this.#call(
+      `apply ${kind} ${namespace}/${name}`,
+      (api, options) =>
+        api.patchNamespacedCustomObject(
+          {
+            group: ISTIO_NETWORKING_GROUP,
+            version: ISTIO_NETWORKING_VERSION,
+            namespace,
+            plural,
+            name,
+            body,
+            fieldManager: this.#shared.options.fieldManager,
+            force,
+          },
+          options,
+        ),
+      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+    ) as Promise<T>;
+  }
+
+  /** Deletes a custom object guarded by its uid; NotFound and a failed uid precondition are false. @internal */
+  async deleteCustomObject(plural: string, kind: string, namespace: string, name: string, uid?: string) {
+    try {
+      await this.#call(`delete ${kind} ${namespace}/${name}`, (api, options) =>
+        api.deleteNamespacedCustomObject(
+          {
+            group: ISTIO_NETWORKING_GROUP,
+            version: ISTIO_NETWORKING_VERSION,
+            namespace,
+            plural,
+            name,
+            propagationPolicy: 'Background',
+            ...(uid ? { body: { preconditions: { uid } } } : {}),
+          },
+          options,
+        ),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof KubernetesError && error.status === 404) return false;
+      if (error instanceof KubernetesError && error.status === 409 && uid) return false;
+      throw error;
+    }
+  }
+
+  /** A custom object of networking.istio.io/v1, or undefined when there is none. @internal */
+  async getCustomObject<T>(plural: string, kind: string, namespace: string, name: string) {
+    try {
+      return (await this.#call(`get ${kind} ${namespace}/${name}`, (api, options) =>
+        api.getNamespacedCustomObject(
+          { group: ISTIO_NETWORKING_GROUP, version: ISTIO_NETWORKING_VERSION, namespace, plural, name },
+          options,
+        ),
+      )) as T;
+    } catch (error) {
+      if (error instanceof KubernetesError && error.status === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /** Pages of custom objects (`*`: all namespaces) matching a label selector. @internal */
+  listCustomObjects<T>(plural: string, namespace: string, labelSelector: string, limit = 500) {
+    return this.#list<T>(plural, namespace, labelSelector, limit);
+  }
+
+  async #call<T, A = CustomObjectsApi>(
+    what: string,
+    fn: (api: A, options: CallOptions) => Promise<T>,
+    extra?: CallOptions,
+    client: () => Promise<A> = () => this.#client() as Promise<A>,
   ): Promise<T> {
     const { maxAttempts, backoffBaseMs, requestTimeoutMs } = this.#shared.options;
     const deadline = this.#deadline;
@@ -164,7 +272,7 @@ export class KubeWorkloads {
         throw new KubernetesError(`${what}: no time left in this invocation`, { retriable: true });
       const signal = deadline.attempt(requestTimeoutMs);
       try {
-        const api = await this.#client();
+        const api = await client();
         return await fn(api, withSignal(signal, extra));
       } catch (raw) {
         const why = deadline.signal.aborted
@@ -352,6 +460,7 @@ export class KubeWorkloads {
 }
 
 function compactEntry(entry: WorkloadEntryObject): WorkloadEntryObject {
+  const healthy = entry.status?.conditions?.find((c) => c.type === 'Healthy');
   const { name, namespace, labels, annotations, ownerReferences, uid, resourceVersion } = entry.metadata;
   return {
     apiVersion: entry.apiVersion,
@@ -366,6 +475,8 @@ function compactEntry(entry: WorkloadEntryObject): WorkloadEntryObject {
       ...(resourceVersion ? { resourceVersion } : {}),
     },
     spec: entry.spec,
+    // Only the health istiod reports (direct endpoints' `ready` follows it).
+    ...(healthy ? { status: { conditions: [{ type: healthy.type, status: healthy.status }] } } : {}),
   };
 }
 

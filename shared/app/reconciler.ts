@@ -31,6 +31,14 @@ import type { Telemetry } from '../observability.ts';
 import { mapSettled } from './concurrency.ts';
 import { writeEntry } from './entries.ts';
 import { describeInstances, withFleetLifecycleStates } from './instances.ts';
+import {
+  applyServices,
+  observeServices,
+  plannedReports,
+  type ServicesObservation,
+  type ServicesSummary,
+  servicesSummary,
+} from './services-sweep.ts';
 
 /** Manual invocation payload (and the CLI's flags). */
 export interface ReconcileRequest {
@@ -84,6 +92,8 @@ export interface ReconcileSummary {
   readonly incompleteListing?: string;
   readonly errors: readonly string[];
   readonly reads: { readonly instances: number; readonly entries: number; readonly groups: number };
+  /** Services, ServiceEntries and direct EndpointSlices (absent when no group in scope asks for any). */
+  readonly services?: ServicesSummary;
 }
 
 export interface ReconcilerDeps {
@@ -107,6 +117,8 @@ export interface Observation {
   readonly errors: string[];
   readonly inScope: (groupKey: string) => boolean;
   readonly incomplete?: string;
+  /** The Services part (shared/app/services-sweep.ts). */
+  readonly services?: ServicesObservation;
 }
 
 const emptyCounts = (): GroupCounts => ({
@@ -238,6 +250,20 @@ export class Reconciler {
       force: request.force === true,
     });
     const screened = await this.#screenCreates(plan, errors);
+    const services = await observeServices({
+      kube,
+      namespaces,
+      groups,
+      inScope,
+      defaultMode: config.defaultServiceMode,
+      plan: screened,
+      entries,
+      complete: incomplete === undefined,
+      maxDeleteRatio: config.reconcileMaxDeleteRatio,
+      force: request.force === true,
+      concurrency: config.kubeConcurrency,
+      errors,
+    });
     return {
       instances,
       entries,
@@ -246,6 +272,7 @@ export class Reconciler {
       errors,
       inScope,
       ...(incomplete ? { incomplete } : {}),
+      ...(services ? { services } : {}),
     };
   }
 
@@ -302,7 +329,7 @@ export class Reconciler {
     const { config, kube, logger, telemetry } = this.#deps;
     const now = this.#deps.now ?? Date.now;
     const started = now();
-    const { instances, entries, groups, plan, errors, incomplete, inScope } = await this.observe(
+    const { instances, entries, groups, plan, errors, incomplete, inScope, services } = await this.observe(
       request,
       progress,
     );
@@ -384,6 +411,18 @@ export class Reconciler {
       }
     }
     for (const c of plan.withheldDeletes) reports.push(describe(c, 'withheld'));
+    // Services after the entries: direct endpoints follow the entries this sweep wrote.
+    const serviceReports = !services
+      ? []
+      : request.dryRun
+        ? plannedReports(services)
+        : await applyServices(
+            kube,
+            services,
+            { concurrency: config.kubeConcurrency, telemetry, logger },
+            errors,
+          );
+    const safetyStops = [...plan.safetyStops, ...(services?.plan.safetyStops ?? [])];
 
     const totals = emptyCounts();
     for (const [group, c] of Object.entries(perGroup)) {
@@ -403,18 +442,20 @@ export class Reconciler {
       telemetry.count(Metric.ReconcileUnchanged, totals.unchanged);
     }
     telemetry.count(Metric.ReconcileErrors, errors.length);
-    telemetry.count(Metric.ReconcileSafetyStops, plan.safetyStops.length);
+    telemetry.count(Metric.ReconcileSafetyStops, safetyStops.length);
     const durationMs = now() - started;
     telemetry.milliseconds(Metric.ReconcileDuration, durationMs);
-    for (const stop of plan.safetyStops) logger.warn(`safety stop: ${stop.message}`, { group: stop.group });
+    for (const stop of safetyStops) logger.warn(`safety stop: ${stop.message}`, { group: stop.group });
 
-    const pending = request.dryRun ? plan.changes.length : 0;
+    const pending = request.dryRun
+      ? plan.changes.length + serviceReports.filter((r) => r.status === 'planned').length
+      : 0;
     return {
       dryRun: request.dryRun === true,
       forced: request.force === true,
       startedAt: new Date(started).toISOString(),
       durationMs,
-      converged: errors.length === 0 && plan.safetyStops.length === 0 && pending === 0,
+      converged: errors.length === 0 && safetyStops.length === 0 && pending === 0,
       totals,
       groups: perGroup,
       changes: reports,
@@ -423,10 +464,11 @@ export class Reconciler {
         reason: r.refusal.reason,
         message: r.refusal.message,
       })),
-      safetyStops: plan.safetyStops,
+      safetyStops,
       ...(incomplete ? { incompleteListing: incomplete } : {}),
       errors,
       reads: { instances: instances.length, entries: entries.length, groups: groups.size },
+      ...(services ? { services: servicesSummary(services, serviceReports) } : {}),
     };
   }
 

@@ -16,6 +16,7 @@ import { Semaphore } from './concurrency.ts';
 import { writeEntry } from './entries.ts';
 import type { WorkloadGroupCache } from './group-cache.ts';
 import { describeInstances } from './instances.ts';
+import type { ServiceBatch, ServiceUpkeep, SettledInstance } from './service-upkeep.ts';
 
 export interface RegistrarDeps {
   readonly config: RegistrarConfig;
@@ -24,6 +25,8 @@ export interface RegistrarDeps {
   readonly lifecycle: LifecycleActions;
   readonly autoscaling: AutoScalingInstances;
   readonly groups: WorkloadGroupCache;
+  /** Services, ServiceEntries and direct EndpointSlices of the groups (see service-upkeep.ts). */
+  readonly services?: ServiceUpkeep;
   readonly logger: Logger;
   readonly telemetry: Telemetry;
 }
@@ -317,6 +320,12 @@ export class Registrar {
     }
   }
 
+  /** The Service upkeep of one batch (bound to its deadline), when the registrar keeps Services. @internal */
+  serviceBatch(): ServiceBatch | undefined {
+    const { services, groups, kube } = this.#deps;
+    return services?.startBatch(kube, (namespace, name) => groups.get(namespace, name, kube));
+  }
+
   /** @internal */
   async completeLifecycle(hint: InstanceHint, log: Record<string, unknown>): Promise<void> {
     const { config, lifecycle, logger, telemetry } = this.#deps;
@@ -380,6 +389,9 @@ export class RegistrarBatch {
   readonly #primary = new Map<string, InstanceHint>();
   readonly #converging = new Map<string, Promise<ConvergeOutcome>>();
   #facts: Promise<Map<string, InstanceFacts>> | undefined;
+  /** Each instance's first convergence, kept when it failed (the Service upkeep waits for all). */
+  readonly #firstConverge = new Map<string, Promise<ConvergeOutcome>>();
+  readonly #services: ServiceBatch | undefined;
   /** Converges started and not yet at their post-apply re-read or finished. */
   #running = 0;
   /** Post-apply re-reads waiting for the others, to share one DescribeInstances. */
@@ -388,6 +400,7 @@ export class RegistrarBatch {
   constructor(registrar: Registrar, intakes: Map<string, Intake>) {
     this.#registrar = registrar;
     this.#intakes = intakes;
+    this.#services = registrar.serviceBatch();
     for (const intake of intakes.values()) {
       if (intake.kind !== 'hint') continue;
       const current = this.#primary.get(intake.hint.instanceId);
@@ -427,8 +440,22 @@ export class RegistrarBatch {
       running.then(arrive, arrive);
       running.catch(() => this.#converging.delete(instanceId));
       this.#converging.set(instanceId, running);
+      if (!this.#firstConverge.has(instanceId)) this.#firstConverge.set(instanceId, running);
     }
     return running;
+  }
+
+  /** Every instance of the batch once converged (those that failed left out), with EC2's facts. */
+  async #settled(): Promise<SettledInstance[]> {
+    const ids = [...this.#primary.keys()];
+    const outcomes = await Promise.allSettled(
+      ids.map((id) => this.#firstConverge.get(id) ?? this.#convergeOnce(id)),
+    );
+    const facts = await this.#describe().catch(() => new Map<string, InstanceFacts>());
+    return ids.flatMap((instanceId, i) => {
+      const o = outcomes[i]!;
+      return o.status === 'fulfilled' ? [{ instanceId, facts: facts.get(instanceId), outcome: o.value }] : [];
+    });
   }
 
   /**
@@ -463,6 +490,8 @@ export class RegistrarBatch {
     } else {
       const { hint } = intake;
       const outcome = await this.#convergeOnce(hint.instanceId);
+      // The group's Services and direct endpoints follow in the same record, before the hook completes.
+      await this.#services?.follow(hint.instanceId, () => this.#settled());
       await this.#registrar.completeLifecycle(hint, { recordId: id, instanceId: hint.instanceId });
       result = { kind: 'converged', instanceId: hint.instanceId, outcome };
     }

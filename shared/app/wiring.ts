@@ -10,10 +10,13 @@ import { loadConfig } from '../config/config.ts';
 import { logger, type Telemetry, telemetry, tracer } from '../observability.ts';
 import { WorkloadGroupCache } from './group-cache.ts';
 import { Registrar, type RegistrarDeps } from './registrar.ts';
+import { ServiceUpkeep } from './service-upkeep.ts';
+import { ServiceCache } from './services.ts';
 
 /** Everything a function or the CLI needs, built once per process from the configuration. */
 export interface AppContext extends Omit<RegistrarDeps, 'logger' | 'telemetry'> {
   readonly registrar: Registrar;
+  readonly services: ServiceUpkeep;
   /** Set when DEAD_LETTER_QUEUE_URL is: where records that cannot succeed on retry go at once. */
   readonly deadLetters?: DeadLetters;
 }
@@ -44,6 +47,15 @@ export function createApp(
   const lifecycle = new LifecycleActions(asgClient);
   const autoscaling = new AutoScalingInstances(asgClient);
   const groups = new WorkloadGroupCache(kube, config.workloadGroupCacheTtlMs);
+  const services = new ServiceUpkeep({
+    defaultServiceMode: config.defaultServiceMode,
+    cache: new ServiceCache(config.workloadGroupCacheTtlMs),
+    tagPrefix: config.tagPrefix,
+    allowedNamespaces: config.allowedNamespaces,
+    kubeConcurrency: config.kubeConcurrency,
+    logger,
+    telemetry: t,
+  });
   const registrar = new Registrar({
     config,
     ec2,
@@ -51,6 +63,7 @@ export function createApp(
     lifecycle,
     autoscaling,
     groups,
+    services,
     logger,
     telemetry: t,
   });
@@ -67,6 +80,7 @@ export function createApp(
     lifecycle,
     autoscaling,
     groups,
+    services,
     registrar,
     ...(deadLetters ? { deadLetters } : {}),
   };

@@ -80,6 +80,20 @@ export function formatSummary(summary: ReconcileSummary, summaryOnly = false): s
     );
     for (const r of summary.refusals) lines.push(`refused ${r.instanceId}: ${r.message}`);
   }
+  const services = summary.services;
+  if (services && !summaryOnly) {
+    if (services.changes.length > 0) {
+      lines.push(
+        '',
+        renderTable(
+          ['ACTION', 'KIND', 'NAME', 'GROUP', 'STATUS', 'REASON'],
+          services.changes.map((c) => [c.action, c.kind, c.name, c.group, c.status, c.error ?? c.reason]),
+        ),
+      );
+    }
+    for (const r of services.refusals)
+      lines.push(`refused services of ${r.group}${r.object ? ` (${r.object})` : ''}: ${r.message}`);
+  }
   for (const s of summary.safetyStops) lines.push(`SAFETY STOP ${s.group}: ${s.message}`);
   if (summary.incompleteListing)
     lines.push(`INCOMPLETE: ${summary.incompleteListing}; no deletions were made`);
@@ -90,6 +104,13 @@ export function formatSummary(summary: ReconcileSummary, summaryOnly = false): s
       `${t.refused} refused, ${t.failed} failed; ` +
       `${summary.reads.instances} instances, ${summary.reads.entries} entries read in ${summary.durationMs} ms`,
   );
+  if (services) {
+    const done = services.changes.filter((c) => c.status === (summary.dryRun ? 'planned' : 'applied')).length;
+    lines.push(
+      `services: ${done} ${summary.dryRun ? 'planned' : 'applied'}, ${services.unchanged} unchanged, ` +
+        `${services.refusals.length} refused, ${services.changes.filter((c) => c.status === 'failed').length} failed`,
+    );
+  }
   return lines.join('\n');
 }
 
@@ -177,15 +198,29 @@ export async function runStatus(namespaces: readonly string[], output: 'table' |
     });
   }
   rows.sort((a, b) => a.group.localeCompare(b.group) || a.instanceId.localeCompare(b.instanceId));
-  const outOfStep = rows.filter((row) => row.status !== 'in step').length;
+  // Services, ServiceEntries and direct slices of the groups that ask for them.
+  const services = seen.services ? [...seen.services.plan.rows] : undefined;
+  services?.sort((a, b) => a.group.localeCompare(b.group) || a.object.localeCompare(b.object));
+  const outOfStep =
+    rows.filter((row) => row.status !== 'in step').length +
+    (services ?? []).filter((row) => !row.status.startsWith('in step')).length;
   if (output === 'json') {
-    process.stdout.write(`${JSON.stringify({ rows, outOfStep, errors: seen.errors }, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ rows, ...(services ? { services } : {}), outOfStep, errors: seen.errors }, null, 2)}\n`,
+    );
   } else {
+    const serviceTable = services?.length
+      ? `\n${renderTable(
+          ['GROUP', 'OBJECT', 'STATUS'],
+          services.map((r) => [r.group, r.object, r.status]),
+        )}\n`
+      : '';
     process.stdout.write(
       `${renderTable(
         ['GROUP', 'INSTANCE', 'STATE', 'PRIVATE IP', 'ENTRY', 'ENTRY ADDRESS', 'STATUS'],
         rows.map((r) => [r.group, r.instanceId, r.state, r.privateIp, r.entry, r.entryAddress, r.status]),
-      )}\n` + `${outOfStep} out of step${seen.errors.length ? `; errors: ${seen.errors.join('; ')}` : ''}\n`,
+      )}\n${serviceTable}` +
+        `${outOfStep} out of step${seen.errors.length ? `; errors: ${seen.errors.join('; ')}` : ''}\n`,
     );
   }
   return seen.errors.length > 0 ? EXIT.errors : EXIT.ok;

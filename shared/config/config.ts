@@ -64,6 +64,8 @@ export const environmentSchema = z.object({
   DEAD_LETTER_QUEUE_URL: z.url().optional(),
   /** A sweep that would delete more than this share of a group's entries stops unless forced. */
   RECONCILE_MAX_DELETE_RATIO: z.coerce.number().min(0).max(1).default(0.5),
+  /** Services for a WorkloadGroup without the `istio-vm-registrar.io/service` annotation. */
+  DEFAULT_SERVICE_MODE: z.enum(['none', 'service', 'serviceentry']).default('none'),
 });
 
 export type Environment = z.input<typeof environmentSchema>;
@@ -95,6 +97,8 @@ export interface RegistrarConfig {
   readonly kubeConcurrency: number;
   readonly reconcileMaxDeleteRatio: number;
   readonly requireGroupAllowList: boolean;
+  /** Services for groups that do not say (annotation `istio-vm-registrar.io/service`). */
+  readonly defaultServiceMode: 'none' | 'service' | 'serviceentry';
   /** Where records that cannot succeed on retry go at once; undefined: SQS redrive decides. */
   readonly deadLetterQueueUrl: string | undefined;
 }
@@ -136,6 +140,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     kubeConcurrency: e.KUBE_CONCURRENCY,
     reconcileMaxDeleteRatio: e.RECONCILE_MAX_DELETE_RATIO,
     requireGroupAllowList: e.REQUIRE_GROUP_ALLOW_LIST,
+    defaultServiceMode: e.DEFAULT_SERVICE_MODE,
     deadLetterQueueUrl: e.DEAD_LETTER_QUEUE_URL,
   };
 }

@@ -49,6 +49,11 @@ export interface ReconcilePlan {
    * not be registered, a serving one must not lose its entry).
    */
   readonly held: ReadonlyArray<{ readonly instanceId: string; readonly group: string }>;
+  /** Every entry the fleet should have, by `<namespace>/<name>` (direct endpoints follow it). */
+  readonly desired: ReadonlyMap<
+    string,
+    { readonly entry: WorkloadEntryObject; readonly instanceId: string; readonly group: string }
+  >;
 }
 
 export interface PlanInput {
@@ -198,7 +203,7 @@ export function planReconcile(input: PlanInput): ReconcilePlan {
 
   const { allowed, withheld, safetyStops } = guardDeletes(deletes, liveByGroup, input);
   changes.push(...allowed);
-  return { changes, unchanged, refusals, safetyStops, withheldDeletes: withheld, held };
+  return { changes, unchanged, refusals, safetyStops, withheldDeletes: withheld, held, desired };
 }
 
 /**

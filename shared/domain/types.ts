@@ -91,6 +91,8 @@ export interface WorkloadEntryObject {
     resourceVersion?: string;
   };
   spec: WorkloadEntrySpec;
+  /** Written by istiod: a `Healthy` condition when the group has a readiness probe. */
+  status?: { conditions?: Array<{ type: string; status: string }> };
 }
 
 /** Reference to a WorkloadGroup, as named by the instance tag `<namespace>/<name>`. */

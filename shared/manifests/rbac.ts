@@ -7,8 +7,10 @@
  * can apply them itself (`applyRbac`).
  */
 import {
+  DISCOVERY_GROUP,
   ISTIO_NETWORKING_GROUP,
   MANAGED_BY_VALUE,
+  SERVICE_ENTRY_PLURAL,
   WORKLOAD_ENTRY_PLURAL,
   WORKLOAD_GROUP_PLURAL,
 } from '../constants.ts';
@@ -51,7 +53,9 @@ const RBAC_VERSION = 'rbac.authorization.k8s.io/v1';
 /**
  * Exactly the calls the functions make: WorkloadEntries are read (get, label-selected list), written
  * by server-side apply (patch; create for an apply that creates) and deleted; WorkloadGroups are read.
- * Nothing else, so a compromised function cannot touch Services, Secrets or other workloads.
+ * Services, ServiceEntries and EndpointSlices likewise, for the Services the registrar keeps for
+ * VM workloads (it only ever changes or deletes those labelled managed-by). Nothing else: no
+ * Secrets, Pods or other workloads.
  */
 export const NAMESPACED_RULES: readonly PolicyRule[] = [
   {
@@ -60,6 +64,20 @@ export const NAMESPACED_RULES: readonly PolicyRule[] = [
     verbs: ['get', 'list', 'create', 'patch', 'delete'],
   },
   { apiGroups: [ISTIO_NETWORKING_GROUP], resources: [WORKLOAD_GROUP_PLURAL], verbs: ['get', 'list'] },
+  // Services for VM workloads (shared/adapters/kube-services.ts): Services and ServiceEntries read
+  // (get by name, label-selected list), written by server-side apply and deleted; EndpointSlices of
+  // the direct Services listed, created, replaced under a resourceVersion precondition and deleted.
+  { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'create', 'patch', 'delete'] },
+  {
+    apiGroups: [ISTIO_NETWORKING_GROUP],
+    resources: [SERVICE_ENTRY_PLURAL],
+    verbs: ['get', 'list', 'create', 'patch', 'delete'],
+  },
+  {
+    apiGroups: [DISCOVERY_GROUP],
+    resources: ['endpointslices'],
+    verbs: ['list', 'create', 'update', 'delete'],
+  },
 ];
 
 /**

@@ -19,6 +19,7 @@ import { instance, NAMESPACE, reviewsGroup } from '../helpers/harness.ts';
 import { type LatencyModel, REAL_APISERVER_LATENCY } from '../standins/kube-api/index.ts';
 import { measureColdStart } from './cold-start.ts';
 import { type RemoteHarness, startRemoteHarness } from './remote-harness.ts';
+import { servicesBurst } from './services.ts';
 
 const run = promisify(execFile);
 // As deployed: a 30 s WorkloadGroup cache.
@@ -384,6 +385,7 @@ async function coldStart() {
 const sections: Record<string, () => Promise<void>> = {
   singleEvent,
   burst,
+  servicesBurst: () => servicesBurst(record, BATCH),
   reconcileAtScale,
   faults,
   coldStart,

@@ -250,6 +250,7 @@ describe('RegistrarStack: registrar function', () => {
       KUBE_CONCURRENCY: String(FUNCTION_DEFAULTS.KUBE_CONCURRENCY),
       RECONCILE_MAX_DELETE_RATIO: '0.5',
       REQUIRE_GROUP_ALLOW_LIST: 'false',
+      DEFAULT_SERVICE_MODE: 'none',
       POWERTOOLS_SERVICE_NAME: 'istio-vm-registrar',
       POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       POWERTOOLS_LOG_LEVEL: 'INFO',

@@ -94,6 +94,15 @@ class Table {
   }
 }
 
+/**
+ * A built-in type's list items carry no `apiVersion` or `kind` (only the list does), as a real
+ * kube-apiserver answers (kubernetes/kubernetes#3030); custom resources' items keep theirs.
+ */
+function withoutTypeMeta(json: string): string {
+  const { apiVersion: _a, kind: _k, ...rest } = JSON.parse(json) as JsonObject;
+  return JSON.stringify(rest);
+}
+
 function lowerBound(keys: string[], key: string): number {
   let lo = 0;
   let hi = keys.length;
@@ -339,7 +348,7 @@ export class Engine implements Allocator {
       last = s;
       if (opts.labels !== undefined && !opts.labels(s.obj)) continue;
       if (opts.fields !== undefined && !opts.fields(s.obj)) continue;
-      out.push(table.render(s, version));
+      out.push(rt.crd ? table.render(s, version) : withoutTypeMeta(table.render(s, version)));
     }
     const meta: JsonObject = { resourceVersion: String(snap.rv) };
     if (i < hi && last !== undefined) {

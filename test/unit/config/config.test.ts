@@ -18,6 +18,7 @@ describe('Function: loadConfig()', () => {
       kubeConcurrency: 10,
       reconcileMaxDeleteRatio: 0.5,
       requireGroupAllowList: false,
+      defaultServiceMode: 'none',
     });
   });
 
@@ -56,5 +57,14 @@ describe('Function: loadConfig()', () => {
       expect(message).toContain('STOPPED_INSTANCE_POLICY');
       expect(message).toContain('COMPLETE_LIFECYCLE_ACTIONS');
     }
+  });
+
+  it('reads DEFAULT_SERVICE_MODE and refuses a value outside none, service, serviceentry', () => {
+    expect(
+      loadConfig({ ALLOWED_NAMESPACES: 'a', DEFAULT_SERVICE_MODE: 'serviceentry' }).defaultServiceMode,
+    ).toBe('serviceentry');
+    expect(() => loadConfig({ ALLOWED_NAMESPACES: 'a', DEFAULT_SERVICE_MODE: 'Service' })).toThrow(
+      /DEFAULT_SERVICE_MODE/,
+    );
   });
 });

@@ -30,6 +30,17 @@ describe('Function: renderRbacManifests()', () => {
         verbs: ['get', 'list', 'create', 'patch', 'delete'],
       },
       { apiGroups: ['networking.istio.io'], resources: ['workloadgroups'], verbs: ['get', 'list'] },
+      { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'create', 'patch', 'delete'] },
+      {
+        apiGroups: ['networking.istio.io'],
+        resources: ['serviceentries'],
+        verbs: ['get', 'list', 'create', 'patch', 'delete'],
+      },
+      {
+        apiGroups: ['discovery.k8s.io'],
+        resources: ['endpointslices'],
+        verbs: ['list', 'create', 'update', 'delete'],
+      },
     ]);
     expect(role?.rules).toBe(NAMESPACED_RULES);
   });

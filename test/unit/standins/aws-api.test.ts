@@ -463,34 +463,22 @@ describe('Stand-in: EC2 and Auto Scaling Query API', () => {
       expect(idsOf(await describeAll({ InstanceIds: [instanceIdFor(0)] }))).toEqual([instanceIdFor(0)]);
     });
 
-    it('lists 10,000 tag-filtered instances in pages of 1,000 through the paginator in milliseconds per page', async () => {
+    it('lists 10,000 tag-filtered instances in pages of 1,000 through the paginator', async () => {
       // Prepare
       for (let n = 0; n < 10_000; n++) api.putInstance(fakeInstance(n));
       api.putInstance(fakeInstance(10_000, { tags: {} }));
 
       // Act
-      const perPage: number[] = [];
-      let count = 0;
-      const started = performance.now();
-      let last = started;
+      const pages: number[] = [];
       for await (const page of paginateDescribeInstances(
         { client: ec2, pageSize: 1000 },
         { Filters: [{ Name: 'tag-key', Values: ['mesh.example.com/workload'] }] },
       )) {
-        count += (page.Reservations ?? []).length;
-        const now = performance.now();
-        perPage.push(now - last);
-        last = now;
+        pages.push((page.Reservations ?? []).length);
       }
-      const totalMs = performance.now() - started;
 
-      // Assess
-      console.info(
-        `10,000-instance tag-filtered listing: ${totalMs.toFixed(0)} ms total, pages ${perPage.map((ms) => ms.toFixed(0)).join('/')} ms`,
-      );
-      expect(count).toBe(10_000);
-      expect(perPage).toHaveLength(10);
-      expect(totalMs).toBeLessThan(5000);
+      // Assess: every tagged instance once, the untagged one left out (how fast is the bench's job).
+      expect(pages).toEqual(Array.from({ length: 10 }, () => 1000));
     });
   });
 

@@ -14,9 +14,10 @@ import {
 
 const GROUP = 'networking.istio.io';
 const NS = 'default';
-const GC_DELAY_MS = 20;
+/** Long enough that the object is still there when the create's response is read, even on a loaded machine. */
+const GC_DELAY_MS = 250;
 /** Long enough past the delay that a collection, had it been due, would have happened. */
-const SETTLE_MS = GC_DELAY_MS * 6;
+const SETTLE_MS = GC_DELAY_MS * 3;
 const STALE_UID = '00000000-0000-4000-8000-00000000dead';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
