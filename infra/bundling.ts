@@ -7,8 +7,11 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type BuildOptions, build, type Metafile } from 'esbuild';
 import {
+  clientNodeWords,
+  kubernetesApis,
   kubernetesModels,
   kubernetesModelsUsed,
+  projectWords,
   requireBuiltins,
   smithySchemaKeys,
 } from './bundle-plugins.ts';
@@ -102,40 +105,46 @@ export interface BundleResult {
 }
 
 /** The client-node models of the last bundle built here (see {@link bundleHandler}); not committed. */
-const MODELS_CACHE = path.join(
-  PROJECT_ROOT,
-  'node_modules',
-  '.cache',
-  'istio-vm-registrar',
-  'kubernetes-models.json',
-);
+/**
+ * What the last bundle built here needed from @kubernetes/client-node (see {@link bundleHandler}):
+ * its models (`null`: all) and the identifiers of its hand-written client-node modules. Not committed.
+ */
+const CACHE = path.join(PROJECT_ROOT, 'node_modules', '.cache', 'istio-vm-registrar', 'client-node.json');
 
-function cachedModels(): Set<string> | undefined {
+interface ClientNodeNeeds {
+  readonly models: Set<string> | undefined;
+  readonly words: Set<string>;
+}
+
+function cachedNeeds(): ClientNodeNeeds {
   try {
-    const models = (JSON.parse(readFileSync(MODELS_CACHE, 'utf8')) as { models: string[] | null }).models;
-    return models === null ? undefined : new Set(models);
+    const c = JSON.parse(readFileSync(CACHE, 'utf8')) as { models: string[] | null; words: string[] };
+    return { models: c.models === null ? undefined : new Set(c.models), words: new Set(c.words) };
   } catch {
-    return new Set();
+    return { models: new Set(), words: new Set() };
   }
 }
 
-function sameModels(a: ReadonlySet<string> | undefined, b: ReadonlySet<string> | undefined): boolean {
+function same(a: ReadonlySet<string> | undefined, b: ReadonlySet<string> | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
   return a.size === b.size && [...a].every((m) => b.has(m));
 }
 
 /**
  * Bundles one handler into `outfile` (+ `outfile.map`) with {@link esbuildBuildOptions} and the
- * plugins of infra/bundle-plugins.ts. Which @kubernetes/client-node models to keep depends on the
- * client-node modules left after tree-shaking, known only once built: the build starts from the
- * models of the last bundle (usually right, the functions share their adapters), checks the set
- * against what it built, and builds again with the right one when they differ. The output depends
- * on the code only, never on that starting guess.
+ * plugins of infra/bundle-plugins.ts. What to keep of @kubernetes/client-node (the generated API
+ * methods the code can call, the models those (de)serialize) depends on which client-node modules
+ * are left after tree-shaking, known only once built: the build starts from what the last bundle
+ * needed (usually right, the functions share their adapters), checks it against what it built, and
+ * builds again with the right needs when they differ. The output depends on the code only, never on
+ * that starting guess.
  */
 export async function bundleHandler(entry: string, outfile: string): Promise<BundleResult> {
   const { outExtension: _ext, ...options } = esbuildBuildOptions;
-  let models = cachedModels();
+  const project = projectWords(PROJECT_ROOT);
+  let needs = cachedNeeds();
   for (let attempt = 1; ; attempt++) {
+    const methods = new Set([...project, ...needs.words]);
     let result: Awaited<ReturnType<typeof build<{ metafile: true }>>>;
     try {
       result = await build({
@@ -144,20 +153,25 @@ export async function bundleHandler(entry: string, outfile: string): Promise<Bun
         entryPoints: [entry],
         outfile,
         metafile: true,
-        plugins: [requireBuiltins, smithySchemaKeys, kubernetesModels(models)],
+        plugins: [requireBuiltins, smithySchemaKeys, kubernetesApis(methods), kubernetesModels(needs.models)],
       });
     } catch (error) {
       // Code importing a model class the guess left out: build once with every model to find out.
-      if (models === undefined || attempt > 2) throw error;
-      models = undefined;
+      if (needs.models === undefined || attempt > 3) throw error;
+      needs = { ...needs, models: undefined };
       continue;
     }
-    const used = kubernetesModelsUsed(result.metafile, PROJECT_ROOT);
-    if (sameModels(used, models))
+    const words = clientNodeWords(result.metafile, PROJECT_ROOT);
+    const models = kubernetesModelsUsed(result.metafile, PROJECT_ROOT, new Set([...project, ...words]));
+    if (same(words, needs.words) && same(models, needs.models)) {
       return { outfile, bytes: statSync(outfile).size, metafile: result.metafile };
-    if (attempt > 2) throw new Error(`bundling ${entry}: the set of Kubernetes models does not settle`);
-    models = used;
-    mkdirSync(path.dirname(MODELS_CACHE), { recursive: true });
-    writeFileSync(MODELS_CACHE, JSON.stringify({ models: used === undefined ? null : [...used].sort() }));
+    }
+    if (attempt > 3) throw new Error(`bundling ${entry}: what it needs of client-node does not settle`);
+    needs = { models, words };
+    mkdirSync(path.dirname(CACHE), { recursive: true });
+    writeFileSync(
+      CACHE,
+      JSON.stringify({ models: models === undefined ? null : [...models].sort(), words: [...words].sort() }),
+    );
   }
 }

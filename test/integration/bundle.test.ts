@@ -7,6 +7,7 @@ import { bundleHandler, entryPath } from '../../infra/bundling.ts';
 import { cliContext } from '../../shared/cli/replay.ts';
 import { sqsEvent, stateChange } from '../helpers/fixtures.ts';
 import { type Harness, instance, reviewsGroup, startHarness } from '../helpers/harness.ts';
+import { patchGroup, service, slices } from '../helpers/services.ts';
 
 /** The deployed artefact, not the sources: the esbuild bundle (undici shimmed) against the stand-ins. */
 describe('Bundle: the registrar as deployed', () => {
@@ -66,5 +67,41 @@ describe('Bundle: the registrar as deployed', () => {
     h.aws.putInstance(instance('i-0000000000000bb02'));
     const summary = await handler({ dryRun: true }, cliContext());
     expect(summary.totals).toMatchObject({ create: 1, unchanged: 1 });
+  });
+
+  it('keeps a Service and direct EndpointSlices through the bundled functions (client-node trimmed to the calls made)', async () => {
+    // Prepare
+    const registrar = join(dir, 'registrar.mjs');
+    const reconciler = join(dir, 'reconciler.mjs');
+    const bundled = async (file: string) =>
+      ((await import(pathToFileURL(file).href)) as { handler: (e: unknown, c: unknown) => Promise<unknown> })
+        .handler;
+    await patchGroup(h.kube, {
+      annotations: {
+        'istio-vm-registrar.io/service': 'service',
+        'istio-vm-registrar.io/direct-endpoints': 'true',
+      },
+    });
+    for (const n of [3, 4]) h.aws.putInstance(instance(`i-0000000000000bb0${n}`));
+
+    // Act: the event path registers, the sweep converges the rest, then a termination.
+    await (await bundled(registrar))(sqsEvent([stateChange('i-0000000000000bb03', 'running')]), cliContext());
+    const sweep = (await (await bundled(reconciler))({}, cliContext())) as { errors: string[] };
+    h.aws.setState('i-0000000000000bb03', 'terminated');
+    await (await bundled(registrar))(
+      sqsEvent([stateChange('i-0000000000000bb03', 'terminated')]),
+      cliContext(),
+    );
+
+    // Assess
+    expect(sweep.errors).toEqual([]);
+    expect(service(h.kube, 'reviews')?.spec.selector).toMatchObject({ app: 'reviews' });
+    expect(service(h.kube, 'reviews-direct')).toBeDefined();
+    const addresses = slices(h.kube).flatMap((s) => (s.endpoints ?? []).flatMap((e) => e.addresses));
+    expect(addresses.sort()).toEqual(
+      ['i-0000000000000bb01', 'i-0000000000000bb02', 'i-0000000000000bb04']
+        .map((i) => instance(i).privateIpAddress)
+        .sort(),
+    );
   });
 });
