@@ -334,6 +334,7 @@ async function faults() {
       Array.from({ length: 100 }, (_, i) => stateChange(id(i + 1), i % 2 ? 'stopped' : 'terminated')),
     );
     await h.kube('setFaults', undefined);
+    const injected = ((await h.kube('stats')) as { faults?: Record<string, number> }).faults ?? {};
     const listed = (await h.kube('list', 'networking.istio.io/v1', 'WorkloadEntry', NAMESPACE)) as Array<{
       metadata: { name: string };
     }>;
@@ -351,10 +352,13 @@ async function faults() {
     record('faults: records dead-lettered (would have succeeded on retry)', String(deadLettered), '0');
     record('faults: most receives one record needed', String(Math.max(...receives)), `< ${MAX_RECEIVES}`);
     process.stderr.write(
-      `  faults: ${receives.length} records done; receives per record: ${[...byReceives]
-        .sort((a, b) => a[0] - b[0])
-        .map(([k, v]) => `${k}: ${v}`)
-        .join(', ')}; ${silenced} ERROR and WARN log lines of the handler counted, not printed\n`,
+      `  faults: Kubernetes faults injected: ${Object.entries(injected)
+        .map(([kind, n]) => `${kind} x${n}`)
+        .join(', ')}; retried inside the invocation unless a record failed\n` +
+        `  faults: ${receives.length} records done; receives per record: ${[...byReceives]
+          .sort((a, b) => a[0] - b[0])
+          .map(([k, v]) => `${k}: ${v}`)
+          .join(', ')}; ${silenced} ERROR and WARN log lines of the handler counted, not printed\n`,
     );
   } finally {
     logger.error = logError;

@@ -74,6 +74,8 @@ export interface RequestStats {
   writes: number;
   /** e.g. 'apply', 'create', 'update', 'patch', 'delete', 'deletecollection', 'get', 'list', 'discovery'. */
   byVerb: Record<string, number>;
+  /** Faults injected by `setFaults`, by kind (409 counted for writes only). */
+  faults?: Record<string, number>;
 }
 
 export type FaultKind = 500 | 503 | 429 | 409 | 'reset' | 'slow';
@@ -243,7 +245,12 @@ class StandIn implements KubeApiStandIn {
   }
 
   stats(): RequestStats {
-    return { total: this.counters.total, writes: this.counters.writes, byVerb: { ...this.counters.byVerb } };
+    return {
+      total: this.counters.total,
+      writes: this.counters.writes,
+      byVerb: { ...this.counters.byVerb },
+      ...(this.counters.faults ? { faults: { ...this.counters.faults } } : {}),
+    };
   }
 
   resetStats(): void {
@@ -506,6 +513,10 @@ class StandIn implements KubeApiStandIn {
       f.rng() < f.plan.failureRate
     ) {
       const kind = f.kinds[Math.floor(f.rng() * f.kinds.length)]!;
+      if (kind !== 409 || WRITE_METHODS.has(method)) {
+        const faults = (this.counters.faults ??= {});
+        faults[String(kind)] = (faults[String(kind)] ?? 0) + 1;
+      }
       if (kind === 'slow') {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, f.plan.slowMs ?? 30_000);
