@@ -514,8 +514,9 @@ class StandIn implements KubeApiStandIn {
     ) {
       const kind = f.kinds[Math.floor(f.rng() * f.kinds.length)]!;
       if (kind !== 409 || WRITE_METHODS.has(method)) {
-        const faults = (this.counters.faults ??= {});
+        const faults = this.counters.faults ?? {};
         faults[String(kind)] = (faults[String(kind)] ?? 0) + 1;
+        this.counters.faults = faults;
       }
       if (kind === 'slow') {
         await new Promise<void>((resolve) => {
