@@ -12,8 +12,10 @@ export default defineConfig({
       AWS_ACCESS_KEY_ID: 'test',
       AWS_SECRET_ACCESS_KEY: 'test',
     },
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    // Generous: a CDK synth with esbuild bundling, or a CLI run through npm, can take over a minute
+    // on a loaded two-core machine. Never a measure of speed (the bench measures that).
+    testTimeout: 120_000,
+    hookTimeout: 240_000,
     pool: 'forks',
     // Two cores: keep two workers so the stand-ins and the handler share the machine fairly.
     maxWorkers: 2,

@@ -9,11 +9,16 @@ import type { Construct } from 'constructs';
 import { type AppSettings, readSettings } from './context.ts';
 import { GatewayNetworkingStack } from './stacks/gateway-networking-stack.ts';
 import { RegistrarStack } from './stacks/registrar-stack.ts';
+import { RegistrarSpokeStack } from './stacks/spoke-stack.ts';
+import { VmBootstrapStack } from './stacks/vm-bootstrap-stack.ts';
 
 export interface IstioVmRegistrarApp {
   readonly settings: AppSettings;
   readonly registrarStack?: RegistrarStack;
   readonly gatewayStack?: GatewayNetworkingStack;
+  readonly bootstrapStack?: VmBootstrapStack;
+  /** The spoke template (context `deploySpoke`, default true). */
+  readonly spokeStack?: RegistrarSpokeStack;
 }
 
 /** Adds the stacks the context asks for to `app` (an App or a Stage). */
@@ -52,7 +57,10 @@ export function buildApp(app: Construct): IstioVmRegistrarApp {
         ...(settings.reconcileSchedule
           ? { reconcileSchedule: scheduleExpression(settings.reconcileSchedule) }
           : {}),
+        ...(settings.spokes.length > 0 ? { spokes: settings.spokes } : {}),
+        ...pick(settings, ['memberExternalId', 'memberRoleName', 'networkMap']),
       },
+      ...pick(settings, ['organizationId']),
       autoScalingGroupNames: settings.autoScalingGroupNames,
       createLifecycleHooks: settings.createLifecycleHooks,
       ...(settings.functionsInVpc && settings.clusterVpc ? { functionsVpc: settings.clusterVpc } : {}),
@@ -87,12 +95,71 @@ export function buildApp(app: Construct): IstioVmRegistrarApp {
     });
   }
 
+  const bootstrapStack =
+    settings.bootstrapGroups.length > 0 ? buildBootstrap(app, settings, env, gatewayStack) : undefined;
+  let spokeStack: RegistrarSpokeStack | undefined;
+  if (settings.deploySpoke) {
+    // Not for `cdk deploy` into this account: the template for StackSets (or `cdk deploy` with
+    // --parameters) in every account/region the registrar serves. Defaults from the same context.
+    spokeStack = new RegistrarSpokeStack(app, `${settings.stackNamePrefix}Spoke`, {
+      ...(settings.spokeHubEventBusArn ? { hubEventBusArn: settings.spokeHubEventBusArn } : {}),
+      ...(settings.spokeRegistrarRoleArns ? { registrarRoleArns: settings.spokeRegistrarRoleArns } : {}),
+      ...pick(settings, ['memberRoleName', 'organizationId', 'tagPrefix']),
+      ...(settings.memberExternalId ? { externalId: settings.memberExternalId } : {}),
+    });
+  }
+
   Tags.of(app).add('app.kubernetes.io/part-of', 'istio-vm-registrar');
   return {
     settings,
     ...(registrarStack ? { registrarStack } : {}),
     ...(gatewayStack ? { gatewayStack } : {}),
+    ...(bootstrapStack ? { bootstrapStack } : {}),
+    ...(spokeStack ? { spokeStack } : {}),
   };
+}
+
+/**
+ * The VM bootstrap stack: istiod by the gateway stack's name (a cross-stack reference) unless
+ * `bootstrapGatewayDnsName` says otherwise; the private zone's VPC (the VM VPC, or the cluster VPC for
+ * single-network) resolves it without a hosts entry unless `bootstrapZoneVpcIds` says otherwise.
+ */
+function buildBootstrap(
+  app: Construct,
+  settings: AppSettings,
+  env: { env?: { account: string; region: string } },
+  gatewayStack: GatewayNetworkingStack | undefined,
+): VmBootstrapStack {
+  const zoneVpc = settings.vmVpc ?? settings.clusterVpc;
+  return new VmBootstrapStack(app, `${settings.stackNamePrefix}Bootstrap`, {
+    ...env,
+    groups: settings.bootstrapGroups,
+    instanceRoleArns: settings.bootstrapInstanceRoleArns,
+    bootstrap: {
+      clusterName: settings.clusterName,
+      ...pick(settings, ['clusterEndpoint', 'logLevel']),
+      ...(settings.clusterCaData ? { clusterCertificateAuthorityData: settings.clusterCaData } : {}),
+      istioVersion: settings.istioVersion ?? '',
+      gatewayDnsName: settings.bootstrapGatewayDnsName ?? gatewayStack?.gateway.gatewayAddress ?? '',
+      zoneVpcIds: settings.bootstrapZoneVpcIds ?? (gatewayStack && zoneVpc ? [zoneVpc.vpcId] : []),
+      architecture: settings.architecture,
+      ...(settings.bootstrapClusterId ? { clusterId: settings.bootstrapClusterId } : {}),
+      ...(settings.bootstrapControlPlaneNamespace
+        ? { controlPlaneNamespace: settings.bootstrapControlPlaneNamespace }
+        : {}),
+      ...(settings.bootstrapTokenLifetimeHours !== undefined
+        ? { tokenLifetime: Duration.hours(settings.bootstrapTokenLifetimeHours) }
+        : {}),
+      ...(settings.bootstrapRefreshMinutes !== undefined
+        ? { refreshInterval: Duration.minutes(settings.bootstrapRefreshMinutes) }
+        : {}),
+      ...(settings.logRetentionDays !== undefined
+        ? { logRetention: retentionDays(settings.logRetentionDays) }
+        : {}),
+    },
+    ...(settings.functionsInVpc && settings.clusterVpc ? { functionsVpc: settings.clusterVpc } : {}),
+    ...pick(settings, ['applyRbac', 'kubectlRoleArn', 'alarmTopicArn']),
+  });
 }
 
 function pick<T extends object, K extends keyof T>(source: T, keys: readonly K[]): Partial<Pick<T, K>> {

@@ -23,6 +23,7 @@ export const PROJECT_ROOT = path.resolve(import.meta.dirname, '..');
 export const FUNCTION_ENTRIES = {
   registrar: 'functions/registrar/handler.ts',
   reconciler: 'functions/reconciler/handler.ts',
+  bootstrap: 'functions/bootstrap/handler.ts',
 } as const;
 export type FunctionName = keyof typeof FUNCTION_ENTRIES;
 

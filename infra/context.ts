@@ -5,7 +5,9 @@
  * docs/deployment.md lists the keys.
  */
 import type { Node } from 'constructs';
+import { parseNetworkMap, parseSpokes } from '../shared/domain/locations.ts';
 import { MESH_ARCHITECTURES, type MeshArchitecture } from './constructs/gateway-networking.ts';
+import type { SpokeLocation } from './constructs/hub.ts';
 
 export interface VpcSettings {
   readonly vpcId: string;
@@ -57,6 +59,30 @@ export interface AppSettings {
   readonly endpointAcceptanceRequired?: boolean;
   readonly endpointAllowedPrincipals?: string[];
   readonly crossZoneEnabled?: boolean;
+
+  /** VM bootstrap (its own stack when `bootstrapGroups` names groups). */
+  readonly bootstrapGroups: string[];
+  /** `namespace/name` -> instance role ARNs. */
+  readonly bootstrapInstanceRoleArns: Record<string, string[]>;
+  readonly istioVersion?: string;
+  readonly bootstrapTokenLifetimeHours?: number;
+  readonly bootstrapRefreshMinutes?: number;
+  readonly bootstrapClusterId?: string;
+  readonly bootstrapControlPlaneNamespace?: string;
+  readonly bootstrapGatewayDnsName?: string;
+  readonly bootstrapZoneVpcIds?: string[];
+  /** Synthesise the spoke template (`<prefix>Spoke`, for StackSets). */
+  readonly deploySpoke: boolean;
+  /** Other account/region pairs the registrar serves (hub bus, member-role access). */
+  readonly spokes: SpokeLocation[];
+  readonly memberExternalId?: string;
+  readonly memberRoleName?: string;
+  readonly organizationId?: string;
+  /** `<account>` or `<account>:<vpc-id>` -> network. */
+  readonly networkMap?: Record<string, string>;
+  /** Defaults of the spoke template's parameters. */
+  readonly spokeHubEventBusArn?: string;
+  readonly spokeRegistrarRoleArns?: string[];
 }
 
 /** Every context key read, for docs and for catching typos in cdk.json. */
@@ -106,6 +132,23 @@ export const CONTEXT_KEYS = [
   'endpointAcceptanceRequired',
   'endpointAllowedPrincipals',
   'crossZoneEnabled',
+  'bootstrapGroups',
+  'bootstrapInstanceRoleArns',
+  'istioVersion',
+  'bootstrapTokenLifetimeHours',
+  'bootstrapRefreshMinutes',
+  'bootstrapClusterId',
+  'bootstrapControlPlaneNamespace',
+  'bootstrapGatewayDnsName',
+  'bootstrapZoneVpcIds',
+  'deploySpoke',
+  'spokeAccountRegions',
+  'memberExternalId',
+  'memberRoleName',
+  'organizationId',
+  'networkMap',
+  'spokeHubEventBusArn',
+  'spokeRegistrarRoleArns',
 ] as const;
 
 /** Thrown when the context cannot describe a deployment; lists every problem. */
@@ -269,6 +312,7 @@ export function readSettings(node: Node): AppSettings {
   const kubectlRoleArn = read.string('kubectlRoleArn');
   if (applyRbac && !kubectlRoleArn) read.problems.push('applyRbac: needs kubectlRoleArn');
   const logLevel = read.oneOf('logLevel', ['DEBUG', 'INFO', 'WARN', 'ERROR'] as const);
+  const bootstrap = readBootstrap(read, deployGateway);
   const queueSenderRoleArns = listOrUndefined(read, 'queueSenderRoleArns');
   for (const arn of queueSenderRoleArns ?? []) {
     if (!/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/.test(arn))
@@ -318,11 +362,56 @@ export function readSettings(node: Node): AppSettings {
     ...optional('endpointAcceptanceRequired', read.boolean('endpointAcceptanceRequired')),
     ...optional('endpointAllowedPrincipals', listOrUndefined(read, 'endpointAllowedPrincipals')),
     ...optional('crossZoneEnabled', read.boolean('crossZoneEnabled')),
+    ...bootstrap,
+    ...readFleetSettings(read, region),
   };
   if (read.problems.length > 0) {
     throw new ContextError(`istio-vm-registrar CDK context (cdk.json or -c): ${read.problems.join('; ')}`);
   }
   return settings;
+}
+
+/** The VM bootstrap keys: groups need an Istio version, a cluster and a gateway to name. */
+function readBootstrap(read: Reader, deployGateway: boolean) {
+  const bootstrapGroups = read.list('bootstrapGroups');
+  const bootstrapInstanceRoleArns: Record<string, string[]> = {};
+  for (const item of read.list('bootstrapInstanceRoleArns')) {
+    const eq = item.indexOf('=');
+    const group = item.slice(0, eq);
+    const arn = item.slice(eq + 1);
+    if (eq <= 0 || !/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/.test(arn)) {
+      read.problems.push(`bootstrapInstanceRoleArns: "${item}" is not NAMESPACE/NAME=ROLE_ARN`);
+      continue;
+    }
+    if (!bootstrapGroups.some((g) => g === group || g.startsWith(`${group}:`))) {
+      read.problems.push(`bootstrapInstanceRoleArns: ${group} is not in bootstrapGroups`);
+    }
+    bootstrapInstanceRoleArns[group] = [...(bootstrapInstanceRoleArns[group] ?? []), arn];
+  }
+  const istioVersion = read.string('istioVersion');
+  const bootstrapGatewayDnsName = read.string('bootstrapGatewayDnsName');
+  if (bootstrapGroups.length > 0) {
+    if (!istioVersion)
+      read.problems.push('istioVersion: required with bootstrapGroups (the sidecar package VMs install)');
+    if (!read.string('clusterName')) read.problems.push('clusterName: required with bootstrapGroups');
+    if (!deployGateway && !bootstrapGatewayDnsName) {
+      read.problems.push(
+        'bootstrapGatewayDnsName: required with bootstrapGroups when this app deploys no gateway stack',
+      );
+    }
+  }
+  const zone = read.list('bootstrapZoneVpcIds');
+  return {
+    bootstrapGroups,
+    bootstrapInstanceRoleArns,
+    ...optional('istioVersion', istioVersion),
+    ...optional('bootstrapTokenLifetimeHours', read.number('bootstrapTokenLifetimeHours')),
+    ...optional('bootstrapRefreshMinutes', read.number('bootstrapRefreshMinutes')),
+    ...optional('bootstrapClusterId', read.string('bootstrapClusterId')),
+    ...optional('bootstrapControlPlaneNamespace', read.string('bootstrapControlPlaneNamespace')),
+    ...optional('bootstrapGatewayDnsName', bootstrapGatewayDnsName),
+    ...optional('bootstrapZoneVpcIds', zone.length > 0 ? zone : undefined),
+  };
 }
 
 function listOrUndefined(read: Reader, key: string): string[] | undefined {
@@ -333,4 +422,60 @@ function listOrUndefined(read: Reader, key: string): string[] | undefined {
 /** `{ key: value }` when value is defined, `{}` otherwise (keeps optional props absent). */
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
   return value === undefined ? {} : ({ [key]: value } as { [P in K]?: V });
+}
+
+/** Other accounts and regions: the spokes, the member role, the network map, the spoke template. */
+function readFleetSettings(
+  read: Reader,
+  region: string | undefined,
+): Pick<
+  AppSettings,
+  | 'deploySpoke'
+  | 'spokes'
+  | 'memberExternalId'
+  | 'memberRoleName'
+  | 'organizationId'
+  | 'networkMap'
+  | 'spokeHubEventBusArn'
+  | 'spokeRegistrarRoleArns'
+> {
+  const pairs = read.list('spokeAccountRegions');
+  const { spokes, problems } = parseSpokes(pairs.join(','), region ?? pairs[0]?.split(':')[1] ?? 'us-east-1');
+  for (const problem of problems) read.problems.push(`spokeAccountRegions: ${problem}`);
+  const memberExternalId = read.string('memberExternalId');
+  if (memberExternalId !== undefined && !/^[\w+=,.@:/-]{2,1224}$/.test(memberExternalId))
+    read.problems.push('memberExternalId: must be 2-1224 characters of [A-Za-z0-9+=,.@:/_-]');
+  if (spokes.length > 0 && memberExternalId === undefined)
+    read.problems.push('memberExternalId: required with spokeAccountRegions (the spoke stacks’ ExternalId)');
+  const memberRoleName = read.string('memberRoleName');
+  if (memberRoleName !== undefined && !/^[\w+=,.@-]{1,64}$/.test(memberRoleName))
+    read.problems.push(`memberRoleName: "${memberRoleName}" is not an IAM role name`);
+  const organizationId = read.string('organizationId');
+  if (organizationId !== undefined && !/^o-[a-z0-9]{10,32}$/.test(organizationId))
+    read.problems.push(`organizationId: "${organizationId}" is not an organization id (o-...)`);
+  const mapItems = read.list('networkMap');
+  const network = parseNetworkMap(mapItems.join(','));
+  for (const problem of network.problems) read.problems.push(`networkMap: ${problem}`);
+  const networkMap: Record<string, string> = {
+    ...Object.fromEntries(network.map.byAccount),
+    ...Object.fromEntries(network.map.byVpc),
+  };
+  const hubArn = read.string('spokeHubEventBusArn');
+  if (hubArn !== undefined && !/^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/[\w.\-/]+$/.test(hubArn))
+    read.problems.push(`spokeHubEventBusArn: "${hubArn}" is not an event bus ARN`);
+  const roleArns = read.list('spokeRegistrarRoleArns');
+  for (const arn of roleArns) {
+    if (!/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/.test(arn))
+      read.problems.push(`spokeRegistrarRoleArns: "${arn}" is not an IAM role ARN`);
+  }
+  return {
+    deploySpoke: read.boolean('deploySpoke') ?? true,
+    spokes,
+    ...optional('memberExternalId', memberExternalId),
+    ...optional('memberRoleName', memberRoleName),
+    ...optional('organizationId', organizationId),
+    ...(Object.keys(networkMap).length > 0 ? { networkMap } : {}),
+    ...optional('spokeHubEventBusArn', hubArn),
+    ...(roleArns.length > 0 ? { spokeRegistrarRoleArns: roleArns } : {}),
+  };
 }

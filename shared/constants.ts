@@ -60,6 +60,12 @@ export const DEFAULT_LIFECYCLE_HOOK_NAMES = [
 ] as const;
 
 /**
+ * Fixed name of the role the registrar assumes in every other account it serves (the spoke stack
+ * creates it; MEMBER_ROLE_NAME overrides it on both sides).
+ */
+export const DEFAULT_MEMBER_ROLE_NAME = 'istio-vm-registrar-member';
+
+/**
  * Time each function keeps back from its own timeout to report (the registrar its partial-batch
  * response, the reconciler its summary): calls still running then are cancelled. CDK refuses a
  * timeout that leaves less than one Kubernetes request after it.
@@ -123,6 +129,26 @@ export const Metric = {
   ReconcileErrors: 'ReconcileErrors',
   ReconcileSafetyStops: 'ReconcileSafetyStops',
   ReconcileDuration: 'ReconcileDuration',
+  /** VM bootstrap: a group's bundle or token could not be refreshed (dimension `Reason`). */
+  BootstrapRefreshFailed: 'BootstrapRefreshFailed',
+  /** VM bootstrap: a token was found past its refresh point by 1.5 schedule intervals (runs failed or missed). */
+  BootstrapTokenLate: 'BootstrapTokenLate',
+  /** VM bootstrap: a token was found expired: VMs fetching it cannot renew their certificates. */
+  BootstrapTokenExpired: 'BootstrapTokenExpired',
+  BootstrapTokensMinted: 'BootstrapTokensMinted',
+  /** VM bootstrap: bundle files (cluster.env, mesh.yaml, ...) written because they changed. */
+  BootstrapFilesWritten: 'BootstrapFilesWritten',
+  /** VM bootstrap: seconds the shortest-lived stored token has left after a run (a gauge). */
+  BootstrapTokenSecondsLeft: 'BootstrapTokenSecondsLeft',
+  /**
+   * The member role of another account could not be assumed (trust, ExternalId, a missing spoke
+   * stack): records of that account/region come back, sweeps delete nothing there. Dimension `Location`.
+   */
+  SpokeAccessErrors: 'SpokeAccessErrors',
+  /** Events from an account/region that is not configured (SPOKE_ACCOUNT_REGIONS): not read, dropped. */
+  EventsFromUnknownLocation: 'EventsFromUnknownLocation',
+  /** Account/region pairs a sweep could not list: no deletions for the groups with instances there. */
+  ReconcileLocationsUnlisted: 'ReconcileLocationsUnlisted',
   /** Services and ServiceEntries written (created or changed) by server-side apply. */
   ServicesApplied: 'ServicesApplied',
   /** Services and ServiceEntries deleted (opt-out, renamed). */

@@ -4,7 +4,11 @@ import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as eks from 'aws-cdk-lib/aws-eks';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { DEFAULT_KUBERNETES_GROUP, renderRbacManifests } from '#shared/manifests/rbac.ts';
+import {
+  DEFAULT_KUBERNETES_GROUP,
+  type KubernetesObject,
+  renderRbacManifests,
+} from '#shared/manifests/rbac.ts';
 
 export interface ClusterAccessProps {
   /** Name of the EKS cluster. Its authentication mode must be API or API_AND_CONFIG_MAP. */
@@ -44,6 +48,12 @@ export interface ClusterAccessProps {
   readonly kubectlPrivateSubnetIds?: readonly string[];
   /** @default - none; required with `kubectlVpc` */
   readonly kubectlSecurityGroup?: ec2.ISecurityGroup;
+  /**
+   * RBAC objects applied with `applyRbac` instead of the registrar's (`renderRbacManifests` for
+   * `namespaces`): the VM bootstrap function's, for instance.
+   * @default - the registrar's RBAC for `namespaces`
+   */
+  readonly rbacManifests?: readonly KubernetesObject[];
 }
 
 /**
@@ -88,7 +98,9 @@ export class ClusterAccess extends Construct {
       });
       this.rbacManifest = new eks.KubernetesManifest(this, 'Rbac', {
         cluster,
-        manifest: renderRbacManifests({ namespaces: props.namespaces ?? [], group: this.kubernetesGroup }),
+        manifest: props.rbacManifests
+          ? props.rbacManifests.map((object) => ({ ...object }))
+          : renderRbacManifests({ namespaces: props.namespaces ?? [], group: this.kubernetesGroup }),
         overwrite: true,
       });
       acknowledgeKubectlProvider(eks.KubectlProvider.getOrCreate(this, cluster));
@@ -146,7 +158,9 @@ function validate(scope: Construct, props: ClusterAccessProps, group: string): v
   if (props.applyRbac) {
     if (!props.kubectlRoleArn)
       problems.push('applyRbac needs kubectlRoleArn (a cluster-admin role the provider assumes)');
-    if (!props.namespaces || props.namespaces.length === 0) problems.push('applyRbac needs namespaces');
+    if (!props.rbacManifests && (!props.namespaces || props.namespaces.length === 0)) {
+      problems.push('applyRbac needs namespaces');
+    }
     if (props.kubectlVpc && (!props.kubectlSecurityGroup || !props.kubectlPrivateSubnetIds?.length)) {
       problems.push('kubectlVpc needs kubectlSecurityGroup and kubectlPrivateSubnetIds');
     }

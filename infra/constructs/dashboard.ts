@@ -137,6 +137,24 @@ export class RegistrarDashboard extends Construct {
         }),
       ]),
     );
+    // VM bootstrap (VmBootstrapStack): empty unless deployed; same namespace and service dimension.
+    this.dashboard.addWidgets(
+      graph(
+        'VM bootstrap: tokens minted, bundle files written',
+        custom([Metric.BootstrapTokensMinted, Metric.BootstrapFilesWritten]),
+      ),
+      graph('VM bootstrap: failed refreshes by reason, late and expired tokens', [
+        registrarMetricQuery(props, Metric.BootstrapRefreshFailed, { period, groupBy: 'Reason' }),
+        ...custom([Metric.BootstrapTokenLate, Metric.BootstrapTokenExpired]),
+      ]),
+      graph('VM bootstrap: shortest token life left (s)', [
+        registrarMetric(props, Metric.BootstrapTokenSecondsLeft, {
+          period,
+          statistic: cloudwatch.Stats.MINIMUM,
+          label: 'min',
+        }),
+      ]),
+    );
     // Services for VM workloads: writes, refusals by reason, slice write conflicts.
     this.dashboard.addWidgets(
       graph(
@@ -192,6 +210,17 @@ export class RegistrarDashboard extends Construct {
           label: 'dead letters',
         }),
       ]),
+    );
+    // Other accounts and regions (spokes): a spoke whose member role cannot be assumed, sweeps that
+    // could not list an account/region, and events from pairs that are not configured.
+    this.dashboard.addWidgets(
+      graph('Spokes: member role not assumed, by location', [
+        registrarMetricQuery(props, Metric.SpokeAccessErrors, { period, groupBy: 'Location' }),
+      ]),
+      graph(
+        'Spokes: locations unlisted by a sweep, events from unknown locations',
+        custom([Metric.ReconcileLocationsUnlisted, Metric.EventsFromUnknownLocation]),
+      ),
     );
   }
 }

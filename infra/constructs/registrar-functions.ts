@@ -9,11 +9,14 @@ import { Construct } from 'constructs';
 import { environmentSchema } from '#shared/config/config.ts';
 import {
   DEADLINE_MARGIN_MS,
+  DEFAULT_MEMBER_ROLE_NAME,
   MANAGED_BY_VALUE,
   METRICS_NAMESPACE,
   WORKLOAD_GROUP_TAG,
 } from '#shared/constants.ts';
+import { parseNetworkMap, parseSpokes } from '#shared/domain/locations.ts';
 import { acknowledgeWildcardResource } from '../nag.ts';
+import type { SpokeLocation } from './hub.ts';
 import { createNodeFunction } from './node-function.ts';
 
 /** Powertools log levels the functions accept in POWERTOOLS_LOG_LEVEL. */
@@ -145,6 +148,32 @@ export interface RegistrarFunctionsProps {
    * @default - one new security group when `vpc` is set
    */
   readonly securityGroups?: readonly ISecurityGroup[];
+  /**
+   * Other account/region pairs whose VMs the functions serve through the member role of each
+   * account (SPOKE_ACCOUNT_REGIONS; HOME_ACCOUNT_ID is this stack's account). Each needs the spoke
+   * stack; `RegistrarHub` forwards their events. The functions may assume the member role in these
+   * accounts only.
+   * @default - this account and region only
+   */
+  readonly spokes?: readonly SpokeLocation[];
+  /**
+   * `sts:ExternalId` presented to the member roles (MEMBER_EXTERNAL_ID): the spoke stacks'
+   * `ExternalId` parameter. Required with `spokes`.
+   * @default - none
+   */
+  readonly memberExternalId?: string;
+  /**
+   * Name of the member role in the spoke accounts (MEMBER_ROLE_NAME).
+   * @default 'istio-vm-registrar-member'
+   */
+  readonly memberRoleName?: string;
+  /**
+   * Mesh network by account or account and VPC (NETWORK_MAP): keys `<account>` or
+   * `<account>:<vpc-id>`, values network names. An instance's network tag wins over it; it wins over
+   * the WorkloadGroup template's network.
+   * @default - none
+   */
+  readonly networkMap?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -185,6 +214,10 @@ export class RegistrarFunctions extends Construct {
   public readonly clusterName: string;
   /** Security groups the functions run with (empty outside a VPC). */
   public readonly securityGroups: readonly ISecurityGroup[];
+  /** The other account/region pairs served (empty: this account and region only). */
+  public readonly spokes: readonly SpokeLocation[];
+  /** Name of the role assumed in the spoke accounts. */
+  public readonly memberRoleName: string;
   /** Prefix of the instance and group tags the registrar reads. */
   public readonly tagPrefix: string;
 
@@ -194,7 +227,12 @@ export class RegistrarFunctions extends Construct {
     this.metricsNamespace = props.metricsNamespace ?? METRICS_NAMESPACE;
     this.clusterName = props.clusterName;
     this.tagPrefix = props.tagPrefix ?? FUNCTION_DEFAULTS.TAG_PREFIX;
-    this.environment = renderEnvironment(props, this.serviceName, this.metricsNamespace);
+    this.spokes = [...(props.spokes ?? [])];
+    this.memberRoleName = props.memberRoleName ?? DEFAULT_MEMBER_ROLE_NAME;
+    this.environment = {
+      ...renderEnvironment(props, this.serviceName, this.metricsNamespace),
+      ...fleetEnvironment(this, props),
+    };
     validate(this, props, this.environment);
 
     const stack = Stack.of(this);
@@ -261,6 +299,8 @@ export class RegistrarFunctions extends Construct {
         );
       }
     }
+    this.grantAssumeMemberRoles(this.registrar);
+    this.grantAssumeMemberRoles(this.reconciler);
     if (props.completeLifecycleActions ?? FUNCTION_DEFAULTS.COMPLETE_LIFECYCLE_ACTIONS) {
       this.grantCompleteLifecycleAction(this.registrar, props.autoScalingGroups);
     }
@@ -275,6 +315,32 @@ export class RegistrarFunctions extends Construct {
           'ec2:*NetworkInterface* actions Lambda validates against "*".',
       });
     }
+  }
+
+  /**
+   * Lets `grantee` assume the member role in the spokes' accounts, and in no other account.
+   * (Lambda's own account is included when a region of it is a spoke: every pair but the
+   * function's own goes through the member role.)
+   */
+  public grantAssumeMemberRoles(grantee: iam.IGrantable): iam.Grant | undefined {
+    const accounts = [...new Set(this.spokes.map((spoke) => spoke.account))].sort();
+    if (accounts.length === 0) return undefined;
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['sts:AssumeRole'],
+      resourceArns: accounts.map((account) => this.memberRoleArn(account)),
+    });
+  }
+
+  /** ARN of the member role in `account`, in this stack's partition. */
+  public memberRoleArn(account: string): string {
+    return Stack.of(this).formatArn({
+      service: 'iam',
+      region: '',
+      account,
+      resource: 'role',
+      resourceName: this.memberRoleName,
+    });
   }
 
   /**
@@ -384,6 +450,23 @@ function renderEnvironment(
   return env;
 }
 
+/** The multi-account settings: empty unless spokes are configured or a network map is given. */
+function fleetEnvironment(scope: Construct, props: RegistrarFunctionsProps): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (props.spokes && props.spokes.length > 0) {
+    env.HOME_ACCOUNT_ID = Stack.of(scope).account;
+    env.SPOKE_ACCOUNT_REGIONS = props.spokes.map((spoke) => `${spoke.account}:${spoke.region}`).join(',');
+    env.MEMBER_ROLE_NAME = props.memberRoleName ?? DEFAULT_MEMBER_ROLE_NAME;
+    if (props.memberExternalId) env.MEMBER_EXTERNAL_ID = props.memberExternalId;
+  }
+  if (props.networkMap && Object.keys(props.networkMap).length > 0) {
+    env.NETWORK_MAP = Object.entries(props.networkMap)
+      .map(([key, network]) => `${key}=${network}`)
+      .join(',');
+  }
+  return env;
+}
+
 /** Fails synth with every problem at once, checked by the same schema the functions use at init. */
 function validate(
   scope: Construct,
@@ -403,6 +486,34 @@ function validate(
     problems.push(`clusterName "${props.clusterName}" is not an EKS cluster name`);
   }
   if (props.securityGroups && !props.vpc) problems.push('securityGroups needs vpc');
+  if (props.spokes && props.spokes.length > 0) {
+    if (!props.memberExternalId) problems.push('spokes need memberExternalId (the spoke stacks’ ExternalId)');
+    const concrete = props.spokes.filter(
+      (s) => !Token.isUnresolved(s.account) && !Token.isUnresolved(s.region),
+    );
+    const region = Stack.of(scope).region;
+    const parsed = parseSpokes(
+      concrete.map((s) => `${s.account}:${s.region}`).join(','),
+      Token.isUnresolved(region) ? (concrete[0]?.region ?? 'us-east-1') : region,
+    );
+    for (const problem of parsed.problems) problems.push(`spokes: ${problem}`);
+    const account = Stack.of(scope).account;
+    for (const s of concrete) {
+      if (
+        !Token.isUnresolved(account) &&
+        !Token.isUnresolved(region) &&
+        s.account === account &&
+        s.region === region
+      )
+        problems.push(`spokes: ${s.account}:${s.region} is this stack's own account and region`);
+    }
+  }
+  if (props.networkMap) {
+    const text = Object.entries(props.networkMap)
+      .map(([key, network]) => `${key}=${network}`)
+      .join(',');
+    for (const problem of parseNetworkMap(text).problems) problems.push(`networkMap: ${problem}`);
+  }
   if (props.vpcSubnets && !props.vpc) problems.push('vpcSubnets needs vpc');
   const reserved = props.reconcilerReservedConcurrency;
   if (reserved !== undefined && reserved !== false && !(Number.isInteger(reserved) && reserved >= 1)) {

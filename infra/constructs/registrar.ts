@@ -222,17 +222,19 @@ export class Registrar extends Construct {
   }
 
   /**
-   * Adds an EventBridge rule (default bus) that delivers matching events to the registrar queue,
+   * Adds an EventBridge rule (default bus, or `options.eventBus`: the hub's) that delivers matching
+   * events to the registrar queue,
    * with the dead-letter queue for deliveries EventBridge cannot make. The queue policy admits it by
    * its ARN (aws:SourceArn).
    */
   public addEventRule(
     id: string,
     eventPattern: events.EventPattern,
-    options: { description?: string } = {},
+    options: { description?: string; eventBus?: events.IEventBus } = {},
   ): events.Rule {
     const rule = new events.Rule(this, `${id}Rule`, {
       eventPattern,
+      ...(options.eventBus ? { eventBus: options.eventBus } : {}),
       ...(options.description ? { description: options.description } : {}),
       targets: [new targets.SqsQueue(this.queue, { deadLetterQueue: this.deadLetterQueue })],
     });

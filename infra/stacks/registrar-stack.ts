@@ -7,6 +7,7 @@ import type { Construct } from 'constructs';
 import { RegistrarAlarms } from '../constructs/alarms.ts';
 import { ClusterAccess } from '../constructs/cluster-access.ts';
 import { RegistrarDashboard } from '../constructs/dashboard.ts';
+import { RegistrarHub } from '../constructs/hub.ts';
 import { Registrar, type RegistrarProps } from '../constructs/registrar.ts';
 import { acknowledgeNoRouteTables } from './gateway-networking-stack.ts';
 
@@ -52,6 +53,12 @@ export interface RegistrarStackProps extends StackProps {
   /** @default - generated */
   readonly dashboardName?: string;
   /**
+   * With `registrar.spokes`: the Organization (`o-...`) the spoke accounts must belong to for the hub
+   * bus to admit their events.
+   * @default - the spoke account list alone
+   */
+  readonly organizationId?: string;
+  /**
    * Roles besides the rules and the registrar that may send to the event queue (the role you
    * redrive the dead-letter queue with); see RegistrarProps.queueSenders.
    * @default - none
@@ -65,6 +72,8 @@ export class RegistrarStack extends Stack {
   public readonly clusterAccess: ClusterAccess;
   public readonly alarms: RegistrarAlarms;
   public readonly dashboard: RegistrarDashboard;
+  /** The central bus of the spokes' events (when `registrar.spokes` is set). */
+  public readonly hub?: RegistrarHub;
 
   constructor(scope: Construct, id: string, props: RegistrarStackProps) {
     super(scope, id, {
@@ -87,6 +96,12 @@ export class RegistrarStack extends Stack {
       ...(groups.length > 0 ? { autoScalingGroups: groups } : {}),
     });
     const functions = this.registrar.functions;
+    if (functions.spokes.length > 0) {
+      this.hub = new RegistrarHub(this, 'Hub', {
+        registrar: this.registrar,
+        ...(props.organizationId ? { organizationId: props.organizationId } : {}),
+      });
+    }
     if (props.createLifecycleHooks) {
       for (const group of groups) this.registrar.addLifecycleHooks(group);
     }
@@ -189,5 +204,17 @@ export class RegistrarStack extends Stack {
       'Kubernetes group of both roles: bind it with `vm-registrar rbac`',
     );
     output('DashboardName', this.dashboard.dashboard.dashboardName, 'CloudWatch dashboard');
+    if (this.hub) {
+      output(
+        'HubEventBusArn',
+        this.hub.eventBus.eventBusArn,
+        'Central event bus of the spokes (spoke stack parameter HubEventBusArn)',
+      );
+      output(
+        'MemberRoleName',
+        functions.memberRoleName,
+        'Role the functions assume in each spoke account (created by the spoke stack)',
+      );
+    }
   }
 }

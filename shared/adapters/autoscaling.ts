@@ -186,6 +186,8 @@ export class AutoScalingInstances {
 }
 
 function asAdapterError(error: unknown, what: string): AdapterError {
+  // Already classified (the member role of a spoke could not be assumed): keep its message and class.
+  if (error instanceof AdapterError) return error;
   const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   const status = e.$metadata?.httpStatusCode;
   return new AdapterError(`${what} failed: ${e.name}: ${e.message}`, {

@@ -11,13 +11,18 @@ import {
   type InstanceState,
 } from '../domain/types.ts';
 import { Deadline } from './deadline.ts';
-import { Ec2Error } from './errors.ts';
+import { AdapterError, Ec2Error } from './errors.ts';
 
 /** At most this many ids per DescribeInstances call. */
 const IDS_PER_CALL = 200;
 const PAGE_SIZE = 1000;
 
-function toFacts(instance: Instance, region: string, ownerId: string | undefined): InstanceFacts | undefined {
+function toFacts(
+  instance: Instance,
+  region: string,
+  ownerId: string | undefined,
+  account: string | undefined,
+): InstanceFacts | undefined {
   const state = instance.State?.Name as InstanceState | undefined;
   if (!instance.InstanceId || !state || !INSTANCE_STATES.includes(state)) return undefined;
   const tags: Record<string, string> = {};
@@ -32,12 +37,17 @@ function toFacts(instance: Instance, region: string, ownerId: string | undefined
       ? { availabilityZone: instance.Placement.AvailabilityZone }
       : {}),
     ...(instance.LaunchTime ? { launchTime: instance.LaunchTime.toISOString() } : {}),
-    ...(ownerId ? { ownerId } : {}),
+    // The owner as EC2 reports it; the account whose EC2 answered when it does not say.
+    ...((ownerId ?? account) ? { ownerId: (ownerId ?? account) as string } : {}),
+    ...(account ? { account } : {}),
+    ...(instance.VpcId ? { vpcId: instance.VpcId } : {}),
     ...(instance.InstanceLifecycle ? { instanceLifecycle: instance.InstanceLifecycle } : {}),
   };
 }
 
-function ec2Error(error: unknown, what: string): Ec2Error {
+function ec2Error(error: unknown, what: string): AdapterError {
+  // Already classified (the member role of a spoke could not be assumed): keep its message and class.
+  if (error instanceof AdapterError) return error;
   const e = error as {
     name?: string;
     message?: string;
@@ -64,16 +74,19 @@ export class Ec2Instances {
   readonly #client: EC2Client;
   readonly #region: string;
   readonly #deadline: Deadline;
+  readonly #account: string | undefined;
 
-  constructor(client: EC2Client, region: string, deadline: Deadline = Deadline.none()) {
+  /** `account`: the account the client's credentials act in, when known (recorded on the facts). */
+  constructor(client: EC2Client, region: string, deadline: Deadline = Deadline.none(), account?: string) {
     this.#client = client;
     this.#region = region;
     this.#deadline = deadline;
+    this.#account = account;
   }
 
   /** The same client, every call cancelled when the invocation's deadline passes. */
   withDeadline(deadline: Deadline): Ec2Instances {
-    return new Ec2Instances(this.#client, this.#region, deadline);
+    return new Ec2Instances(this.#client, this.#region, deadline, this.#account);
   }
 
   /**
@@ -99,7 +112,7 @@ export class Ec2Instances {
         });
         for (const reservation of out.Reservations ?? []) {
           for (const instance of reservation.Instances ?? []) {
-            const facts = toFacts(instance, this.#region, reservation.OwnerId);
+            const facts = toFacts(instance, this.#region, reservation.OwnerId, this.#account);
             if (facts) found.set(facts.instanceId, facts);
           }
         }
@@ -145,7 +158,7 @@ export class Ec2Instances {
         const facts: InstanceFacts[] = [];
         for (const reservation of page.Reservations ?? []) {
           for (const instance of reservation.Instances ?? []) {
-            const f = toFacts(instance, this.#region, reservation.OwnerId);
+            const f = toFacts(instance, this.#region, reservation.OwnerId, this.#account);
             if (f) facts.push(f);
           }
         }

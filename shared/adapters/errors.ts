@@ -29,3 +29,20 @@ export class KubernetesError extends AdapterError {
 export class Ec2Error extends AdapterError {
   override readonly name = 'Ec2Error';
 }
+
+/**
+ * The member role of another account could not be assumed (the spoke stack is missing, its trust
+ * policy or ExternalId does not match, STS is unreachable). Retriable: the record comes back through
+ * SQS (and ends in the DLQ if the spoke stays misconfigured); a sweep makes no deletions there.
+ */
+export class MemberAccessError extends AdapterError {
+  override readonly name = 'MemberAccessError';
+  /** Account whose member role could not be assumed. */
+  readonly account: string;
+  readonly roleArn: string;
+  constructor(message: string, options: { account: string; roleArn: string; cause?: unknown }) {
+    super(message, { retriable: true, ...(options.cause === undefined ? {} : { cause: options.cause }) });
+    this.account = options.account;
+    this.roleArn = options.roleArn;
+  }
+}

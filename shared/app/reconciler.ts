@@ -1,8 +1,9 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { AutoScalingInstances } from '../adapters/autoscaling.ts';
+import type { FleetAws } from '../adapters/aws-locations.ts';
 import type { Deadline } from '../adapters/deadline.ts';
 import type { Ec2Instances } from '../adapters/ec2.ts';
-import { KubernetesError } from '../adapters/errors.ts';
+import { KubernetesError, MemberAccessError } from '../adapters/errors.ts';
 import type { KubeWorkloads } from '../adapters/kube.ts';
 import type { RegistrarConfig } from '../config/config.ts';
 import { LAUNCH_TIME_ANNOTATION, Metric, WORKLOAD_GROUP_TAG } from '../constants.ts';
@@ -13,8 +14,10 @@ import {
   parseGroupTag,
 } from '../domain/decide.ts';
 import { RefusalReason } from '../domain/errors.ts';
+import { entryLocation, isHome, type Location, locationKey, sameLocation } from '../domain/locations.ts';
 import {
   type ChangeAction,
+  entryGroupKey,
   type PlannedChange,
   planReconcile,
   type ReconcilePlan,
@@ -90,6 +93,11 @@ export interface ReconcileSummary {
   readonly safetyStops: readonly SafetyStop[];
   /** Set when a listing failed: the sweep made no deletions. */
   readonly incompleteListing?: string;
+  /**
+   * Account/region pairs (`account:region`) whose instances could not be listed, with why: no
+   * deletions for the groups with entries there (multi-account mode; see README).
+   */
+  readonly unlistedLocations?: Readonly<Record<string, string>>;
   readonly errors: readonly string[];
   readonly reads: { readonly instances: number; readonly entries: number; readonly groups: number };
   /** Services, ServiceEntries and direct EndpointSlices (absent when no group in scope asks for any). */
@@ -104,7 +112,15 @@ export interface ReconcilerDeps {
   readonly logger: Logger;
   readonly telemetry: Telemetry;
   readonly now?: () => number;
+  /**
+   * The clients of every location of `config.fleet` (`ec2` and `autoscaling` above are its home's).
+   * Required when spokes are configured.
+   */
+  readonly aws?: FleetAws;
 }
+
+/** Locations listed at once in a sweep. */
+const LOCATION_CONCURRENCY = 4;
 
 export type Progress = (message: string) => void;
 
@@ -117,6 +133,8 @@ export interface Observation {
   readonly errors: string[];
   readonly inScope: (groupKey: string) => boolean;
   readonly incomplete?: string;
+  /** `account:region` -> why its listing failed (multi-account mode). */
+  readonly unlisted?: ReadonlyMap<string, string>;
   /** The Services part (shared/app/services-sweep.ts). */
   readonly services?: ServicesObservation;
 }
@@ -153,7 +171,17 @@ export class Reconciler {
       kube: d.kube.withDeadline(deadline),
       ec2: d.ec2.withDeadline(deadline),
       autoscaling: d.autoscaling.withDeadline(deadline),
+      ...(d.aws ? { aws: d.aws.withDeadline(deadline) } : {}),
     });
+  }
+
+  /** The EC2 and Auto Scaling adapters of a location: the home's own, or a spoke's member role. */
+  #at(location: Location): Pick<ReconcilerDeps, 'ec2' | 'autoscaling'> {
+    const d = this.#deps;
+    if (d.config.fleet.spokes.length === 0 || isHome(location, d.config.fleet)) return d;
+    if (!d.aws)
+      throw new Error(`no AWS clients for ${locationKey(location)}: the reconciler has no FleetAws`);
+    return d.aws.at(location);
   }
 
   /**
@@ -161,7 +189,7 @@ export class Reconciler {
    * Throws {@link ReconcileRequestError} for a request outside the allow-list.
    */
   async observe(request: ReconcileRequest = {}, progress: Progress = () => {}): Promise<Observation> {
-    const { config, ec2, kube, logger } = this.#deps;
+    const { config, kube, logger, telemetry } = this.#deps;
     const namespaces = this.#namespaces(request);
     const groupFilter = request.groups ? new Set(request.groups) : undefined;
     for (const g of groupFilter ?? []) {
@@ -199,23 +227,42 @@ export class Reconciler {
       }
     };
     const tagKey = `${config.tagPrefix}${WORKLOAD_GROUP_TAG}`;
-    const listInstances = async () => {
+    const fleet = config.fleet;
+    const multi = fleet.spokes.length > 0;
+    /** Locations whose listing failed (multi-account mode), with why. */
+    const unlisted = new Map<string, string>();
+    const listLocation = async (location: Location) => {
+      const at = this.#at(location);
       const listed: InstanceFacts[] = [];
-      for await (const page of ec2.listTagged(tagKey)) {
+      for await (const page of at.ec2.listTagged(tagKey)) {
         listed.push(...page);
-        progress(`listed ${listed.length} instances`);
+        progress(`listed ${instances.length + listed.length} instances`);
       }
       // Auto Scaling states only for the instances this sweep is about.
       const inSweep = (f: InstanceFacts) => {
         const group = parseGroupTag(f.tags[tagKey] ?? '');
         return !('reason' in group) && inScope(groupKey(group));
       };
-      const read = await withFleetLifecycleStates(listed, this.#deps.autoscaling, inSweep);
+      const read = await withFleetLifecycleStates(listed, at.autoscaling, inSweep);
       instances.push(...read.instances);
       for (const [name, reason] of read.failedGroups) {
         errors.push(
-          `Auto Scaling group ${name}: lifecycle states unreadable, its instances' entries are held this sweep (${reason})`,
+          `Auto Scaling group ${name}${multi ? ` (${locationKey(location)})` : ''}: lifecycle states unreadable, its instances' entries are held this sweep (${reason})`,
         );
+      }
+    };
+    const listInstances = async () => {
+      if (!multi) return listLocation(fleet.home);
+      // Every account/region at once (bounded); one that cannot be listed only holds its own groups.
+      const locations = [fleet.home, ...fleet.spokes];
+      const results = await mapSettled(locations, LOCATION_CONCURRENCY, listLocation);
+      for (const [i, result] of results.entries()) {
+        if (result.status === 'fulfilled') continue;
+        const key = locationKey(locations[i]!);
+        const reason = (result.reason as Error).message ?? String(result.reason);
+        unlisted.set(key, reason);
+        if (result.reason instanceof MemberAccessError)
+          telemetry.count(Metric.SpokeAccessErrors, 1, { name: 'Location', value: key });
       }
     };
     // One listing after the other: the EC2 XML and the Kubernetes JSON pages are large transient
@@ -238,6 +285,21 @@ export class Reconciler {
       }
     }
     if (incomplete) logger.error('incomplete picture: this sweep makes no deletions', { reason: incomplete });
+    const unlistedGroups = new Set<string>();
+    for (const [key, reason] of unlisted) {
+      const [account, region] = key.split(':') as [string, string];
+      const held = new Set(
+        entries
+          .filter((e) => sameLocation(entryLocation(e, fleet), { account, region }))
+          .map(entryGroupKey)
+          .filter(inScope),
+      );
+      for (const g of held) unlistedGroups.add(g);
+      const message = `listing EC2 instances in ${key} failed: ${reason}; no deletions for the groups with entries there (${[...held].sort().join(', ') || 'none'})`;
+      errors.push(message);
+      logger.error(message, { location: key });
+    }
+    telemetry.count(Metric.ReconcileLocationsUnlisted, unlisted.size);
 
     const plan = planReconcile({
       instances,
@@ -246,6 +308,7 @@ export class Reconciler {
       policy: config,
       inScope,
       complete: incomplete === undefined,
+      unlistedGroups,
       maxDeleteRatio: config.reconcileMaxDeleteRatio,
       force: request.force === true,
     });
@@ -272,6 +335,7 @@ export class Reconciler {
       errors,
       inScope,
       ...(incomplete ? { incomplete } : {}),
+      ...(unlisted.size > 0 ? { unlisted } : {}),
       ...(services ? { services } : {}),
     };
   }
@@ -329,10 +393,8 @@ export class Reconciler {
     const { config, kube, logger, telemetry } = this.#deps;
     const now = this.#deps.now ?? Date.now;
     const started = now();
-    const { instances, entries, groups, plan, errors, incomplete, inScope, services } = await this.observe(
-      request,
-      progress,
-    );
+    const { instances, entries, groups, plan, errors, incomplete, inScope, unlisted, services } =
+      await this.observe(request, progress);
     progress(`planned ${plan.changes.length} changes`);
 
     const perGroup: Record<string, GroupCounts> = {};
@@ -364,15 +426,20 @@ export class Reconciler {
         reports.push(describe(c, 'planned'));
       }
     } else {
-      const { current, stale } = await this.#recheck(plan.changes, entries).catch((error: unknown) => {
-        // Without the re-read, writes are as fresh as the listing, but no delete goes ahead on it.
-        errors.push(`re-reading instances before writing failed: ${(error as Error).message ?? error}`);
-        return {
-          current: plan.changes.filter((c) => c.action !== 'delete'),
-          stale: plan.changes.filter((c) => c.action === 'delete'),
-        };
-      });
+      const { current, stale, unread } = await this.#recheck(plan.changes, entries, errors).catch(
+        (error: unknown) => {
+          // Without the re-read, writes are as fresh as the listing, but no delete goes ahead on it.
+          errors.push(`re-reading instances before writing failed: ${(error as Error).message ?? error}`);
+          return {
+            current: plan.changes.filter((c) => c.action !== 'delete'),
+            stale: plan.changes.filter((c) => c.action === 'delete'),
+            unread: [] as PlannedChange[],
+          };
+        },
+      );
       for (const c of stale) reports.push(describe(c, 'skipped', 'the instance changed during the sweep'));
+      for (const c of unread)
+        reports.push(describe(c, 'withheld', 'its account/region could not be re-read before deleting'));
       let done = 0;
       const results = await mapSettled(current, config.kubeConcurrency, async (c) => {
         const uid = await applyChange(
@@ -398,10 +465,12 @@ export class Reconciler {
           if (result.reason instanceof KubernetesError) telemetry.count(Metric.KubernetesErrors);
         }
       }
-      const corrections = await this.#correctStale(written, groups, inScope).catch((error: unknown) => {
-        errors.push(`re-reading instances after writing failed: ${(error as Error).message ?? error}`);
-        return [];
-      });
+      const corrections = await this.#correctStale(written, groups, inScope, entries, errors).catch(
+        (error: unknown) => {
+          errors.push(`re-reading instances after writing failed: ${(error as Error).message ?? error}`);
+          return [];
+        },
+      );
       for (const { change, error } of corrections) {
         if (error) {
           counts(change.group).failed++;
@@ -466,6 +535,7 @@ export class Reconciler {
       })),
       safetyStops,
       ...(incomplete ? { incompleteListing: incomplete } : {}),
+      ...(unlisted ? { unlistedLocations: Object.fromEntries(unlisted) } : {}),
       errors,
       reads: { instances: instances.length, entries: entries.length, groups: groups.size },
       ...(services ? { services: servicesSummary(services, serviceReports) } : {}),
@@ -483,14 +553,19 @@ export class Reconciler {
     written: ReadonlyMap<PlannedChange, string | undefined>,
     groups: ReadonlyMap<string, WorkloadGroupView>,
     inScope: (groupKey: string) => boolean,
+    entries: readonly WorkloadEntryObject[],
+    errors: string[],
   ): Promise<Array<{ change: PlannedChange; error?: string }>> {
-    const ids = [...new Set([...written.keys()].flatMap((c) => (c.instanceId ? [c.instanceId] : [])))];
-    if (ids.length === 0) return [];
-    const { ec2, autoscaling, config, kube, logger, telemetry } = this.#deps;
-    const fresh = await describeInstances(ids, ec2, autoscaling);
+    if (![...written.keys()].some((c) => c.instanceId)) return [];
+    const { config, kube, logger, telemetry } = this.#deps;
+    const { facts: fresh } = await this.#readWhereTheyLive([...written.keys()], entries, (where, error) =>
+      errors.push(
+        `re-reading instances in ${where} after writing failed: ${(error as Error).message ?? error}`,
+      ),
+    );
     const fixes: PlannedChange[] = [];
     for (const [c, uid] of written) {
-      const facts = c.instanceId ? fresh.get(c.instanceId) : undefined;
+      const facts = fresh.get(c);
       // Only a positive answer corrects ("not found" right after a read that showed it is eventual
       // consistency), and never on an unreadable Auto Scaling state.
       if (!facts || facts.autoScalingStateUnknown) continue;
@@ -546,15 +621,16 @@ export class Reconciler {
   async #recheck(
     changes: readonly PlannedChange[],
     entries: readonly WorkloadEntryObject[],
-  ): Promise<{ current: PlannedChange[]; stale: PlannedChange[] }> {
+    errors: string[],
+  ): Promise<{ current: PlannedChange[]; stale: PlannedChange[]; unread: PlannedChange[] }> {
     const checked = changes.filter((c) => c.instanceId);
-    if (checked.length === 0) return { current: [...changes], stale: [] };
-    const { ec2, autoscaling, config } = this.#deps;
+    if (checked.length === 0) return { current: [...changes], stale: [], unread: [] };
+    const { config } = this.#deps;
     const now = (this.#deps.now ?? Date.now)();
-    const fresh = await describeInstances(
-      checked.map((c) => c.instanceId!),
-      ec2,
-      autoscaling,
+    const { facts: fresh, unread } = await this.#readWhereTheyLive(checked, entries, (where, error) =>
+      errors.push(
+        `re-reading instances in ${where} before writing failed: ${(error as Error).message ?? error}; its writes go ahead as listed, its deletions do not`,
+      ),
     );
     const launchTimes = new Map<string, string | undefined>();
     for (const e of entries)
@@ -564,7 +640,8 @@ export class Reconciler {
       );
     const stale = new Set(
       checked.filter((c) => {
-        const facts = fresh.get(c.instanceId!);
+        if (unread.has(c)) return false;
+        const facts = fresh.get(c);
         const intent = decideInstance(facts, undefined, config);
         if (c.action !== 'delete') {
           return (
@@ -581,7 +658,61 @@ export class Reconciler {
         return intent.kind === 'register' && groupKey(intent.group) === c.group;
       }),
     );
-    return { current: changes.filter((c) => !stale.has(c)), stale: [...stale] };
+    // Without the re-read, writes are as fresh as the listing, but no delete goes ahead on it.
+    const withheld = new Set([...unread].filter((c) => c.action === 'delete'));
+    return {
+      current: changes.filter((c) => !stale.has(c) && !withheld.has(c)),
+      stale: [...stale],
+      unread: [...withheld],
+    };
+  }
+
+  /**
+   * What EC2 says now about the instances of `changes`, each read where it lives: a create or update
+   * where EC2 just listed it (its desired entry says), a delete where its entry was registered from;
+   * one DescribeInstances per account/region. In single-account mode a failed read throws; with
+   * spokes, a location that cannot be read leaves its changes `unread` and is reported to `onError`.
+   */
+  async #readWhereTheyLive(
+    changes: readonly PlannedChange[],
+    entries: readonly WorkloadEntryObject[],
+    onError: (location: string, error: unknown) => void,
+  ): Promise<{ facts: Map<PlannedChange, InstanceFacts | undefined>; unread: Set<PlannedChange> }> {
+    const fleet = this.#deps.config.fleet;
+    const byName = new Map(entries.map((e) => [`${e.metadata.namespace}/${e.metadata.name}`, e]));
+    const locationOf = (c: PlannedChange): Location => {
+      if (fleet.spokes.length === 0) return fleet.home;
+      const entry = c.desired ?? byName.get(`${c.namespace}/${c.name}`);
+      return entry ? entryLocation(entry, fleet) : fleet.home;
+    };
+    const byLocation = new Map<string, { location: Location; changes: PlannedChange[] }>();
+    for (const c of changes) {
+      if (!c.instanceId) continue;
+      const location = locationOf(c);
+      const key = locationKey(location);
+      if (!byLocation.has(key)) byLocation.set(key, { location, changes: [] });
+      byLocation.get(key)!.changes.push(c);
+    }
+    const facts = new Map<PlannedChange, InstanceFacts | undefined>();
+    const unread = new Set<PlannedChange>();
+    for (const [key, { location, changes: here }] of byLocation) {
+      try {
+        const at = this.#at(location);
+        const read = await describeInstances(
+          here.map((c) => c.instanceId!),
+          at.ec2,
+          at.autoscaling,
+        );
+        for (const c of here) facts.set(c, read.get(c.instanceId!));
+      } catch (error) {
+        if (fleet.spokes.length === 0) throw error;
+        for (const c of here) unread.add(c);
+        if (error instanceof MemberAccessError)
+          this.#deps.telemetry.count(Metric.SpokeAccessErrors, 1, { name: 'Location', value: key });
+        onError(key, error);
+      }
+    }
+    return { facts, unread };
   }
 
   #namespaces(request: ReconcileRequest): string[] {

@@ -1,14 +1,24 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { AutoScalingInstances, LifecycleActions } from '../adapters/autoscaling.ts';
+import type { FleetAws } from '../adapters/aws-locations.ts';
 import { Deadline } from '../adapters/deadline.ts';
 import type { Ec2Instances } from '../adapters/ec2.ts';
-import { AdapterError, Ec2Error, KubernetesError } from '../adapters/errors.ts';
+import { AdapterError, Ec2Error, KubernetesError, MemberAccessError } from '../adapters/errors.ts';
 import type { KubeWorkloads } from '../adapters/kube.ts';
 import type { RegistrarConfig } from '../config/config.ts';
 import { Metric } from '../constants.ts';
 import { awaitsLaunchVisibility, decideInstance, type InstanceIntent, verifyHint } from '../domain/decide.ts';
 import { type Refusal, RefusalReason } from '../domain/errors.ts';
 import { type InstanceHint, type Intake, normaliseEvent, parseMessageBody } from '../domain/events.ts';
+import {
+  entryLocation,
+  isHome,
+  type Located,
+  type Location,
+  locateHint,
+  locationKey,
+  sameLocation,
+} from '../domain/locations.ts';
 import type { InstanceFacts, WorkloadGroupView } from '../domain/types.ts';
 import { isManaged, renderWorkloadEntry } from '../domain/workload-entry.ts';
 import type { Telemetry } from '../observability.ts';
@@ -29,6 +39,11 @@ export interface RegistrarDeps {
   readonly services?: ServiceUpkeep;
   readonly logger: Logger;
   readonly telemetry: Telemetry;
+  /**
+   * The clients of every location of `config.fleet` (`ec2`, `autoscaling` and `lifecycle` above are
+   * its home's). Required when spokes are configured.
+   */
+  readonly aws?: FleetAws;
 }
 
 /**
@@ -94,9 +109,23 @@ export class Registrar {
         ec2: d.ec2.withDeadline(deadline),
         autoscaling: d.autoscaling.withDeadline(deadline),
         lifecycle: d.lifecycle.withDeadline(deadline),
+        ...(d.aws ? { aws: d.aws.withDeadline(deadline) } : {}),
       },
       this.#kubeSlots,
     );
+  }
+
+  /** Where the instance an event names is read (shared/domain/locations.ts). */
+  locate(hint: InstanceHint): Located {
+    return locateHint(hint, this.#deps.config.fleet);
+  }
+
+  /** The AWS adapters of a location: the home's own, or a spoke's through its member role. */
+  #at(location: Location): Pick<RegistrarDeps, 'ec2' | 'autoscaling' | 'lifecycle'> {
+    const d = this.#deps;
+    if (isHome(location, d.config.fleet)) return d;
+    if (!d.aws) throw new Error(`no AWS clients for ${locationKey(location)}: the registrar has no FleetAws`);
+    return d.aws.at(location);
   }
 
   /**
@@ -120,11 +149,15 @@ export class Registrar {
     return this.startBatch([{ id: 'event', event }], deadline).process('event');
   }
 
-  /** @internal */
-  async describe(ids: readonly string[]): Promise<Map<string, InstanceFacts>> {
+  /** @internal What EC2 and Auto Scaling say about `ids` in `location` (default: home). */
+  async describe(
+    ids: readonly string[],
+    location: Location = this.#deps.config.fleet.home,
+  ): Promise<Map<string, InstanceFacts>> {
+    const at = this.#at(location);
     try {
-      return await describeInstances(ids, this.#deps.ec2, this.#deps.autoscaling, (error) => {
-        this.#deps.telemetry.count(Metric.Ec2Errors);
+      return await describeInstances(ids, at.ec2, at.autoscaling, (error) => {
+        this.#countAwsError(error, location);
         this.#deps.logger.warn(
           'Auto Scaling lifecycle states unreadable: registrations wait, deregistrations go ahead',
           {
@@ -133,8 +166,22 @@ export class Registrar {
         );
       });
     } catch (error) {
-      this.#deps.telemetry.count(Metric.Ec2Errors);
+      this.#countAwsError(error, location);
       throw error;
+    }
+  }
+
+  /** A spoke's member role refused is a configuration problem of that spoke: its own metric and log. */
+  #countAwsError(error: unknown, location: Location): void {
+    const { logger, telemetry } = this.#deps;
+    if (error instanceof MemberAccessError) {
+      telemetry.count(Metric.SpokeAccessErrors, 1, { name: 'Location', value: locationKey(location) });
+      logger.error(`spoke ${locationKey(location)} unreachable: ${error.message}; its records come back`, {
+        location: locationKey(location),
+        roleArn: error.roleArn,
+      });
+    } else {
+      telemetry.count(Metric.Ec2Errors);
     }
   }
 
@@ -154,6 +201,7 @@ export class Registrar {
     facts: InstanceFacts | undefined,
     hint?: InstanceHint,
     reread?: (instanceId: string) => Promise<InstanceFacts | undefined>,
+    location: Location = this.#deps.config.fleet.home,
   ): Promise<ConvergeOutcome> {
     const { config, logger, telemetry } = this.#deps;
     if (awaitsLaunchVisibility(facts, hint, Date.now())) {
@@ -176,8 +224,8 @@ export class Registrar {
       );
     }
     try {
-      let outcome = await this.#carryOut(instanceId, facts, intent);
-      if (reread) outcome = await this.#correctIfStale(instanceId, facts, outcome, reread);
+      let outcome = await this.#carryOut(instanceId, facts, intent, location);
+      if (reread) outcome = await this.#correctIfStale(instanceId, facts, outcome, reread, location);
       this.#record(outcome);
       return outcome;
     } catch (error) {
@@ -197,6 +245,7 @@ export class Registrar {
     facts: InstanceFacts | undefined,
     outcome: ConvergeOutcome,
     reread: (instanceId: string) => Promise<InstanceFacts | undefined>,
+    location: Location,
   ): Promise<ConvergeOutcome> {
     const { config } = this.#deps;
     const wrote =
@@ -223,7 +272,7 @@ export class Registrar {
         : 'instance came back while its entry was deleted: registered again',
       { instanceId, ...(intent.kind === 'deregister' ? { reason: intent.reason } : {}) },
     );
-    const corrected = await this.#carryOut(instanceId, fresh, intent);
+    const corrected = await this.#carryOut(instanceId, fresh, intent, location);
     return corrected.action === 'deleted'
       ? { ...corrected, reason: `${corrected.reason} (it left while its entry was written)` }
       : corrected;
@@ -233,6 +282,7 @@ export class Registrar {
     instanceId: string,
     facts: InstanceFacts | undefined,
     intent: InstanceIntent,
+    location: Location,
   ): Promise<ConvergeOutcome> {
     const { kube, config } = this.#deps;
     switch (intent.kind) {
@@ -247,7 +297,12 @@ export class Registrar {
           kube.findEntriesForInstance(config.allowedNamespaces, instanceId),
         );
         const deleted: string[] = [];
-        for (const entry of found.filter(isManaged)) {
+        // Only on the word of the instance's own location: "not found" in the account an event
+        // claims must not delete an entry registered from another one (see domain/locations.ts).
+        const fleet = config.fleet;
+        const here = (entry: (typeof found)[number]) =>
+          fleet.spokes.length === 0 || sameLocation(entryLocation(entry, fleet), location);
+        for (const entry of found.filter((e) => isManaged(e) && here(e))) {
           const { namespace, name, uid } = entry.metadata;
           if (await this.#kubeSlots.run(() => kube.deleteWorkloadEntry(namespace, name, uid))) {
             deleted.push(`${namespace}/${name}`);
@@ -320,15 +375,27 @@ export class Registrar {
     }
   }
 
+  /**
+   * @internal An event from an account/region the registrar does not serve. No dimension: anyone who
+   * can send to the queue chooses the claim, and the log line names it.
+   */
+  countUnknownLocation(): void {
+    this.#deps.telemetry.count(Metric.EventsFromUnknownLocation);
+  }
+
   /** The Service upkeep of one batch (bound to its deadline), when the registrar keeps Services. @internal */
   serviceBatch(): ServiceBatch | undefined {
     const { services, groups, kube } = this.#deps;
     return services?.startBatch(kube, (namespace, name) => groups.get(namespace, name, kube));
   }
 
-  /** @internal */
-  async completeLifecycle(hint: InstanceHint, log: Record<string, unknown>): Promise<void> {
-    const { config, lifecycle, logger, telemetry } = this.#deps;
+  /** @internal Completes the hint's lifecycle action in its own location (default: home). */
+  async completeLifecycle(
+    hint: InstanceHint,
+    log: Record<string, unknown>,
+    location: Location = this.#deps.config.fleet.home,
+  ): Promise<void> {
+    const { config, logger, telemetry } = this.#deps;
     if (!hint.lifecycleAction || !config.completeLifecycleActions) return;
     if (!config.lifecycleHookNames.includes(hint.lifecycleAction.lifecycleHookName)) {
       logger.info('lifecycle action of another hook left to its owner', {
@@ -337,7 +404,7 @@ export class Registrar {
       });
       return;
     }
-    const result = await lifecycle.complete(hint.lifecycleAction, hint.instanceId);
+    const result = await this.#at(location).lifecycle.complete(hint.lifecycleAction, hint.instanceId);
     telemetry.count(
       result === 'completed' ? Metric.LifecycleActionsCompleted : Metric.LifecycleActionsNotPending,
     );
@@ -382,44 +449,73 @@ export class Registrar {
   }
 }
 
-/** One batch of records: shared EC2 read, one convergence per instance. */
+/** One instance in one location: the unit a batch converges. */
+interface Target {
+  readonly location: Location;
+  readonly instanceId: string;
+}
+
+/** `account:region/instance-id`. */
+const targetKey = (t: Target) => `${locationKey(t.location)}/${t.instanceId}`;
+
+/**
+ * One batch of records: one EC2 read per location (the instances of each account/region together),
+ * one convergence per instance.
+ */
 export class RegistrarBatch {
   readonly #registrar: Registrar;
   readonly #intakes: Map<string, Intake>;
+  /** Where each hint's instance is read, by record id (hints only). */
+  readonly #located = new Map<string, Located>();
+  readonly #targets = new Map<string, Target>();
   readonly #primary = new Map<string, InstanceHint>();
   readonly #converging = new Map<string, Promise<ConvergeOutcome>>();
-  #facts: Promise<Map<string, InstanceFacts>> | undefined;
+  /** One DescribeInstances per location, by location key. */
+  readonly #facts = new Map<string, Promise<Map<string, InstanceFacts>>>();
   /** Each instance's first convergence, kept when it failed (the Service upkeep waits for all). */
   readonly #firstConverge = new Map<string, Promise<ConvergeOutcome>>();
   readonly #services: ServiceBatch | undefined;
   /** Converges started and not yet at their post-apply re-read or finished. */
   #running = 0;
-  /** Post-apply re-reads waiting for the others, to share one DescribeInstances. */
-  #rereads = new Map<string, PromiseWithResolvers<InstanceFacts | undefined>>();
+  /** Post-apply re-reads waiting for the others, to share one DescribeInstances per location. */
+  #rereads = new Map<string, { target: Target; reread: PromiseWithResolvers<InstanceFacts | undefined> }>();
 
   constructor(registrar: Registrar, intakes: Map<string, Intake>) {
     this.#registrar = registrar;
     this.#intakes = intakes;
     this.#services = registrar.serviceBatch();
-    for (const intake of intakes.values()) {
+    for (const [id, intake] of intakes) {
       if (intake.kind !== 'hint') continue;
-      const current = this.#primary.get(intake.hint.instanceId);
-      if (!current || hintWeight(intake.hint) > hintWeight(current))
-        this.#primary.set(intake.hint.instanceId, intake.hint);
+      const located = registrar.locate(intake.hint);
+      this.#located.set(id, located);
+      if (located.kind === 'unknown') continue;
+      const target = { location: located.location, instanceId: intake.hint.instanceId };
+      const key = targetKey(target);
+      this.#targets.set(key, target);
+      const current = this.#primary.get(key);
+      if (!current || hintWeight(intake.hint) > hintWeight(current)) this.#primary.set(key, intake.hint);
     }
   }
 
-  #describe(): Promise<Map<string, InstanceFacts>> {
-    this.#facts ??= this.#registrar.describe([...this.#primary.keys()]);
-    // A failed read is retried by the next record rather than failing every record on one error.
-    this.#facts.catch(() => {
-      this.#facts = undefined;
-    });
-    return this.#facts;
+  /** The batch's read of one location: every instance of the batch there, in one call. */
+  #describe(location: Location): Promise<Map<string, InstanceFacts>> {
+    const key = locationKey(location);
+    let facts = this.#facts.get(key);
+    if (!facts) {
+      const ids = [...this.#targets.values()]
+        .filter((t) => locationKey(t.location) === key)
+        .map((t) => t.instanceId);
+      facts = this.#registrar.describe(ids, location);
+      // A failed read is retried by the next record rather than failing every record on one error.
+      facts.catch(() => this.#facts.delete(key));
+      this.#facts.set(key, facts);
+    }
+    return facts;
   }
 
-  #convergeOnce(instanceId: string): Promise<ConvergeOutcome> {
-    let running = this.#converging.get(instanceId);
+  #convergeOnce(target: Target): Promise<ConvergeOutcome> {
+    const key = targetKey(target);
+    let running = this.#converging.get(key);
     if (!running) {
       let waiting = true;
       const arrive = () => {
@@ -429,57 +525,86 @@ export class RegistrarBatch {
         this.#flushRereads();
       };
       this.#running++;
-      running = this.#describe().then((facts) =>
-        this.#registrar.converge(instanceId, facts.get(instanceId), this.#primary.get(instanceId), (id) => {
-          const reread = Promise.withResolvers<InstanceFacts | undefined>();
-          this.#rereads.set(id, reread);
-          arrive();
-          return reread.promise;
-        }),
+      running = this.#describe(target.location).then((facts) =>
+        this.#registrar.converge(
+          target.instanceId,
+          facts.get(target.instanceId),
+          this.#primary.get(key),
+          () => {
+            const reread = Promise.withResolvers<InstanceFacts | undefined>();
+            this.#rereads.set(key, { target, reread });
+            arrive();
+            return reread.promise;
+          },
+          target.location,
+        ),
       );
       running.then(arrive, arrive);
-      running.catch(() => this.#converging.delete(instanceId));
-      this.#converging.set(instanceId, running);
-      if (!this.#firstConverge.has(instanceId)) this.#firstConverge.set(instanceId, running);
+      running.catch(() => this.#converging.delete(key));
+      this.#converging.set(key, running);
+      if (!this.#firstConverge.has(key)) this.#firstConverge.set(key, running);
     }
     return running;
   }
 
   /** Every instance of the batch once converged (those that failed left out), with EC2's facts. */
   async #settled(): Promise<SettledInstance[]> {
-    const ids = [...this.#primary.keys()];
+    const targets = [...this.#targets.entries()];
     const outcomes = await Promise.allSettled(
-      ids.map((id) => this.#firstConverge.get(id) ?? this.#convergeOnce(id)),
+      targets.map(([key, target]) => this.#firstConverge.get(key) ?? this.#convergeOnce(target)),
     );
-    const facts = await this.#describe().catch(() => new Map<string, InstanceFacts>());
-    return ids.flatMap((instanceId, i) => {
+    const facts = await Promise.all(
+      targets.map(([, target]) =>
+        this.#describe(target.location).catch(() => new Map<string, InstanceFacts>()),
+      ),
+    );
+    return targets.flatMap(([, { instanceId }], i) => {
       const o = outcomes[i]!;
-      return o.status === 'fulfilled' ? [{ instanceId, facts: facts.get(instanceId), outcome: o.value }] : [];
+      return o.status === 'fulfilled'
+        ? [{ instanceId, facts: facts[i]!.get(instanceId), outcome: o.value }]
+        : [];
     });
   }
 
   /**
    * Once every converge of the batch has applied (and asks for its re-read) or finished, one
-   * DescribeInstances answers all the re-reads: a batch of launches costs one extra EC2 call, not
-   * one per instance. Records processed one after the other (the CLI) each flush at once.
+   * DescribeInstances per location answers all the re-reads: a batch of launches costs one extra EC2
+   * call per account/region, not one per instance. Records processed one after the other (the CLI)
+   * each flush at once.
    */
   #flushRereads(): void {
     if (this.#running > 0 || this.#rereads.size === 0) return;
     const waiting = this.#rereads;
     this.#rereads = new Map();
-    this.#registrar.describe([...waiting.keys()]).then(
-      (facts) => {
-        for (const [id, reread] of waiting) reread.resolve(facts.get(id));
-      },
-      (error: unknown) => {
-        for (const reread of waiting.values()) reread.reject(error);
-      },
-    );
+    const byLocation = new Map<
+      string,
+      Array<{ target: Target; reread: PromiseWithResolvers<InstanceFacts | undefined> }>
+    >();
+    for (const item of waiting.values()) {
+      const key = locationKey(item.target.location);
+      byLocation.set(key, [...(byLocation.get(key) ?? []), item]);
+    }
+    for (const items of byLocation.values()) {
+      this.#registrar
+        .describe(
+          items.map((i) => i.target.instanceId),
+          items[0]!.target.location,
+        )
+        .then(
+          (facts) => {
+            for (const { target, reread } of items) reread.resolve(facts.get(target.instanceId));
+          },
+          (error: unknown) => {
+            for (const { reread } of items) reread.reject(error);
+          },
+        );
+    }
   }
 
   /** Processes one record. Resolves with what happened; throws when the record should be retried. */
   async process(id: string): Promise<RecordResult> {
     const intake = this.#intakes.get(id);
+    const located = this.#located.get(id);
     let result: RecordResult;
     if (!intake) {
       result = { kind: 'rejected', reason: 'record not part of this batch' };
@@ -487,12 +612,21 @@ export class RegistrarBatch {
       result = { kind: 'rejected', reason: intake.reason };
     } else if (intake.kind === 'ignore') {
       result = { kind: 'ignored', reason: intake.reason };
+    } else if (!located || located.kind === 'unknown') {
+      // Not read anywhere: reading it at home could find another instance, or none, and deregister.
+      result = { kind: 'ignored', reason: located?.kind === 'unknown' ? located.reason : 'not located' };
+      this.#registrar.countUnknownLocation();
     } else {
       const { hint } = intake;
-      const outcome = await this.#convergeOnce(hint.instanceId);
+      const target = { location: located.location, instanceId: hint.instanceId };
+      const outcome = await this.#convergeOnce(target);
       // The group's Services and direct endpoints follow in the same record, before the hook completes.
       await this.#services?.follow(hint.instanceId, () => this.#settled());
-      await this.#registrar.completeLifecycle(hint, { recordId: id, instanceId: hint.instanceId });
+      await this.#registrar.completeLifecycle(
+        hint,
+        { recordId: id, instanceId: hint.instanceId, location: locationKey(located.location) },
+        located.location,
+      );
       result = { kind: 'converged', instanceId: hint.instanceId, outcome };
     }
     this.#registrar.report(id, result, intake?.kind === 'hint' ? intake.hint : undefined);

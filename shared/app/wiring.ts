@@ -1,9 +1,6 @@
-import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
-import { EC2Client } from '@aws-sdk/client-ec2';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { AutoScalingInstances, LifecycleActions } from '../adapters/autoscaling.ts';
+import { FleetAws } from '../adapters/aws-locations.ts';
 import { DeadLetters } from '../adapters/dead-letters.ts';
-import { Ec2Instances } from '../adapters/ec2.ts';
 import { kubeConfigSource } from '../adapters/eks-auth.ts';
 import { KubeWorkloads } from '../adapters/kube.ts';
 import { loadConfig } from '../config/config.ts';
@@ -22,7 +19,8 @@ export interface AppContext extends Omit<RegistrarDeps, 'logger' | 'telemetry'> 
 }
 
 /**
- * Composition root. The SDK clients honour `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL_AUTO_SCALING`
+ * Composition root. The SDK clients honour `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL_AUTO_SCALING` /
+ * `AWS_ENDPOINT_URL_STS`
  * (how the tests point them at the local stand-ins) and standard retry with `AWS_MAX_ATTEMPTS`.
  */
 export function createApp(
@@ -34,18 +32,20 @@ export function createApp(
   // Per-attempt bounds, so one hung connection cannot eat the invocation (the invocation's own
   // deadline aborts the whole call through `abortSignal`).
   const requestHandler = { connectionTimeout: 2_000, requestTimeout: 5_000 };
-  const ec2Client = tracer.captureAWSv3Client(new EC2Client({ region: config.region, requestHandler }));
-  const asgClient = tracer.captureAWSv3Client(
-    new AutoScalingClient({ region: config.region, requestHandler }),
-  );
-  const ec2 = new Ec2Instances(ec2Client, config.region);
+  // The clients of every account/region served (the home's with the process's own credentials, the
+  // spokes' through their member role), made on first use and kept with their sessions.
+  const aws = new FleetAws({
+    fleet: config.fleet,
+    ...(config.memberRole ? { memberRole: config.memberRole } : {}),
+    requestHandler,
+    instrument: (client) => tracer.captureAWSv3Client(client),
+  });
+  const { ec2, autoscaling, lifecycle } = aws.home;
   const kube = new KubeWorkloads(kubeConfigSource(config.cluster), {
     fieldManager: config.fieldManager,
     requestTimeoutMs: config.kubeRequestTimeoutMs,
     onRetry: (error, attempt) => logger.debug('retrying Kubernetes call', { error: error.message, attempt }),
   });
-  const lifecycle = new LifecycleActions(asgClient);
-  const autoscaling = new AutoScalingInstances(asgClient);
   const groups = new WorkloadGroupCache(kube, config.workloadGroupCacheTtlMs);
   const services = new ServiceUpkeep({
     defaultServiceMode: config.defaultServiceMode,
@@ -66,6 +66,7 @@ export function createApp(
     services,
     logger,
     telemetry: t,
+    aws,
   });
   const deadLetters = config.deadLetterQueueUrl
     ? new DeadLetters(
@@ -82,6 +83,7 @@ export function createApp(
     groups,
     services,
     registrar,
+    aws,
     ...(deadLetters ? { deadLetters } : {}),
   };
 }

@@ -152,6 +152,70 @@ function buildProgram(run: (code: Promise<number>) => void): Command {
       ),
     );
 
+  const bootstrap = program
+    .command('bootstrap')
+    .description('VM bootstrap: user-data, RBAC, and a refresh of the bundles and tokens in SSM');
+  bootstrap
+    .command('user-data')
+    .description("print the cloud-init user-data of a WorkloadGroup's VMs")
+    .requiredOption('--group <ns/name>', 'the WorkloadGroup the VMs join')
+    .option('--parameter-prefix <path>', 'SSM path of the bundles (BOOTSTRAP_PARAMETER_PREFIX)')
+    .option(
+      '--refresh-interval <span>',
+      'how often VMs re-fetch token and configuration (systemd time span)',
+      '30min',
+    )
+    .action((opts: { group: string; parameterPrefix?: string; refreshInterval: string }) =>
+      run(
+        import('./bootstrap.ts').then((m) =>
+          m.printUserData({
+            group: opts.group,
+            refreshInterval: opts.refreshInterval,
+            ...(opts.parameterPrefix ? { parameterPrefix: opts.parameterPrefix } : {}),
+          }),
+        ),
+      ),
+    );
+  bootstrap
+    .command('rbac')
+    .description(
+      "print the RBAC the bootstrap function's Kubernetes group needs, as YAML for kubectl apply -f -",
+    )
+    .option(
+      '--group <ns/name[:sa]>',
+      'an opted-in group and its service account (repeatable; default BOOTSTRAP_GROUPS)',
+      collect,
+    )
+    .option('--control-plane-namespace <ns>', "istiod's namespace (the istio ConfigMap)", 'istio-system')
+    .option(
+      '--kubernetes-group <name>',
+      "Kubernetes group of the function's role",
+      'istio-vm-registrar-bootstrap',
+    )
+    .action((opts: { group?: string[]; controlPlaneNamespace: string; kubernetesGroup: string }) =>
+      run(
+        import('./bootstrap.ts').then((m) =>
+          m.printBootstrapRbac({
+            groups: opts.group ?? [],
+            controlPlaneNamespace: opts.controlPlaneNamespace,
+            kubernetesGroup: opts.kubernetesGroup,
+          }),
+        ),
+      ),
+    );
+  bootstrap
+    .command('refresh')
+    .description('render bundles and mint due tokens into SSM now, as the scheduled function does')
+    .option('--group <ns/name>', 'only this opted-in group (repeatable)', collect)
+    .addOption(outputOption())
+    .action((opts: { group?: string[]; output: Output }) =>
+      run(
+        import('./bootstrap.ts').then((m) =>
+          m.runBootstrapRefresh({ groups: opts.group ?? [], output: opts.output }),
+        ),
+      ),
+    );
+
   return program;
 }
 

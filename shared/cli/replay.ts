@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import type { Context } from 'aws-lambda';
 import type { AppContext } from '../app/wiring.ts';
 import type { InstanceHint, Intake } from '../domain/events.ts';
+import type { Location } from '../domain/locations.ts';
 import type { InstanceFacts } from '../domain/types.ts';
 import { printEntries } from './entries-table.ts';
 import { EXIT } from './exit.ts';
@@ -306,19 +307,32 @@ async function replayFile(app: AppContext, records: readonly FileRecord[]): Prom
 async function planFile(app: AppContext, records: readonly FileRecord[]): Promise<Decided[]> {
   const { awaitsLaunchVisibility, decideInstance, verifyHint } = await import('../domain/decide.ts');
   const { entryMatches, isManaged, renderWorkloadEntry } = await import('../domain/workload-entry.ts');
-  const { describeInstances } = await import('../app/instances.ts');
+  const { entryLocation, locationKey, sameLocation } = await import('../domain/locations.ts');
   const intakes = await Promise.all(records.map((r) => intakeOf(r.item)));
-  const ids = [...new Set(intakes.flatMap((i) => (i.kind === 'hint' ? [i.hint.instanceId] : [])))];
-  let facts: Map<string, InstanceFacts> | undefined;
-  let readError: string | undefined;
-  try {
-    facts = ids.length > 0 ? await describeInstances(ids, app.ec2, app.autoscaling) : new Map();
-  } catch (error) {
-    readError = errorText(error);
+  // One read per account/region, each where its instances live (as the registrar does).
+  const wanted = new Map<string, { location: Location; ids: Set<string> }>();
+  for (const intake of intakes) {
+    if (intake.kind !== 'hint') continue;
+    const located = app.registrar.locate(intake.hint);
+    if (located.kind === 'unknown') continue;
+    const key = locationKey(located.location);
+    if (!wanted.has(key)) wanted.set(key, { location: located.location, ids: new Set() });
+    wanted.get(key)!.ids.add(intake.hint.instanceId);
+  }
+  const reads = new Map<string, { facts?: Map<string, InstanceFacts>; error?: string }>();
+  for (const [key, { location, ids }] of wanted) {
+    try {
+      reads.set(key, { facts: await app.registrar.describe([...ids], location) });
+    } catch (error) {
+      reads.set(key, { error: errorText(error) });
+    }
   }
 
   const decide = async (hint: InstanceHint): Promise<Omit<Decided, 'record' | 'messageId'>> => {
     const instanceId = hint.instanceId;
+    const located = app.registrar.locate(hint);
+    if (located.kind === 'unknown') return { instanceId, decision: 'ignored', reason: located.reason };
+    const { facts, error: readError } = reads.get(locationKey(located.location)) ?? {};
     if (!facts) return { instanceId, decision: 'failed', reason: `EC2 read failed: ${readError}` };
     const f = facts.get(instanceId);
     if (awaitsLaunchVisibility(f, hint, Date.now())) {
@@ -354,9 +368,14 @@ async function planFile(app: AppContext, records: readonly FileRecord[]): Promis
           reason: `${intent.refusal.reason}: ${intent.refusal.message}`,
         };
       case 'deregister': {
+        const fleet = app.config.fleet;
         const found = (
           await app.kube.findEntriesForInstance(app.config.allowedNamespaces, instanceId)
-        ).filter(isManaged);
+        ).filter(
+          (e) =>
+            isManaged(e) &&
+            (fleet.spokes.length === 0 || sameLocation(entryLocation(e, fleet), located.location)),
+        );
         const entries = found.map((e) => `${e.metadata.namespace}/${e.metadata.name}`);
         return entries.length > 0
           ? { instanceId, decision: 'deleted', reason: intent.reason + lifecycle, entries }

@@ -1,5 +1,11 @@
 import * as z from 'zod';
-import { DEFAULT_FIELD_MANAGER, DEFAULT_LIFECYCLE_HOOK_NAMES, DEFAULT_TAG_PREFIX } from '../constants.ts';
+import {
+  DEFAULT_FIELD_MANAGER,
+  DEFAULT_LIFECYCLE_HOOK_NAMES,
+  DEFAULT_MEMBER_ROLE_NAME,
+  DEFAULT_TAG_PREFIX,
+} from '../constants.ts';
+import { type Fleet, type NetworkMap, parseNetworkMap, parseSpokes } from '../domain/locations.ts';
 
 /** Thrown when the environment does not describe a usable configuration. */
 export class ConfigError extends Error {
@@ -64,6 +70,25 @@ export const environmentSchema = z.object({
   DEAD_LETTER_QUEUE_URL: z.url().optional(),
   /** A sweep that would delete more than this share of a group's entries stops unless forced. */
   RECONCILE_MAX_DELETE_RATIO: z.coerce.number().min(0).max(1).default(0.5),
+  /** Account of the registrar's own credentials: its home location with AWS_REGION. */
+  HOME_ACCOUNT_ID: z
+    .string()
+    .regex(/^\d{12}$/, 'HOME_ACCOUNT_ID must be a 12-digit account id')
+    .optional(),
+  /** Other account/region pairs served through the member role: `account:region`, comma-separated. */
+  SPOKE_ACCOUNT_REGIONS: z.string().optional(),
+  /** Fixed name of the role assumed in the spoke accounts. */
+  MEMBER_ROLE_NAME: z
+    .string()
+    .regex(/^[\w+=,.@-]{1,64}$/, 'MEMBER_ROLE_NAME must be an IAM role name')
+    .default(DEFAULT_MEMBER_ROLE_NAME),
+  /** `sts:ExternalId` presented when assuming the member role. */
+  MEMBER_EXTERNAL_ID: z
+    .string()
+    .regex(/^[\w+=,.@:/-]{2,1224}$/, 'MEMBER_EXTERNAL_ID must be 2-1224 characters of [A-Za-z0-9+=,.@:/_-]')
+    .optional(),
+  /** Mesh network by account or account and VPC: `account[:vpc-id]=network`, comma-separated. */
+  NETWORK_MAP: z.string().optional(),
   /** Services for a WorkloadGroup without the `istio-vm-registrar.io/service` annotation. */
   DEFAULT_SERVICE_MODE: z.enum(['none', 'service', 'serviceentry']).default('none'),
 });
@@ -97,6 +122,12 @@ export interface RegistrarConfig {
   readonly kubeConcurrency: number;
   readonly reconcileMaxDeleteRatio: number;
   readonly requireGroupAllowList: boolean;
+  /** Home (own credentials) and spoke locations (member role). */
+  readonly fleet: Fleet;
+  /** Role assumed in spoke accounts; set when spokes are configured. */
+  readonly memberRole?: { readonly name: string; readonly externalId: string };
+  /** Mesh network by account / VPC (the network tag wins). */
+  readonly networkMap?: NetworkMap;
   /** Services for groups that do not say (annotation `istio-vm-registrar.io/service`). */
   readonly defaultServiceMode: 'none' | 'service' | 'serviceentry';
   /** Where records that cannot succeed on retry go at once; undefined: SQS redrive decides. */
@@ -117,6 +148,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const e = parsed.data;
   const region = e.AWS_REGION ?? 'us-east-1';
+  const fleet = readFleet(e, region);
   const cluster: ClusterAccess = e.CLUSTER_NAME
     ? {
         kind: 'eks',
@@ -142,6 +174,45 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     requireGroupAllowList: e.REQUIRE_GROUP_ALLOW_LIST,
     defaultServiceMode: e.DEFAULT_SERVICE_MODE,
     deadLetterQueueUrl: e.DEAD_LETTER_QUEUE_URL,
+    fleet: fleet.fleet,
+    ...(fleet.fleet.spokes.length > 0
+      ? { memberRole: { name: e.MEMBER_ROLE_NAME, externalId: e.MEMBER_EXTERNAL_ID ?? '' } }
+      : {}),
+    ...(fleet.networkMap ? { networkMap: fleet.networkMap } : {}),
+  };
+}
+
+/** The locations served and the network map; the cross-field rules of multi-account mode. */
+function readFleet(
+  e: z.output<typeof environmentSchema>,
+  region: string,
+): { fleet: Fleet; networkMap?: NetworkMap } {
+  const problems: string[] = [];
+  const { spokes, problems: spokeProblems } = parseSpokes(e.SPOKE_ACCOUNT_REGIONS ?? '', region);
+  problems.push(...spokeProblems.map((p) => `SPOKE_ACCOUNT_REGIONS: ${p}`));
+  if (spokes.length > 0 || spokeProblems.length > 0) {
+    if (!e.HOME_ACCOUNT_ID) {
+      problems.push(
+        'HOME_ACCOUNT_ID: required with SPOKE_ACCOUNT_REGIONS (the account of the registrar’s own credentials)',
+      );
+    }
+    if (!e.MEMBER_EXTERNAL_ID) {
+      problems.push('MEMBER_EXTERNAL_ID: required with SPOKE_ACCOUNT_REGIONS (the spoke stacks’ ExternalId)');
+    }
+  }
+  for (const spoke of spokes) {
+    if (spoke.account === e.HOME_ACCOUNT_ID && spoke.region === region) {
+      problems.push(
+        `SPOKE_ACCOUNT_REGIONS: "${spoke.account}:${spoke.region}" is the registrar's own account and region`,
+      );
+    }
+  }
+  const network = e.NETWORK_MAP ? parseNetworkMap(e.NETWORK_MAP) : undefined;
+  problems.push(...(network?.problems ?? []).map((p) => `NETWORK_MAP: ${p}`));
+  if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  return {
+    fleet: { home: { region, ...(e.HOME_ACCOUNT_ID ? { account: e.HOME_ACCOUNT_ID } : {}) }, spokes },
+    ...(network ? { networkMap: network.map } : {}),
   };
 }
 

@@ -1,6 +1,7 @@
 import { NETWORK_TAG, WORKLOAD_GROUP_TAG } from '../constants.ts';
 import { type Refusal, RefusalReason } from './errors.ts';
 import type { InstanceHint } from './events.ts';
+import { mappedNetwork, type NetworkMap } from './locations.ts';
 import type { GroupRef, InstanceFacts } from './types.ts';
 
 /**
@@ -19,6 +20,9 @@ import type { GroupRef, InstanceFacts } from './types.ts';
  * | pending/running with a bad tag or namespace       | refuse                               |
  * | pending/running without a private IPv4            | refuse                               |
  * | pending/running, tagged                           | register                             |
+ *
+ * The network of a registered instance: its network tag; else NETWORK_MAP by account and VPC, then
+ * by account (shared/domain/locations.ts); else the WorkloadGroup template's `network`.
  */
 export type InstanceIntent =
   | { readonly kind: 'register'; readonly group: GroupRef; readonly network?: string }
@@ -33,6 +37,8 @@ export interface LifecyclePolicy {
   readonly stoppedInstancePolicy: 'delete' | 'keep';
   /** A group without an allow-list annotation admits nobody (REQUIRE_GROUP_ALLOW_LIST). */
   readonly requireGroupAllowList?: boolean;
+  /** Network by account / VPC (NETWORK_MAP), for instances without a network tag. */
+  readonly networkMap?: NetworkMap;
 }
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -150,7 +156,9 @@ function decideRunning(facts: InstanceFacts, policy: LifecyclePolicy): InstanceI
       refusal: { reason: RefusalReason.NoPrivateIp, message: 'instance has no primary private IPv4 address' },
     };
   }
-  return { kind: 'register', group, ...(network ? { network } : {}) };
+  // The instance's own tag wins; then where it is (NETWORK_MAP); then the group template's network.
+  const located = network ?? mappedNetwork(facts, policy.networkMap);
+  return { kind: 'register', group, ...(located ? { network: located } : {}) };
 }
 
 /**

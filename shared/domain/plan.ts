@@ -67,6 +67,11 @@ export interface PlanInput {
   readonly inScope: (groupKey: string) => boolean;
   /** False when any listing failed or was cut short: then nothing is deleted. */
   readonly complete: boolean;
+  /**
+   * Groups with entries in an account/region whose instances could not be listed this sweep
+   * (shared/domain/locations.ts): none of their entries is deleted, wherever it lives.
+   */
+  readonly unlistedGroups?: ReadonlySet<string>;
   readonly maxDeleteRatio: number;
   readonly force: boolean;
 }
@@ -212,9 +217,12 @@ export function planReconcile(input: PlanInput): ReconcilePlan {
  * or tag prefix makes a whole fleet look absent, and a typo in a group's allow-list annotation or a
  * bad tag roll-out makes it look refused: only a leaving state is evidence, absence and refusal are not.
  */
-function guardDeletes(deletes: PlannedChange[], liveByGroup: Map<string, number>, input: PlanInput) {
-  if (!input.complete) return { allowed: [], withheld: deletes, safetyStops: [] as SafetyStop[] };
-  if (input.force) return { allowed: deletes, withheld: [], safetyStops: [] as SafetyStop[] };
+function guardDeletes(allDeletes: PlannedChange[], liveByGroup: Map<string, number>, input: PlanInput) {
+  if (!input.complete) return { allowed: [], withheld: allDeletes, safetyStops: [] as SafetyStop[] };
+  // A group partly in an account/region that could not be listed: absence proves nothing for it.
+  const unlisted = allDeletes.filter((d) => input.unlistedGroups?.has(d.group));
+  const deletes = allDeletes.filter((d) => !input.unlistedGroups?.has(d.group));
+  if (input.force) return { allowed: deletes, withheld: unlisted, safetyStops: [] as SafetyStop[] };
   const unproven = new Map<string, number>();
   for (const d of deletes) if (!d.evidence) unproven.set(d.group, (unproven.get(d.group) ?? 0) + 1);
   const stopped = new Map<string, SafetyStop>();
@@ -232,6 +240,6 @@ function guardDeletes(deletes: PlannedChange[], liveByGroup: Map<string, number>
     }
   }
   const allowed = deletes.filter((d) => !stopped.has(d.group));
-  const withheld = deletes.filter((d) => stopped.has(d.group));
+  const withheld = [...unlisted, ...deletes.filter((d) => stopped.has(d.group))];
   return { allowed, withheld, safetyStops: [...stopped.values()] };
 }

@@ -27,6 +27,13 @@ export interface InstanceFacts {
   /** Account that owns the instance (reservation owner). */
   readonly ownerId?: string;
   /**
+   * Account whose EC2 API described the instance (the credentials used: the registrar's own, or a
+   * spoke's member role); absent in single-account mode without HOME_ACCOUNT_ID.
+   */
+  readonly account?: string;
+  /** VPC of the instance (absent once it has terminated): the network mapping's key. */
+  readonly vpcId?: string;
+  /**
    * Auto Scaling lifecycle state (`InService`, `Warmed:Running`, `Terminating:Wait`, `Standby`...),
    * for instances in an Auto Scaling group; EC2's state alone cannot tell a warm-pool instance.
    */

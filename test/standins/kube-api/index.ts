@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { load } from 'js-yaml';
 import { seededRandom } from '../seeded-random.ts';
+import { issueToken, type TokenIssuerOptions } from './core.ts';
 import { Engine, type ListOptions, PATCH_TYPES, type Target } from './engine.ts';
 import {
   badRequest,
@@ -59,13 +60,20 @@ export interface KubeApiOptions {
    * finite: never.
    */
   danglingOwnerGcDelayMs?: number;
-  /** Clock of list snapshots: a continue token expires five minutes after its first page. Default Date.now. */
+  /**
+   * The stand-in's clock, epoch ms: list snapshots (a continue token expires five minutes after its
+   * first page) and the token issuer (`serviceaccounts/token`). Default Date.now.
+   */
   now?: () => number;
   /**
    * How long a deleted namespace stays `Terminating` once its objects are gone (creates in it are
    * refused with 403 meanwhile); default 200 ms, <= 0: removed at once.
    */
   namespaceFinalizeDelayMs?: number;
+  /** Audiences of a TokenRequest that names none (`--api-audiences`); default the in-cluster URL. */
+  tokenAudiences?: string[];
+  /** `--service-account-max-token-expiration` in seconds; default none (no shortening). */
+  maxTokenExpirationSeconds?: number;
 }
 
 export interface RequestStats {
@@ -192,9 +200,12 @@ class StandIn implements KubeApiStandIn {
   private counters: RequestStats = { total: 0, writes: 0, byVerb: {} };
   private faults?: { plan: FaultPlan; kinds: FaultKind[]; rng: () => number };
 
-  constructor(engine: Engine, latency: number | LatencyModel) {
+  private readonly tokens: TokenIssuerOptions;
+
+  constructor(engine: Engine, latency: number | LatencyModel, tokens: TokenIssuerOptions) {
     this.engine = engine;
     this.setLatency(latency);
+    this.tokens = tokens;
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((e: unknown) => {
         if (!res.headersSent) this.sendError(res, internalError(String(e)));
@@ -448,7 +459,13 @@ class StandIn implements KubeApiStandIn {
     if (rt === undefined) return undefined;
     if (rt.namespaced && namespace === undefined && name !== undefined) return undefined;
     if (!rt.namespaced && namespace !== undefined) return undefined;
-    if (subresource !== undefined && !(subresource === 'status' && rt.statusSubresource)) return undefined;
+    if (
+      subresource !== undefined &&
+      !(subresource === 'status' && rt.statusSubresource) &&
+      !(rt.subresources ?? []).some((s) => s.name === subresource)
+    ) {
+      return undefined;
+    }
     const r: Route = { kind: 'resource', rt, version };
     if (namespace !== undefined) r.namespace = namespace;
     if (name !== undefined) r.name = name;
@@ -654,6 +671,8 @@ class StandIn implements KubeApiStandIn {
       }
     };
 
+    // serviceaccounts/token takes POST only (TokenREST is a NamedCreater and nothing else).
+    if (route.subresource === 'token' && verb !== 'create') throw methodNotAllowed();
     switch (verb) {
       case 'get':
         return { code: 200, json: this.engine.get(t), warnings: [] };
@@ -666,6 +685,22 @@ class StandIn implements KubeApiStandIn {
       case 'watch':
         throw badRequest('watch is not supported by the Kubernetes API stand-in');
       case 'create': {
+        if (route.subresource === 'token' && route.name !== undefined && route.namespace !== undefined) {
+          return issueToken(
+            this.tokens,
+            {
+              get: (id, ns, name) => {
+                const type = this.engine.types.find((candidate) => candidate.id === id);
+                const stored = type === undefined ? undefined : this.engine.getStored(type, ns, name);
+                return stored === undefined ? undefined : (JSON.parse(stored.json) as KubeObject);
+              },
+            },
+            route.namespace,
+            route.name,
+            parseJsonBody(),
+            'v1',
+          );
+        }
         if (route.name !== undefined) throw methodNotAllowed();
         if (rt.namespaced && route.namespace === undefined) throw methodNotAllowed();
         const r = this.engine.create(t, parseJsonBody(), opts);
@@ -731,7 +766,14 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
       ? { namespaceFinalizeDelayMs: options.namespaceFinalizeDelayMs }
       : {}),
   });
-  const standIn = new StandIn(engine, options.latency ?? options.latencyMs ?? 0);
+  const standIn = new StandIn(engine, options.latency ?? options.latencyMs ?? 0, {
+    audiences: options.tokenAudiences ?? ['https://kubernetes.default.svc.cluster.local'],
+    now: options.now ?? Date.now,
+    issuer: 'https://kubernetes.default.svc.cluster.local',
+    ...(options.maxTokenExpirationSeconds !== undefined
+      ? { maxExpirationSeconds: options.maxTokenExpirationSeconds }
+      : {}),
+  });
   for (const ns of options.namespaces ?? ['default']) standIn.createNamespace(ns);
   await standIn.listen();
   return standIn;

@@ -7,6 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import { load } from 'js-yaml';
+import { configMapType, secretType, serviceAccountType } from './core.ts';
 import type { FieldError } from './errors.ts';
 import { deepClone, isObject } from './json.ts';
 import { dns1123LabelName, type NameValidator, subdomainName } from './metadata.ts';
@@ -49,6 +50,8 @@ export interface ResourceType {
   decode?: (obj: JsonObject) => string | undefined;
   /** Registry validation beyond ObjectMeta. */
   validate?: (obj: JsonObject, old: JsonObject | undefined) => FieldError[];
+  /** Subresources other than `status` (e.g. `serviceaccounts/token`), for discovery. */
+  subresources?: Array<{ name: string; kind: string; group: string; version: string; verbs: string[] }>;
 }
 
 export interface Allocator {
@@ -203,7 +206,7 @@ function builtinRoot(props: Record<string, SchemaNode>): SchemaNode {
 }
 
 export function builtinResources(): ResourceType[] {
-  return [namespaceType, serviceType, endpointSliceType];
+  return [namespaceType, serviceType, endpointSliceType, configMapType, serviceAccountType, secretType];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -269,6 +272,17 @@ export function apiResourceListDoc(
         namespaced: rt.namespaced,
         kind: rt.kind,
         verbs: ['get', 'patch', 'update'],
+      });
+    }
+    for (const sub of rt.subresources ?? []) {
+      resources.push({
+        name: `${rt.plural}/${sub.name}`,
+        singularName: '',
+        namespaced: rt.namespaced,
+        group: sub.group,
+        version: sub.version,
+        kind: sub.kind,
+        verbs: sub.verbs,
       });
     }
   }

@@ -18,6 +18,7 @@ describe('Function: loadConfig()', () => {
       kubeConcurrency: 10,
       reconcileMaxDeleteRatio: 0.5,
       requireGroupAllowList: false,
+      fleet: { home: { region: 'eu-west-1' }, spokes: [] },
       defaultServiceMode: 'none',
     });
   });
