@@ -334,7 +334,7 @@ async function faults() {
       Array.from({ length: 100 }, (_, i) => stateChange(id(i + 1), i % 2 ? 'stopped' : 'terminated')),
     );
     await h.kube('setFaults', undefined);
-    const injected = ((await h.kube('stats')) as { faults?: Record<string, number> }).faults ?? {};
+    const injected = (await h.kube('faultsInjected')) as Record<string, number>;
     const listed = (await h.kube('list', 'networking.istio.io/v1', 'WorkloadEntry', NAMESPACE)) as Array<{
       metadata: { name: string };
     }>;

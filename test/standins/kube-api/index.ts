@@ -82,8 +82,6 @@ export interface RequestStats {
   writes: number;
   /** e.g. 'apply', 'create', 'update', 'patch', 'delete', 'deletecollection', 'get', 'list', 'discovery'. */
   byVerb: Record<string, number>;
-  /** Faults injected by `setFaults`, by kind (409 counted for writes only). */
-  faults?: Record<string, number>;
 }
 
 export type FaultKind = 500 | 503 | 429 | 409 | 'reset' | 'slow';
@@ -142,6 +140,8 @@ export interface KubeApiStandIn {
   stats(): RequestStats;
   resetStats(): void;
   setFaults(plan: FaultPlan | undefined): void;
+  /** Faults injected under the last fault plan set, by kind (a 409 drawn for a read is not one). */
+  faultsInjected(): Record<string, number>;
   /** A delay for every request (a number, ms), or separate read and write costs; 0 for none. */
   setLatency(latency: number | LatencyModel): void;
   /**
@@ -198,6 +198,8 @@ class StandIn implements KubeApiStandIn {
   private writesInFlight = 0;
   private requestHook: RequestHook | undefined;
   private counters: RequestStats = { total: 0, writes: 0, byVerb: {} };
+  /** Faults injected under the last fault plan set, by kind. */
+  private injected: Record<string, number> = {};
   private faults?: { plan: FaultPlan; kinds: FaultKind[]; rng: () => number };
 
   private readonly tokens: TokenIssuerOptions;
@@ -256,12 +258,7 @@ class StandIn implements KubeApiStandIn {
   }
 
   stats(): RequestStats {
-    return {
-      total: this.counters.total,
-      writes: this.counters.writes,
-      byVerb: { ...this.counters.byVerb },
-      ...(this.counters.faults ? { faults: { ...this.counters.faults } } : {}),
-    };
+    return { total: this.counters.total, writes: this.counters.writes, byVerb: { ...this.counters.byVerb } };
   }
 
   resetStats(): void {
@@ -273,9 +270,14 @@ class StandIn implements KubeApiStandIn {
       this.faults = undefined;
       return;
     }
+    this.injected = {};
     const all: FaultKind[] = [500, 503, 429, 'reset'];
     const kinds = plan.kinds !== undefined && plan.kinds.length > 0 ? [...plan.kinds] : all;
     this.faults = { plan, kinds, rng: seededRandom(plan.seed ?? 0x5eed) };
+  }
+
+  faultsInjected(): Record<string, number> {
+    return { ...this.injected };
   }
 
   setLatency(latency: number | LatencyModel): void {
@@ -531,9 +533,7 @@ class StandIn implements KubeApiStandIn {
     ) {
       const kind = f.kinds[Math.floor(f.rng() * f.kinds.length)]!;
       if (kind !== 409 || WRITE_METHODS.has(method)) {
-        const faults = this.counters.faults ?? {};
-        faults[String(kind)] = (faults[String(kind)] ?? 0) + 1;
-        this.counters.faults = faults;
+        this.injected[String(kind)] = (this.injected[String(kind)] ?? 0) + 1;
       }
       if (kind === 'slow') {
         await new Promise<void>((resolve) => {
