@@ -48,6 +48,22 @@ export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 /** Who manages an EndpointSlice; the EndpointSlice controller leaves slices with other values alone. */
 export const ENDPOINT_SLICE_MANAGED_BY_LABEL = 'endpointslice.kubernetes.io/managed-by';
 export const ENDPOINT_SLICE_MANAGED_BY_VALUE = 'registrar.istio-vm-registrar.io';
+/**
+ * Lifecycle behaviour a WorkloadGroup opts in to (see shared/domain/lifecycle.ts and README,
+ * "Lifecycle hooks"): the drain period of a scale-in, the launch gate and its timeout and result,
+ * and whether an EC2 rebalance recommendation takes the VM out of the mesh at once.
+ */
+export const DRAIN_SECONDS_ANNOTATION = 'istio-vm-registrar.io/drain-seconds';
+export const LAUNCH_GATE_ANNOTATION = 'istio-vm-registrar.io/launch-gate';
+export const LAUNCH_GATE_TIMEOUT_ANNOTATION = 'istio-vm-registrar.io/launch-gate-timeout-seconds';
+export const LAUNCH_GATE_RESULT_ANNOTATION = 'istio-vm-registrar.io/launch-gate-timeout-result';
+export const REBALANCE_ANNOTATION = 'istio-vm-registrar.io/deregister-on-rebalance';
+/**
+ * Istio's own annotation on a WorkloadEntry: istiod keeps the entry out of endpoints until the VM's
+ * proxy reports it healthy, and writes the `Healthy` condition. Written on the entries of groups
+ * with the `istiod` launch gate.
+ */
+export const HEALTH_CHECKS_ANNOTATION = 'proxy.istio.io/health-checks-enabled';
 
 /**
  * Lifecycle hooks whose actions the registrar completes (the hooks the CDK stack creates). Actions of
@@ -120,6 +136,18 @@ export const Metric = {
    * instance that left meanwhile, or deleted for one that came back (races between batches).
    */
   StaleWritesCorrected: 'StaleWritesCorrected',
+  /** Lifecycle actions completed with ABANDON (a launch gate that timed out, a launch that could not register). */
+  LifecycleActionsAbandoned: 'LifecycleActionsAbandoned',
+  /** RecordLifecycleActionHeartbeat calls made: a wait or a failing record that would outlast the hook's timeout. */
+  LifecycleHeartbeats: 'LifecycleHeartbeats',
+  /** Continuation messages sent to the registrar's own queue: drains, gate polls and retries waiting out of any Lambda. */
+  LifecycleWaits: 'LifecycleWaits',
+  /** Lifecycle records whose convergence failed and that come back by a continuation (heartbeated when due). */
+  LifecycleRetries: 'LifecycleRetries',
+  /** Launch gates that did not pass in time: the action was completed with the group's timeout result. */
+  LaunchGateTimeouts: 'LaunchGateTimeouts',
+  /** WorkloadGroup lifecycle annotations that could not be read: the defaults applied instead. */
+  LifecycleSettingsInvalid: 'LifecycleSettingsInvalid',
   KubernetesErrors: 'KubernetesErrors',
   Ec2Errors: 'Ec2Errors',
   ReconcileCreated: 'ReconcileCreated',

@@ -109,6 +109,17 @@ export class RegistrarDashboard extends Construct {
         custom([Metric.LifecycleActionsCompleted, Metric.LifecycleActionsNotPending]),
       ),
       graph(
+        'Lifecycle waits: drains, gates, heartbeats, retries',
+        custom([
+          Metric.LifecycleWaits,
+          Metric.LifecycleHeartbeats,
+          Metric.LifecycleRetries,
+          Metric.LifecycleActionsAbandoned,
+          Metric.LaunchGateTimeouts,
+          Metric.LifecycleSettingsInvalid,
+        ]),
+      ),
+      graph(
         'Hints not acted on, launches not visible yet',
         custom([Metric.HintsUnverified, Metric.LaunchesNotVisibleYet]),
       ),

@@ -58,6 +58,25 @@ export interface RegistrarFunctionsProps {
    */
   readonly completeLifecycleActions?: boolean;
   /**
+   * Default drain period of a scale-in (DRAIN_SECONDS, 0-3600 s): after the entry is deleted, the
+   * terminate lifecycle action is completed this long later. A WorkloadGroup's
+   * `istio-vm-registrar.io/drain-seconds` annotation overrides it.
+   * @default - the functions' default: 30 s
+   */
+  readonly drainPeriod?: Duration;
+  /**
+   * Wait before a lifecycle record whose convergence failed is tried again
+   * (LIFECYCLE_RETRY_SECONDS, 1-900 s); the hook is heartbeated when the wait needs it.
+   * @default - the functions' default: 15 s
+   */
+  readonly lifecycleRetryDelay?: Duration;
+  /**
+   * How long a scale-in whose Kubernetes calls keep failing is retried, heartbeating its hook,
+   * before the action is completed anyway (TERMINATE_RETRY_LIMIT_SECONDS, 60 s-48 h).
+   * @default - the functions' default: 1 hour
+   */
+  readonly terminateRetryLimit?: Duration;
+  /**
    * Parallel Kubernetes writes in one batch or sweep (KUBE_CONCURRENCY, 1-64).
    * @default - the functions' default (shared/config/config.ts; 10 when written)
    */
@@ -302,14 +321,27 @@ export class RegistrarFunctions extends Construct {
     this.grantAssumeMemberRoles(this.registrar);
     this.grantAssumeMemberRoles(this.reconciler);
     if (props.completeLifecycleActions ?? FUNCTION_DEFAULTS.COMPLETE_LIFECYCLE_ACTIONS) {
-      this.grantCompleteLifecycleAction(this.registrar, props.autoScalingGroups);
+      // Heartbeats keep an action alive while the registrar waits (drain, launch gate, retries).
+      this.grantLifecycleActions(
+        this.registrar,
+        ['autoscaling:CompleteLifecycleAction', 'autoscaling:RecordLifecycleActionHeartbeat'],
+        props.autoScalingGroups,
+      );
+      // The hooks' heartbeat timeouts size every wait. Describe actions take no resource-level permissions.
+      this.registrar.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'ReadLifecycleHooks',
+          actions: ['autoscaling:DescribeLifecycleHooks'],
+          resources: ['*'],
+        }),
+      );
     }
 
     for (const fn of [this.registrar, this.reconciler]) {
       Validations.of(fn.role!).acknowledge({
         id: 'AwsSolutions-IAM5[Resource::*]',
         reason:
-          'Resource "*" is only on actions without resource-level permissions: ec2:DescribeInstances, autoscaling:DescribeAutoScalingInstances/Groups, autoscaling:DescribeWarmPool ' +
+          'Resource "*" is only on actions without resource-level permissions: ec2:DescribeInstances, autoscaling:DescribeAutoScalingInstances/Groups, autoscaling:DescribeWarmPool, autoscaling:DescribeLifecycleHooks ' +
           '(https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html), ' +
           'xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing), and, in a VPC, the ' +
           'ec2:*NetworkInterface* actions Lambda validates against "*".',
@@ -441,6 +473,13 @@ function renderEnvironment(
     RECONCILE_MAX_DELETE_RATIO: String(props.reconcileMaxDeleteRatio ?? defaults.RECONCILE_MAX_DELETE_RATIO),
     REQUIRE_GROUP_ALLOW_LIST: String(props.requireGroupAllowList ?? defaults.REQUIRE_GROUP_ALLOW_LIST),
     DEFAULT_SERVICE_MODE: props.defaultServiceMode ?? defaults.DEFAULT_SERVICE_MODE,
+    DRAIN_SECONDS: String(props.drainPeriod?.toSeconds() ?? defaults.DRAIN_SECONDS),
+    LIFECYCLE_RETRY_SECONDS: String(
+      props.lifecycleRetryDelay?.toSeconds() ?? defaults.LIFECYCLE_RETRY_SECONDS,
+    ),
+    TERMINATE_RETRY_LIMIT_SECONDS: String(
+      props.terminateRetryLimit?.toSeconds() ?? defaults.TERMINATE_RETRY_LIMIT_SECONDS,
+    ),
     POWERTOOLS_SERVICE_NAME: serviceName,
     POWERTOOLS_METRICS_NAMESPACE: metricsNamespace,
     POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',

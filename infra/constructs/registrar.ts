@@ -1,5 +1,6 @@
 import { Duration, Lazy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -9,9 +10,18 @@ import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { DEFAULT_LIFECYCLE_HOOK_NAMES } from '../../shared/constants.ts';
+import {
+  globalTimeoutSeconds,
+  HOOK_HEARTBEAT_TIMEOUT_RANGE,
+  ISTIOD_GATE_POLL_SECONDS,
+} from '../../shared/domain/lifecycle.ts';
 import { REGISTRAR_EVENT_TYPES, type RegistrarEventType } from '../event-types.ts';
 import { acknowledgeWildcardResource } from '../nag.ts';
-import { RegistrarFunctions, type RegistrarFunctionsProps } from './registrar-functions.ts';
+import {
+  FUNCTION_DEFAULTS,
+  RegistrarFunctions,
+  type RegistrarFunctionsProps,
+} from './registrar-functions.ts';
 
 export interface RegistrarProps extends RegistrarFunctionsProps {
   /**
@@ -83,6 +93,42 @@ export interface LifecycleHookOptions {
    * @default autoscaling.DefaultResult.CONTINUE
    */
   readonly defaultResult?: autoscaling.DefaultResult;
+  /**
+   * The longest drain period the WorkloadGroups of this group's VMs use (their
+   * `istio-vm-registrar.io/drain-seconds` annotation, else DRAIN_SECONDS): checked against the
+   * terminate hook's global timeout (the registrar heartbeats through longer drains).
+   * @default - the registrar's drainPeriod (DRAIN_SECONDS)
+   */
+  readonly drainPeriod?: Duration;
+  /**
+   * The launch gate the VMs' WorkloadGroups opt in to (annotation `istio-vm-registrar.io/launch-gate`):
+   * sizes the launch hook's checks and, for `probe`, opens the probe's port from the functions to
+   * the VMs.
+   * @default - no launch gate
+   */
+  readonly launchGate?: LaunchGateOptions;
+}
+
+/** What `addLifecycleHooks` needs to know of a launch gate. */
+export interface LaunchGateOptions {
+  readonly mode: 'istiod' | 'probe';
+  /**
+   * The gate timeout the groups use (annotation `istio-vm-registrar.io/launch-gate-timeout-seconds`).
+   * @default Duration.seconds(300)
+   */
+  readonly timeout?: Duration;
+  /** `probe`: the port of the WorkloadGroup's probe; the functions are allowed to reach it. */
+  readonly probePort?: number;
+  /**
+   * `probe`: the probe's periodSeconds.
+   * @default Duration.seconds(10)
+   */
+  readonly probePeriod?: Duration;
+  /**
+   * `probe`: the VMs' security groups, opened to the functions on the probe port.
+   * @default - the Auto Scaling group's own connections (a group created in this app)
+   */
+  readonly instances?: ec2.IConnectable;
 }
 
 /**
@@ -106,6 +152,16 @@ export class Registrar extends Construct {
   public readonly rules: events.Rule[] = [];
   /** Auto Scaling group names the Auto Scaling rules are narrowed to (empty: every group). */
   public readonly autoScalingGroupNames: readonly string[];
+  /** What the lifecycle checks of {@link addLifecycleHooks} need (synth time only). */
+  readonly #lifecycle: {
+    readonly registrarTimeout: Duration;
+    readonly batchingWindow: Duration;
+    readonly retryDelaySeconds: number;
+    readonly terminateRetryLimitSeconds: number;
+    readonly drainSeconds: number;
+    readonly completes: boolean;
+    readonly inVpc: boolean;
+  };
 
   constructor(scope: Construct, id: string, props: RegistrarProps) {
     super(scope, id);
@@ -159,6 +215,27 @@ export class Registrar extends Construct {
         },
       }),
     );
+    // Lifecycle waits (drain periods, launch gates, retries) park continuation messages on this
+    // queue, delayed by the wait: the registrar sends to its own queue.
+    const completes = props.completeLifecycleActions ?? FUNCTION_DEFAULTS.COMPLETE_LIFECYCLE_ACTIONS;
+    if (completes) {
+      this.functions.registrar.addEnvironment('LIFECYCLE_QUEUE_URL', this.queue.queueUrl);
+      this.functions.registrar.addEnvironment(
+        'LIFECYCLE_HEARTBEAT_MARGIN_SECONDS',
+        String(lifecycleMarginSeconds(registrarTimeout, batchingWindow)),
+      );
+      this.queue.grantSendMessages(this.functions.registrar);
+    }
+    this.#lifecycle = {
+      registrarTimeout,
+      batchingWindow,
+      retryDelaySeconds: props.lifecycleRetryDelay?.toSeconds() ?? FUNCTION_DEFAULTS.LIFECYCLE_RETRY_SECONDS,
+      terminateRetryLimitSeconds:
+        props.terminateRetryLimit?.toSeconds() ?? FUNCTION_DEFAULTS.TERMINATE_RETRY_LIMIT_SECONDS,
+      drainSeconds: props.drainPeriod?.toSeconds() ?? FUNCTION_DEFAULTS.DRAIN_SECONDS,
+      completes,
+      inVpc: props.vpc !== undefined,
+    };
 
     this.functions.registrar.addEventSource(
       new SqsEventSource(this.queue, {
@@ -247,7 +324,12 @@ export class Registrar extends Construct {
    * no notification target: Auto Scaling then emits the lifecycle action events to EventBridge,
    * the registrar registers or deregisters the instance and completes the action.
    *
-   * @throws when the Auto Scaling rules are narrowed to other groups than this one.
+   * The hooks' heartbeat timeout is checked against the registrar's waits: it must outlast one
+   * retry of a failing lifecycle record (and one poll of the launch gate), and the drain period and
+   * gate timeout must end within the action's global timeout (100 x heartbeat timeout, at most
+   * 48 h). With a `probe` launch gate the functions (in a VPC) are let in on the probe's port.
+   *
+   * @throws when the Auto Scaling rules are narrowed to other groups than this one, or a check fails.
    */
   public addLifecycleHooks(
     group: autoscaling.IAutoScalingGroup,
@@ -263,6 +345,8 @@ export class Registrar extends Construct {
         `Registrar (${this.node.path}): addLifecycleHooks: group "${name}" is not in autoScalingGroups (${this.autoScalingGroupNames.join(', ')}), so its events would never reach the registrar`,
       );
     }
+    this.#checkHookTimeouts(name, options);
+    if (options.launchGate?.mode === 'probe') this.#openProbePort(group, options.launchGate);
     const id = Token.isUnresolved(name) ? group.node.addr : name;
     const common = {
       autoScalingGroup: group,
@@ -282,6 +366,91 @@ export class Registrar extends Construct {
       }),
     ];
   }
+
+  #checkHookTimeouts(name: string, options: LifecycleHookOptions): void {
+    const l = this.#lifecycle;
+    const problems: string[] = [];
+    const heartbeat = (options.heartbeatTimeout ?? Duration.minutes(5)).toSeconds();
+    const { min, max } = HOOK_HEARTBEAT_TIMEOUT_RANGE;
+    if (heartbeat < min || heartbeat > max)
+      problems.push(`heartbeatTimeout ${heartbeat}s must be ${min}-${max}s`);
+    const margin = lifecycleMarginSeconds(l.registrarTimeout, l.batchingWindow);
+    const oneRetry = l.retryDelaySeconds + margin;
+    if (l.completes && heartbeat < oneRetry) {
+      problems.push(
+        `heartbeatTimeout ${heartbeat}s is shorter than one retry of a lifecycle record (${oneRetry}s: lifecycleRetryDelay ${l.retryDelaySeconds}s + registrarTimeout ${l.registrarTimeout.toSeconds()}s + maxBatchingWindow ${l.batchingWindow.toSeconds()}s + 5s), so the hook would time out between two attempts`,
+      );
+    }
+    const global = globalTimeoutSeconds(heartbeat);
+    const drain = options.drainPeriod?.toSeconds() ?? l.drainSeconds;
+    if (drain > 3600) problems.push(`drainPeriod ${drain}s exceeds 3600s`);
+    if (drain + margin > global) {
+      problems.push(
+        `drainPeriod ${drain}s does not end within the terminate action's global timeout (${global}s)`,
+      );
+    }
+    if (l.completes && l.terminateRetryLimitSeconds > global) {
+      problems.push(
+        `terminateRetryLimit ${l.terminateRetryLimitSeconds}s outlasts the terminate action's global timeout (${global}s): Auto Scaling would end a failing scale-in first`,
+      );
+    }
+    const gate = options.launchGate;
+    if (gate) {
+      if (!l.completes) problems.push('launchGate needs completeLifecycleActions');
+      const timeout = (gate.timeout ?? Duration.seconds(300)).toSeconds();
+      if (timeout + margin > global) {
+        problems.push(
+          `launchGate timeout ${timeout}s does not end within the launch action's global timeout (${global}s)`,
+        );
+      }
+      const poll =
+        gate.mode === 'istiod'
+          ? ISTIOD_GATE_POLL_SECONDS
+          : (gate.probePeriod ?? Duration.seconds(10)).toSeconds();
+      if (heartbeat < poll + margin) {
+        problems.push(
+          `heartbeatTimeout ${heartbeat}s is shorter than one poll of the launch gate (${poll + margin}s)`,
+        );
+      }
+      if (gate.mode === 'probe') {
+        if (!l.inVpc)
+          problems.push(
+            'a probe launch gate needs the functions in a VPC (vpc): they probe the VMs directly',
+          );
+        const port = gate.probePort;
+        if (port === undefined || !Number.isInteger(port) || port < 1 || port > 65_535) {
+          problems.push('a probe launch gate needs probePort (1-65535), the port of the WorkloadGroup probe');
+        }
+      }
+    }
+    if (problems.length > 0) {
+      throw new Error(`Registrar (${this.node.path}): addLifecycleHooks (${name}): ${problems.join('; ')}`);
+    }
+  }
+
+  /** Lets the functions reach the VMs on the probe's port (ingress on the VMs, egress on the functions). */
+  #openProbePort(group: autoscaling.IAutoScalingGroup, gate: LaunchGateOptions): void {
+    const target = gate.instances ?? (isConnectable(group) ? group : undefined);
+    if (!target) {
+      throw new Error(
+        `Registrar (${this.node.path}): addLifecycleHooks: a probe launch gate on an imported group needs launchGate.instances (the VMs' security groups)`,
+      );
+    }
+    const functions = new ec2.Connections({ securityGroups: [...this.functions.securityGroups] });
+    target.connections.allowFrom(
+      functions,
+      ec2.Port.tcp(gate.probePort!),
+      'istio-vm-registrar readiness probe',
+    );
+  }
+}
+
+/**
+ * Time a lifecycle continuation may take from becoming visible to its heartbeat: the batching
+ * window, one invocation, and 5 s for SQS's delivery (LIFECYCLE_HEARTBEAT_MARGIN_SECONDS).
+ */
+export function lifecycleMarginSeconds(registrarTimeout: Duration, batchingWindow: Duration): number {
+  return registrarTimeout.toSeconds() + batchingWindow.toSeconds() + 5;
 }
 
 /** The rule pattern of one event type, narrowed to the given Auto Scaling groups where it can be. */
@@ -339,4 +508,8 @@ function validate(
   if (problems.length > 0) {
     throw new Error(`Registrar (${scope.node.path}): invalid configuration: ${problems.join('; ')}`);
   }
+}
+
+function isConnectable(value: unknown): value is ec2.IConnectable {
+  return typeof value === 'object' && value !== null && 'connections' in value;
 }

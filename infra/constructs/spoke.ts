@@ -18,6 +18,8 @@ export const MEMBER_READ_ACTIONS = [
   'autoscaling:DescribeAutoScalingInstances',
   'autoscaling:DescribeAutoScalingGroups',
   'autoscaling:DescribeWarmPool',
+  // The hooks' heartbeat timeouts size the registrar's lifecycle waits.
+  'autoscaling:DescribeLifecycleHooks',
 ] as const;
 /** Lifecycle actions the registrar answers, on groups tagged for the registrar only. */
 export const MEMBER_LIFECYCLE_ACTIONS = [

@@ -2,8 +2,10 @@ import {
   type AutoScalingClient,
   CompleteLifecycleActionCommand,
   DescribeAutoScalingInstancesCommand,
+  DescribeLifecycleHooksCommand,
   paginateDescribeAutoScalingGroups,
   paginateDescribeWarmPool,
+  RecordLifecycleActionHeartbeatCommand,
 } from '@aws-sdk/client-auto-scaling';
 import type { LifecycleAction } from '../domain/events.ts';
 import { Deadline } from './deadline.ts';
@@ -41,16 +43,21 @@ export class LifecycleActions {
   }
 
   /**
-   * Completes an action with CONTINUE. An action that is no longer pending (completed by an earlier
-   * delivery of the same event, or timed out) is reported, not raised: replays are harmless.
+   * Completes an action (CONTINUE unless told otherwise). An action that is no longer pending
+   * (completed by an earlier delivery of the same event, or timed out) is reported, not raised:
+   * replays are harmless.
    */
-  async complete(action: LifecycleAction, instanceId: string): Promise<LifecycleCompletion> {
+  async complete(
+    action: LifecycleAction,
+    instanceId: string,
+    result: 'CONTINUE' | 'ABANDON' = 'CONTINUE',
+  ): Promise<LifecycleCompletion> {
     try {
       await this.#client.send(
         new CompleteLifecycleActionCommand({
           AutoScalingGroupName: action.autoScalingGroupName,
           LifecycleHookName: action.lifecycleHookName,
-          LifecycleActionResult: 'CONTINUE',
+          LifecycleActionResult: result,
           InstanceId: instanceId,
           ...(action.token ? { LifecycleActionToken: action.token } : {}),
         }),
@@ -64,6 +71,61 @@ export class LifecycleActions {
       throw asAdapterError(error, 'CompleteLifecycleAction');
     }
   }
+
+  /**
+   * Restarts the action's heartbeat timeout (RecordLifecycleActionHeartbeat). An action no longer
+   * pending is reported, not raised.
+   */
+  async heartbeat(action: LifecycleAction, instanceId: string): Promise<LifecycleCompletion | 'recorded'> {
+    try {
+      await this.#client.send(
+        new RecordLifecycleActionHeartbeatCommand({
+          AutoScalingGroupName: action.autoScalingGroupName,
+          LifecycleHookName: action.lifecycleHookName,
+          InstanceId: instanceId,
+          ...(action.token ? { LifecycleActionToken: action.token } : {}),
+        }),
+        { abortSignal: this.#deadline.signal },
+      );
+      return 'recorded';
+    } catch (error) {
+      if (isNoActiveAction(error)) return 'not-pending';
+      throw asAdapterError(error, 'RecordLifecycleActionHeartbeat');
+    }
+  }
+
+  /** A hook's timeouts and default result (DescribeLifecycleHooks); undefined when there is no such hook. */
+  async hookTimeouts(
+    autoScalingGroupName: string,
+    lifecycleHookName: string,
+  ): Promise<
+    | { heartbeatTimeoutSeconds: number; globalTimeoutSeconds: number; defaultResult: 'CONTINUE' | 'ABANDON' }
+    | undefined
+  > {
+    try {
+      const out = await this.#client.send(
+        new DescribeLifecycleHooksCommand({
+          AutoScalingGroupName: autoScalingGroupName,
+          LifecycleHookNames: [lifecycleHookName],
+        }),
+        { abortSignal: this.#deadline.signal },
+      );
+      const hook = out.LifecycleHooks?.find((h) => h.LifecycleHookName === lifecycleHookName);
+      if (!hook?.HeartbeatTimeout) return undefined;
+      return {
+        heartbeatTimeoutSeconds: hook.HeartbeatTimeout,
+        globalTimeoutSeconds: hook.GlobalTimeout ?? Math.min(100 * hook.HeartbeatTimeout, 172_800),
+        defaultResult: hook.DefaultResult === 'CONTINUE' ? 'CONTINUE' : 'ABANDON',
+      };
+    } catch (error) {
+      throw asAdapterError(error, 'DescribeLifecycleHooks');
+    }
+  }
+}
+
+function isNoActiveAction(error: unknown): boolean {
+  const e = error as { name?: string; message?: string };
+  return e.name === 'ValidationError' && /No active Lifecycle Action/i.test(e.message ?? '');
 }
 
 /**

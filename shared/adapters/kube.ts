@@ -18,7 +18,7 @@ import {
   WORKLOAD_ENTRY_PLURAL,
   WORKLOAD_GROUP_PLURAL,
 } from '../constants.ts';
-import type { WorkloadEntryObject, WorkloadGroupView } from '../domain/types.ts';
+import type { WorkloadEntryObject, WorkloadGroupProbe, WorkloadGroupView } from '../domain/types.ts';
 import { Deadline } from './deadline.ts';
 import { KubernetesError } from './errors.ts';
 
@@ -493,5 +493,6 @@ function toGroupView(raw: IWorkloadGroup): WorkloadGroupView {
       annotations: spec?.metadata?.annotations ?? {},
     },
     template: { ...(spec?.template ?? {}) },
+    ...(spec?.probe ? { probe: spec.probe as WorkloadGroupProbe } : {}),
   };
 }

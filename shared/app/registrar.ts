@@ -1,15 +1,30 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { AutoScalingInstances, LifecycleActions } from '../adapters/autoscaling.ts';
 import type { FleetAws } from '../adapters/aws-locations.ts';
+import type { ContinuationQueue } from '../adapters/continuations.ts';
 import { Deadline } from '../adapters/deadline.ts';
 import type { Ec2Instances } from '../adapters/ec2.ts';
 import { AdapterError, Ec2Error, KubernetesError, MemberAccessError } from '../adapters/errors.ts';
 import type { KubeWorkloads } from '../adapters/kube.ts';
+import { ReadinessProber } from '../adapters/probe.ts';
 import type { RegistrarConfig } from '../config/config.ts';
-import { Metric } from '../constants.ts';
-import { awaitsLaunchVisibility, decideInstance, type InstanceIntent, verifyHint } from '../domain/decide.ts';
+import { Metric, WORKLOAD_GROUP_TAG } from '../constants.ts';
+import {
+  awaitsLaunchVisibility,
+  decideInstance,
+  type InstanceIntent,
+  parseGroupTag,
+  verifyHint,
+} from '../domain/decide.ts';
 import { type Refusal, RefusalReason } from '../domain/errors.ts';
-import { type InstanceHint, type Intake, normaliseEvent, parseMessageBody } from '../domain/events.ts';
+import {
+  type InstanceHint,
+  type Intake,
+  type LifecycleAction,
+  normaliseEvent,
+  parseMessageBody,
+} from '../domain/events.ts';
+import { launchGateHolds, rebalanceDeregisters } from '../domain/lifecycle.ts';
 import {
   entryLocation,
   isHome,
@@ -26,6 +41,14 @@ import { Semaphore } from './concurrency.ts';
 import { writeEntry } from './entries.ts';
 import type { WorkloadGroupCache } from './group-cache.ts';
 import { describeInstances } from './instances.ts';
+import {
+  type Convergence,
+  HookTimeoutsCache,
+  type LifecycleReport,
+  LifecycleSteps,
+  type MeshOps,
+  type OwnedAction,
+} from './lifecycle.ts';
 import type { ServiceBatch, ServiceUpkeep, SettledInstance } from './service-upkeep.ts';
 
 export interface RegistrarDeps {
@@ -44,6 +67,14 @@ export interface RegistrarDeps {
    * its home's). Required when spokes are configured.
    */
   readonly aws?: FleetAws;
+  /** The registrar's own queue, for lifecycle waits (LIFECYCLE_QUEUE_URL); none: no waits. */
+  readonly queue?: ContinuationQueue;
+  /** Runs the `probe` launch gate. */
+  readonly prober?: ReadinessProber;
+  /** Hooks' timeouts, kept per container. */
+  readonly hookTimeouts?: HookTimeoutsCache;
+  /** The clock of lifecycle waits (tests inject one). */
+  readonly now?: () => number;
 }
 
 /**
@@ -62,12 +93,33 @@ export class LaunchNotVisibleYet extends Ec2Error {
 export type ConvergeOutcome =
   | { readonly action: 'applied' | 'unchanged'; readonly entry: string }
   | { readonly action: 'deleted'; readonly entries: readonly string[]; readonly reason: string }
-  | { readonly action: 'kept' | 'ignored'; readonly reason: string }
+  | { readonly action: 'kept' | 'ignored'; readonly reason: string; readonly heldByGate?: true }
   | { readonly action: 'refused'; readonly refusal: Refusal };
+
+/** How `converge` may go beyond what EC2 alone says. */
+export interface ConvergeOptions {
+  /** The `probe` launch gate passed: write the entry it held back. */
+  readonly launchGatePassed?: boolean;
+}
 
 /** What happened to one record. Retriable failures are thrown instead. */
 export type RecordResult =
-  | { readonly kind: 'converged'; readonly instanceId: string; readonly outcome: ConvergeOutcome }
+  | {
+      readonly kind: 'converged';
+      readonly instanceId: string;
+      readonly outcome: ConvergeOutcome;
+      /** Lifecycle records of our hooks: completed, waiting, or not pending. */
+      readonly lifecycle?: LifecycleReport;
+    }
+  /** A lifecycle record whose convergence failed and that comes back by a continuation instead of SQS. */
+  | {
+      readonly kind: 'deferred';
+      readonly instanceId: string;
+      readonly error: string;
+      /** The failure was a launch EC2 does not show yet: expected, not counted as a failure. */
+      readonly notVisibleYet: boolean;
+      readonly lifecycle: LifecycleReport;
+    }
   | { readonly kind: 'ignored'; readonly reason: string }
   | { readonly kind: 'rejected'; readonly reason: string };
 
@@ -91,12 +143,19 @@ function hintWeight(hint: InstanceHint): number {
  * what EC2 says. Level-triggered: the event only says which instance to look at.
  */
 export class Registrar {
-  readonly #deps: RegistrarDeps;
+  readonly #deps: RegistrarDeps & Required<Pick<RegistrarDeps, 'hookTimeouts' | 'prober'>>;
   readonly #kubeSlots: Semaphore;
+  readonly #deadline: Deadline;
 
-  constructor(deps: RegistrarDeps, kubeSlots?: Semaphore) {
-    this.#deps = deps;
+  constructor(deps: RegistrarDeps, kubeSlots?: Semaphore, deadline: Deadline = Deadline.none()) {
+    // Container-wide: one cache of hooks' timeouts and one prober, whatever the batch.
+    this.#deps = {
+      ...deps,
+      hookTimeouts: deps.hookTimeouts ?? new HookTimeoutsCache(),
+      prober: deps.prober ?? new ReadinessProber(),
+    };
     this.#kubeSlots = kubeSlots ?? new Semaphore(deps.config.kubeConcurrency);
+    this.#deadline = deadline;
   }
 
   /** The same registrar with every AWS and Kubernetes call bound to one invocation's deadline. */
@@ -110,9 +169,74 @@ export class Registrar {
         autoscaling: d.autoscaling.withDeadline(deadline),
         lifecycle: d.lifecycle.withDeadline(deadline),
         ...(d.aws ? { aws: d.aws.withDeadline(deadline) } : {}),
+        ...(d.queue ? { queue: d.queue.withDeadline(deadline) } : {}),
       },
       this.#kubeSlots,
+      deadline,
     );
+  }
+
+  /**
+   * The lifecycle steps for `hint`'s action in its location, or undefined when `hint` carries no
+   * action of our hooks (or completing actions is turned off): then the record is a plain hint.
+   * Completions, heartbeats and hook reads go to the action's own account and region.
+   */
+  lifecycleSteps(hint: InstanceHint, location: Location): LifecycleSteps | undefined {
+    const { config, logger } = this.#deps;
+    if (!hint.lifecycleAction || !config.completeLifecycleActions) return undefined;
+    if (!config.lifecycleHookNames.includes(hint.lifecycleAction.lifecycleHookName)) {
+      logger.info('lifecycle action of another hook left to its owner', {
+        instanceId: hint.instanceId,
+        lifecycleHook: hint.lifecycleAction.lifecycleHookName,
+        location: locationKey(location),
+      });
+      return undefined;
+    }
+    const key = locationKey(location);
+    let steps = this.#steps.get(key);
+    if (!steps) {
+      steps = new LifecycleSteps({
+        config,
+        lifecycle: this.#at(location).lifecycle,
+        queue: this.#deps.queue,
+        kube: this.#deps.kube,
+        prober: this.#deps.prober,
+        hookTimeouts: this.#deps.hookTimeouts,
+        location: key,
+        logger,
+        telemetry: this.#deps.telemetry,
+        now: this.#deps.now ?? Date.now,
+        signal: this.#deadline.signal,
+      });
+      this.#steps.set(key, steps);
+    }
+    return steps;
+  }
+
+  readonly #steps = new Map<string, LifecycleSteps>();
+
+  /** The WorkloadGroup an instance's tag names, read live once per batch; undefined without one. */
+  async groupOf(facts: InstanceFacts | undefined): Promise<WorkloadGroupView | undefined> {
+    const tag = facts?.tags[`${this.#deps.config.tagPrefix}${WORKLOAD_GROUP_TAG}`];
+    if (tag === undefined) return undefined;
+    const ref = parseGroupTag(tag);
+    if ('reason' in ref) return undefined;
+    return this.#liveGroup(ref.namespace, ref.name);
+  }
+
+  /** Takes the instance out of the mesh: its entries and its direct endpoint (a launch gate's removal). */
+  async removeFromMesh(
+    instanceId: string,
+    facts: InstanceFacts | undefined,
+    location: Location,
+  ): Promise<ConvergeOutcome> {
+    const outcome = await this.#removeInstance(instanceId, 'launch gate did not pass', location);
+    this.#record(outcome);
+    // The batch's Service upkeep has run already: the VM's direct endpoint goes now, not later.
+    const { services, kube } = this.#deps;
+    const group = services ? await this.groupOf(facts) : undefined;
+    if (services && group) await services.removeInstanceEndpoints(kube, group, instanceId);
+    return outcome;
   }
 
   /** Where the instance an event names is read (shared/domain/locations.ts). */
@@ -202,9 +326,10 @@ export class Registrar {
     hint?: InstanceHint,
     reread?: (instanceId: string) => Promise<InstanceFacts | undefined>,
     location: Location = this.#deps.config.fleet.home,
+    options: ConvergeOptions = {},
   ): Promise<ConvergeOutcome> {
     const { config, logger, telemetry } = this.#deps;
-    if (awaitsLaunchVisibility(facts, hint, Date.now())) {
+    if (awaitsLaunchVisibility(facts, hint, (this.#deps.now ?? Date.now)())) {
       telemetry.count(Metric.LaunchesNotVisibleYet);
       throw new LaunchNotVisibleYet(instanceId);
     }
@@ -224,7 +349,14 @@ export class Registrar {
       );
     }
     try {
-      let outcome = await this.#carryOut(instanceId, facts, intent, location);
+      let outcome = await this.#carryOut(
+        instanceId,
+        facts,
+        intent,
+        location,
+        check.kind === 'verified' ? hint : undefined,
+        options,
+      );
       if (reread) outcome = await this.#correctIfStale(instanceId, facts, outcome, reread, location);
       this.#record(outcome);
       return outcome;
@@ -283,6 +415,8 @@ export class Registrar {
     facts: InstanceFacts | undefined,
     intent: InstanceIntent,
     location: Location,
+    hint?: InstanceHint,
+    options: ConvergeOptions = {},
   ): Promise<ConvergeOutcome> {
     const { kube, config } = this.#deps;
     switch (intent.kind) {
@@ -292,24 +426,8 @@ export class Registrar {
         return { action: 'kept', reason: intent.reason };
       case 'refuse':
         return { action: 'refused', refusal: intent.refusal };
-      case 'deregister': {
-        const found = await this.#kubeSlots.run(() =>
-          kube.findEntriesForInstance(config.allowedNamespaces, instanceId),
-        );
-        const deleted: string[] = [];
-        // Only on the word of the instance's own location: "not found" in the account an event
-        // claims must not delete an entry registered from another one (see domain/locations.ts).
-        const fleet = config.fleet;
-        const here = (entry: (typeof found)[number]) =>
-          fleet.spokes.length === 0 || sameLocation(entryLocation(entry, fleet), location);
-        for (const entry of found.filter((e) => isManaged(e) && here(e))) {
-          const { namespace, name, uid } = entry.metadata;
-          if (await this.#kubeSlots.run(() => kube.deleteWorkloadEntry(namespace, name, uid))) {
-            deleted.push(`${namespace}/${name}`);
-          }
-        }
-        return { action: 'deleted', entries: deleted, reason: intent.reason };
-      }
+      case 'deregister':
+        return this.#removeInstance(instanceId, intent.reason, location);
       case 'register': {
         const group = await this.#liveGroup(intent.group.namespace, intent.group.name);
         if (!group) {
@@ -326,6 +444,20 @@ export class Registrar {
           requireAllowList: config.requireGroupAllowList,
         });
         if (!rendered.ok) return { action: 'refused', refusal: rendered.refusal };
+        if (hint?.source === 'ec2-rebalance-recommendation' && rebalanceDeregisters(group)) {
+          return this.#removeInstance(
+            instanceId,
+            'rebalance recommendation (the group opts in to deregistering)',
+            location,
+          );
+        }
+        if (!options.launchGatePassed && launchGateHolds(facts!, group)) {
+          return {
+            action: 'kept',
+            reason: 'held back until the launch gate (probe) passes',
+            heldByGate: true,
+          };
+        }
         const desired = rendered.entry;
         const { namespace, name } = desired.metadata;
         const write = await this.#kubeSlots.run(() => writeEntry(kube, desired));
@@ -333,6 +465,32 @@ export class Registrar {
         return { action: write.result, entry: `${namespace}/${name}` };
       }
     }
+  }
+
+  /**
+   * Takes an instance out of the mesh: every managed entry of it registered from `location`
+   * (uid-guarded deletes). Its direct endpoints follow from the 'deleted' outcome, through the
+   * batch's Service upkeep, before a lifecycle record moves on (so a scale-in's drain covers them
+   * too); a launch gate's removal ({@link removeFromMesh}) takes them out itself.
+   */
+  async #removeInstance(instanceId: string, reason: string, location: Location): Promise<ConvergeOutcome> {
+    const { kube, config } = this.#deps;
+    const found = await this.#kubeSlots.run(() =>
+      kube.findEntriesForInstance(config.allowedNamespaces, instanceId),
+    );
+    const deleted: string[] = [];
+    // Only on the word of the instance's own location: "not found" in the account an event
+    // claims must not delete an entry registered from another one (see domain/locations.ts).
+    const fleet = config.fleet;
+    const here = (entry: (typeof found)[number]) =>
+      fleet.spokes.length === 0 || sameLocation(entryLocation(entry, fleet), location);
+    for (const entry of found.filter((e) => isManaged(e) && here(e))) {
+      const { namespace, name, uid } = entry.metadata;
+      if (await this.#kubeSlots.run(() => kube.deleteWorkloadEntry(namespace, name, uid))) {
+        deleted.push(`${namespace}/${name}`);
+      }
+    }
+    return { action: 'deleted', entries: deleted, reason };
   }
 
   /**
@@ -389,32 +547,6 @@ export class Registrar {
     return services?.startBatch(kube, (namespace, name) => groups.get(namespace, name, kube));
   }
 
-  /** @internal Completes the hint's lifecycle action in its own location (default: home). */
-  async completeLifecycle(
-    hint: InstanceHint,
-    log: Record<string, unknown>,
-    location: Location = this.#deps.config.fleet.home,
-  ): Promise<void> {
-    const { config, logger, telemetry } = this.#deps;
-    if (!hint.lifecycleAction || !config.completeLifecycleActions) return;
-    if (!config.lifecycleHookNames.includes(hint.lifecycleAction.lifecycleHookName)) {
-      logger.info('lifecycle action of another hook left to its owner', {
-        ...log,
-        lifecycleHook: hint.lifecycleAction.lifecycleHookName,
-      });
-      return;
-    }
-    const result = await this.#at(location).lifecycle.complete(hint.lifecycleAction, hint.instanceId);
-    telemetry.count(
-      result === 'completed' ? Metric.LifecycleActionsCompleted : Metric.LifecycleActionsNotPending,
-    );
-    logger.info('lifecycle action', {
-      ...log,
-      lifecycleHook: hint.lifecycleAction.lifecycleHookName,
-      result,
-    });
-  }
-
   /** @internal */
   report(id: string, result: RecordResult, hint?: InstanceHint): void {
     const { logger, telemetry } = this.#deps;
@@ -434,15 +566,35 @@ export class Registrar {
         telemetry.count(Metric.EventsIgnored);
         logger.info('record ignored', { ...base, reason: result.reason });
         return;
+      case 'deferred':
+        if (result.notVisibleYet) {
+          logger.info('instance not visible in EC2 yet; the lifecycle record comes back later', {
+            ...base,
+            lifecycle: result.lifecycle,
+          });
+        } else {
+          telemetry.count(Metric.EventsFailed);
+          logger.error('record failed; its lifecycle action comes back by a continuation', {
+            ...base,
+            error: result.error,
+            lifecycle: result.lifecycle,
+          });
+        }
+        return;
       case 'converged': {
         const o = result.outcome;
+        const lifecycle = result.lifecycle ? { lifecycle: result.lifecycle } : {};
         if (o.action === 'refused') {
-          logger.warn(`instance refused: ${o.refusal.message}`, { ...base, reason: o.refusal.reason });
+          logger.warn(`instance refused: ${o.refusal.message}`, {
+            ...base,
+            reason: o.refusal.reason,
+            ...lifecycle,
+          });
         } else if (o.action === 'ignored') {
           telemetry.count(Metric.EventsIgnored);
-          logger.info('instance ignored', { ...base, reason: o.reason });
+          logger.info('instance ignored', { ...base, reason: o.reason, ...lifecycle });
         } else {
-          logger.info(`instance converged: ${o.action}`, { ...base, outcome: o });
+          logger.info(`instance converged: ${o.action}`, { ...base, outcome: o, ...lifecycle });
         }
       }
     }
@@ -479,6 +631,12 @@ export class RegistrarBatch {
   #running = 0;
   /** Post-apply re-reads waiting for the others, to share one DescribeInstances per location. */
   #rereads = new Map<string, { target: Target; reread: PromiseWithResolvers<InstanceFacts | undefined> }>();
+  /**
+   * Lifecycle actions named by this batch: the hint that carries each forward (a continuation
+   * before the event that started it, the oldest continuation first) and its one step, shared by
+   * every record naming the action, so duplicates never start a second wait or completion.
+   */
+  readonly #actions = new Map<string, { hint: OwnedAction; step?: Promise<LifecycleReport> }>();
 
   constructor(registrar: Registrar, intakes: Map<string, Intake>) {
     this.#registrar = registrar;
@@ -494,6 +652,13 @@ export class RegistrarBatch {
       this.#targets.set(key, target);
       const current = this.#primary.get(key);
       if (!current || hintWeight(intake.hint) > hintWeight(current)) this.#primary.set(key, intake.hint);
+      const action = intake.hint.lifecycleAction;
+      if (!action) continue;
+      const actionId = actionKey(key, action);
+      const held = this.#actions.get(actionId);
+      if (!held || carriesFurther(intake.hint, held.hint)) {
+        this.#actions.set(actionId, { hint: intake.hint as OwnedAction });
+      }
     }
   }
 
@@ -619,17 +784,96 @@ export class RegistrarBatch {
     } else {
       const { hint } = intake;
       const target = { location: located.location, instanceId: hint.instanceId };
-      const outcome = await this.#convergeOnce(target);
-      // The group's Services and direct endpoints follow in the same record, before the hook completes.
-      await this.#services?.follow(hint.instanceId, () => this.#settled());
-      await this.#registrar.completeLifecycle(
-        hint,
-        { recordId: id, instanceId: hint.instanceId, location: locationKey(located.location) },
-        located.location,
-      );
-      result = { kind: 'converged', instanceId: hint.instanceId, outcome };
+      const steps = this.#registrar.lifecycleSteps(hint, located.location);
+      if (steps) {
+        result = await this.#lifecycleRecord(hint as OwnedAction, steps, target);
+      } else {
+        const outcome = await this.#convergeOnce(target);
+        // The group's Services and direct endpoints follow in the same record.
+        await this.#services?.follow(hint.instanceId, () => this.#settled());
+        result = { kind: 'converged', instanceId: hint.instanceId, outcome };
+      }
     }
     this.#registrar.report(id, result, intake?.kind === 'hint' ? intake.hint : undefined);
     return result;
   }
+
+  /**
+   * A record of one of our hooks' actions: converge the instance (and its group's Services), then
+   * one lifecycle step for the action (shared with every other record of this batch naming it). A
+   * failed convergence does not fail the record when the step can park the action on the queue: it
+   * comes back by a continuation, heartbeated, instead of by SQS's visibility timeout and receive
+   * count.
+   */
+  async #lifecycleRecord(hint: OwnedAction, steps: LifecycleSteps, target: Target): Promise<RecordResult> {
+    const instanceId = hint.instanceId;
+    let converged: Convergence<ConvergeOutcome>;
+    try {
+      const outcome = await this.#convergeOnce(target);
+      // The group's Services and direct endpoints follow before the action moves on: a scale-in's
+      // drain starts once the VM's direct endpoints are gone too.
+      await this.#services?.follow(instanceId, () => this.#settled());
+      converged = { ok: true, outcome };
+    } catch (error) {
+      converged = { ok: false, error };
+    }
+    const key = actionKey(targetKey(target), hint.lifecycleAction);
+    const held = this.#actions.get(key) ?? { hint };
+    if (!held.step) {
+      const carried = held.hint;
+      held.step = this.#describe(target.location).then(
+        (all) => this.#stepOnce(steps, carried, converged, target, all.get(instanceId), true),
+        () => this.#stepOnce(steps, carried, converged, target, undefined, false),
+      );
+      this.#actions.set(key, held);
+    }
+    const report = await held.step;
+    if (converged.ok) return { kind: 'converged', instanceId, outcome: converged.outcome, lifecycle: report };
+    const error = converged.error instanceof Error ? converged.error.message : String(converged.error);
+    const notVisibleYet = converged.error instanceof LaunchNotVisibleYet;
+    return { kind: 'deferred', instanceId, error, notVisibleYet, lifecycle: report };
+  }
+
+  #stepOnce(
+    steps: LifecycleSteps,
+    hint: OwnedAction,
+    converged: Convergence,
+    target: Target,
+    facts: InstanceFacts | undefined,
+    factsRead: boolean,
+  ): Promise<LifecycleReport> {
+    const registrar = this.#registrar;
+    const { instanceId, location } = target;
+    const ops: MeshOps = {
+      group: () => registrar.groupOf(facts),
+      writeHeld: async () => {
+        await registrar.converge(
+          instanceId,
+          facts,
+          hint,
+          (id) => registrar.describe([id], location).then((m) => m.get(id)),
+          location,
+          { launchGatePassed: true },
+        );
+      },
+      remove: async () => {
+        await registrar.removeFromMesh(instanceId, facts, location);
+      },
+    };
+    return steps.step(hint, converged, facts, factsRead, ops);
+  }
+}
+
+/** One lifecycle action: its instance (in its location), group, hook and token. */
+function actionKey(target: string, action: LifecycleAction): string {
+  return [target, action.autoScalingGroupName, action.lifecycleHookName, action.token ?? ''].join('\u0000');
+}
+
+/** Whether `candidate` should carry the action forward rather than `current`. */
+function carriesFurther(candidate: InstanceHint, current: InstanceHint): boolean {
+  const a = candidate.lifecycleProgress;
+  const b = current.lifecycleProgress;
+  if (!a) return false;
+  if (!b) return true;
+  return a.startedAt < b.startedAt;
 }

@@ -1,11 +1,13 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { FleetAws } from '../adapters/aws-locations.ts';
+import { ContinuationQueue } from '../adapters/continuations.ts';
 import { DeadLetters } from '../adapters/dead-letters.ts';
 import { kubeConfigSource } from '../adapters/eks-auth.ts';
 import { KubeWorkloads } from '../adapters/kube.ts';
 import { loadConfig } from '../config/config.ts';
 import { logger, type Telemetry, telemetry, tracer } from '../observability.ts';
 import { WorkloadGroupCache } from './group-cache.ts';
+import { HookTimeoutsCache } from './lifecycle.ts';
 import { Registrar, type RegistrarDeps } from './registrar.ts';
 import { ServiceUpkeep } from './service-upkeep.ts';
 import { ServiceCache } from './services.ts';
@@ -25,7 +27,7 @@ export interface AppContext extends Omit<RegistrarDeps, 'logger' | 'telemetry'> 
  */
 export function createApp(
   env: Record<string, string | undefined> = process.env,
-  overrides: { telemetry?: Telemetry } = {},
+  overrides: { telemetry?: Telemetry; now?: () => number } = {},
 ): AppContext {
   const config = loadConfig(env);
   const t = overrides.telemetry ?? telemetry;
@@ -56,6 +58,14 @@ export function createApp(
     logger,
     telemetry: t,
   });
+  // One SQS client for both queues the registrar sends to: lifecycle waits park continuations on
+  // its own queue, records that cannot succeed go to the dead-letter queue (the SDK sends to the
+  // queue URL's host, so a stand-in's URL reaches the stand-in).
+  let sqsClient: SQSClient | undefined;
+  const sqs = () =>
+    (sqsClient ??= tracer.captureAWSv3Client(new SQSClient({ region: config.region, requestHandler })));
+  const queue = config.lifecycleQueueUrl ? new ContinuationQueue(sqs(), config.lifecycleQueueUrl) : undefined;
+  const now = overrides.now ?? Date.now;
   const registrar = new Registrar({
     config,
     ec2,
@@ -66,13 +76,13 @@ export function createApp(
     services,
     logger,
     telemetry: t,
+    ...(queue ? { queue } : {}),
+    hookTimeouts: new HookTimeoutsCache(300_000, now),
+    now,
     aws,
   });
   const deadLetters = config.deadLetterQueueUrl
-    ? new DeadLetters(
-        tracer.captureAWSv3Client(new SQSClient({ region: config.region, requestHandler })),
-        config.deadLetterQueueUrl,
-      )
+    ? new DeadLetters(sqs(), config.deadLetterQueueUrl)
     : undefined;
   return {
     config,

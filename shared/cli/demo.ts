@@ -90,6 +90,7 @@ export async function runDemo(): Promise<number> {
         lifecycleHookName: LAUNCH_HOOK,
         instanceId: id,
         token: `launch-token-${i + 1}`,
+        transition: 'launching',
       });
     }
 
@@ -141,6 +142,7 @@ export async function runDemo(): Promise<number> {
       lifecycleHookName: TERMINATE_HOOK,
       instanceId: leaving,
       token: 'terminate-token',
+      transition: 'terminating',
     });
     await send(`scale-in: terminate lifecycle action for ${leaving}`, [
       sample('asg-ec2-instance-terminate-lifecycle-action.json', leaving, {

@@ -240,6 +240,13 @@ async function replayFile(app: AppContext, records: readonly FileRecord[]): Prom
       if (result.kind === 'rejected') out.push({ ...base(r), decision: 'rejected', reason: result.reason });
       else if (result.kind === 'ignored')
         out.push({ ...base(r), decision: 'ignored', reason: result.reason });
+      else if (result.kind === 'deferred')
+        out.push({
+          ...base(r),
+          instanceId: result.instanceId,
+          decision: 'failed',
+          reason: `${result.error} (its lifecycle action comes back by a continuation)`,
+        });
       else {
         const o = result.outcome;
         const instanceId = result.instanceId;
@@ -307,6 +314,7 @@ async function replayFile(app: AppContext, records: readonly FileRecord[]): Prom
 async function planFile(app: AppContext, records: readonly FileRecord[]): Promise<Decided[]> {
   const { awaitsLaunchVisibility, decideInstance, verifyHint } = await import('../domain/decide.ts');
   const { entryMatches, isManaged, renderWorkloadEntry } = await import('../domain/workload-entry.ts');
+  const { launchGateHolds, rebalanceDeregisters } = await import('../domain/lifecycle.ts');
   const { entryLocation, locationKey, sameLocation } = await import('../domain/locations.ts');
   const intakes = await Promise.all(records.map((r) => intakeOf(r.item)));
   // One read per account/region, each where its instances live (as the registrar does).
@@ -401,6 +409,32 @@ async function planFile(app: AppContext, records: readonly FileRecord[]): Promis
         }
         const desired = rendered.entry;
         const key = `${desired.metadata.namespace}/${desired.metadata.name}`;
+        if (
+          hint.source === 'ec2-rebalance-recommendation' &&
+          check.kind === 'verified' &&
+          rebalanceDeregisters(group)
+        ) {
+          const fleet = app.config.fleet;
+          const found = (
+            await app.kube.findEntriesForInstance(app.config.allowedNamespaces, instanceId)
+          ).filter(
+            (e) =>
+              isManaged(e) &&
+              (fleet.spokes.length === 0 || sameLocation(entryLocation(e, fleet), located.location)),
+          );
+          const entries = found.map((e) => `${e.metadata.namespace}/${e.metadata.name}`);
+          const reason = 'rebalance recommendation (the group opts in to deregistering)';
+          return entries.length > 0
+            ? { instanceId, decision: 'deleted', reason, entries }
+            : { instanceId, decision: 'unchanged', reason: `${reason}; no entry to delete` };
+        }
+        if (launchGateHolds(f!, group)) {
+          return {
+            instanceId,
+            decision: 'kept',
+            reason: `held back until the launch gate (probe) passes${lifecycle}`,
+          };
+        }
         const live = await app.kube.getWorkloadEntry(desired.metadata.namespace, desired.metadata.name);
         if (live && !isManaged(live)) {
           return {
@@ -451,7 +485,9 @@ async function planFile(app: AppContext, records: readonly FileRecord[]): Promis
 function lifecycleNote(app: AppContext, hint: InstanceHint): string {
   const action = hint.lifecycleAction;
   if (!action || !app.config.completeLifecycleActions) return '';
-  return app.config.lifecycleHookNames.includes(action.lifecycleHookName)
-    ? `; would complete the ${action.lifecycleHookName} lifecycle action`
-    : `; lifecycle action of ${action.lifecycleHookName} left to its owner`;
+  if (!app.config.lifecycleHookNames.includes(action.lifecycleHookName))
+    return `; lifecycle action of ${action.lifecycleHookName} left to its owner`;
+  // With a queue, a terminate action waits the drain period and a gated launch its gate first.
+  const waits = app.config.lifecycleQueueUrl ? ' (after the drain period or launch gate, if any)' : '';
+  return `; would complete the ${action.lifecycleHookName} lifecycle action${waits}`;
 }

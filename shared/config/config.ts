@@ -91,6 +91,23 @@ export const environmentSchema = z.object({
   NETWORK_MAP: z.string().optional(),
   /** Services for a WorkloadGroup without the `istio-vm-registrar.io/service` annotation. */
   DEFAULT_SERVICE_MODE: z.enum(['none', 'service', 'serviceentry']).default('none'),
+  /**
+   * The registrar's own queue, where lifecycle waits (drain periods, launch gates, retries) are
+   * parked as delayed continuation messages. Unset: lifecycle actions complete at once (no drain,
+   * no gate), as from the CLI.
+   */
+  LIFECYCLE_QUEUE_URL: z.url().optional(),
+  /** Default drain period of a scale-in (a WorkloadGroup's drain-seconds annotation overrides it). */
+  DRAIN_SECONDS: z.coerce.number().int().min(0).max(3600).default(30),
+  /** Wait before a lifecycle record whose convergence failed is tried again. */
+  LIFECYCLE_RETRY_SECONDS: z.coerce.number().int().min(1).max(900).default(15),
+  /** How long a failing scale-in is retried (heartbeating the hook) before it is completed anyway. */
+  TERMINATE_RETRY_LIMIT_SECONDS: z.coerce.number().int().min(60).max(172_800).default(3600),
+  /**
+   * Time a continuation may take from becoming visible to its heartbeat (batching window plus an
+   * invocation): waits end that long before the hook's timeout, or heartbeat first.
+   */
+  LIFECYCLE_HEARTBEAT_MARGIN_SECONDS: z.coerce.number().int().min(1).max(900).default(36),
 });
 
 export type Environment = z.input<typeof environmentSchema>;
@@ -132,6 +149,12 @@ export interface RegistrarConfig {
   readonly defaultServiceMode: 'none' | 'service' | 'serviceentry';
   /** Where records that cannot succeed on retry go at once; undefined: SQS redrive decides. */
   readonly deadLetterQueueUrl: string | undefined;
+  /** Lifecycle waits: see LIFECYCLE_QUEUE_URL and the lifecycle settings in shared/domain/lifecycle.ts. */
+  readonly lifecycleQueueUrl?: string;
+  readonly drainSeconds: number;
+  readonly lifecycleRetrySeconds: number;
+  readonly terminateRetryLimitSeconds: number;
+  readonly lifecycleHeartbeatMarginSeconds: number;
 }
 
 /**
@@ -174,6 +197,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     requireGroupAllowList: e.REQUIRE_GROUP_ALLOW_LIST,
     defaultServiceMode: e.DEFAULT_SERVICE_MODE,
     deadLetterQueueUrl: e.DEAD_LETTER_QUEUE_URL,
+    ...(e.LIFECYCLE_QUEUE_URL ? { lifecycleQueueUrl: e.LIFECYCLE_QUEUE_URL } : {}),
+    drainSeconds: e.DRAIN_SECONDS,
+    lifecycleRetrySeconds: e.LIFECYCLE_RETRY_SECONDS,
+    terminateRetryLimitSeconds: e.TERMINATE_RETRY_LIMIT_SECONDS,
+    lifecycleHeartbeatMarginSeconds: e.LIFECYCLE_HEARTBEAT_MARGIN_SECONDS,
     fleet: fleet.fleet,
     ...(fleet.fleet.spokes.length > 0
       ? { memberRole: { name: e.MEMBER_ROLE_NAME, externalId: e.MEMBER_EXTERNAL_ID ?? '' } }

@@ -1,5 +1,7 @@
 // The namespace import lets esbuild keep only the zod pieces used (`import { z }` keeps every locale).
 import * as z from 'zod';
+import { claimsContinuation, continuationIntake } from './continuation.ts';
+import type { LifecycleProgress } from './lifecycle.ts';
 import { INSTANCE_ID_PATTERN, INSTANCE_STATES } from './types.ts';
 
 /**
@@ -30,7 +32,9 @@ export type HintSource =
   | 'asg-launch-successful'
   | 'asg-launch-unsuccessful'
   | 'asg-terminate-successful'
-  | 'asg-lifecycle-action';
+  | 'asg-lifecycle-action'
+  /** The registrar's own delayed message taking a lifecycle action up again (continuation.ts). */
+  | 'registrar-continuation';
 
 /** "Look at this instance": what an event amounts to. */
 export interface InstanceHint {
@@ -46,6 +50,8 @@ export interface InstanceHint {
   readonly reportedState?: string;
   readonly autoScalingGroupName?: string;
   readonly lifecycleAction?: LifecycleAction;
+  /** Continuations only: where the action stood when the continuation was sent. */
+  readonly lifecycleProgress?: LifecycleProgress;
 }
 
 export type Intake =
@@ -292,6 +298,7 @@ export function normaliseEvent(value: unknown, depth = 0): Intake {
     }
     return parseMessageBody(lambdaSns[0]!.body, depth + 1);
   }
+  if (claimsContinuation(value)) return continuationIntake(value);
   if ('detail-type' in value) return normaliseEventBridge(value);
   const direct = DirectNotificationSchema.safeParse(value);
   if (direct.success && (direct.data.Event || direct.data.LifecycleTransition)) return normaliseDirect(value);

@@ -1,6 +1,7 @@
 import { INSTANCE_ID_LABEL } from '../constants.ts';
 import { decideInstance, type LifecyclePolicy } from './decide.ts';
 import { type Refusal, RefusalReason } from './errors.ts';
+import { launchGateHolds } from './lifecycle.ts';
 import { groupKey, type InstanceFacts, type WorkloadEntryObject, type WorkloadGroupView } from './types.ts';
 import { entryMatches, isManaged, renderWorkloadEntry } from './workload-entry.ts';
 
@@ -117,6 +118,11 @@ export function planReconcile(input: PlanInput): ReconcilePlan {
         });
         if (!rendered.ok) {
           refusals.push({ instanceId: facts.instanceId, refusal: rendered.refusal });
+          break;
+        }
+        if (launchGateHolds(facts, group)) {
+          // The probe launch gate writes this entry once the probe passes: leave it as it is.
+          kept.add(facts.instanceId);
           break;
         }
         const { namespace, name } = rendered.entry.metadata;

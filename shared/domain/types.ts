@@ -62,6 +62,37 @@ export interface WorkloadGroupView {
   };
   /** `spec.template`: the WorkloadEntry template. */
   readonly template: WorkloadEntrySpec;
+  /** `spec.probe`: the readiness probe of the group's VMs (run by the `probe` launch gate). */
+  readonly probe?: WorkloadGroupProbe;
+}
+
+/** `spec.probe` of a networking.istio.io/v1 WorkloadGroup, as stored (every field optional). */
+export interface WorkloadGroupProbe {
+  readonly httpGet?: {
+    readonly path?: string;
+    readonly port?: number;
+    readonly host?: string;
+    readonly scheme?: string;
+    readonly httpHeaders?: ReadonlyArray<{ readonly name?: string; readonly value?: string }>;
+  };
+  readonly tcpSocket?: { readonly port?: number; readonly host?: string };
+  readonly exec?: unknown;
+  readonly grpc?: unknown;
+  readonly initialDelaySeconds?: number;
+  readonly periodSeconds?: number;
+  readonly timeoutSeconds?: number;
+  readonly successThreshold?: number;
+  readonly failureThreshold?: number;
+}
+
+/** One entry of a WorkloadEntry's `status.conditions` (istiod writes `Healthy`). */
+export interface EntryCondition {
+  readonly type?: string;
+  readonly status?: string;
+  readonly reason?: string;
+  readonly message?: string;
+  readonly lastProbeTime?: string;
+  readonly lastTransitionTime?: string;
 }
 
 /** `spec` of a networking.istio.io/v1 WorkloadEntry. */
@@ -98,8 +129,8 @@ export interface WorkloadEntryObject {
     resourceVersion?: string;
   };
   spec: WorkloadEntrySpec;
-  /** Written by istiod: a `Healthy` condition when the group has a readiness probe. */
-  status?: { conditions?: Array<{ type: string; status: string }> };
+  /** Written by istiod only (status subresource): a `Healthy` condition when the group has a readiness probe; never part of what the registrar applies. */
+  status?: { conditions?: EntryCondition[] };
 }
 
 /** Reference to a WorkloadGroup, as named by the instance tag `<namespace>/<name>`. */

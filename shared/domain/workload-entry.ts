@@ -6,6 +6,7 @@ import {
   APPLIED_HASH_ANNOTATION,
   ASG_ANNOTATION,
   ASG_NAME_TAG,
+  HEALTH_CHECKS_ANNOTATION,
   INSTANCE_ID_LABEL,
   ISTIO_NETWORKING_GROUP,
   ISTIO_NETWORKING_VERSION,
@@ -14,6 +15,7 @@ import {
   MANAGED_BY_VALUE,
 } from '../constants.ts';
 import { type Refusal, RefusalReason } from './errors.ts';
+import { readLifecycleSettings } from './lifecycle.ts';
 import type { InstanceFacts, WorkloadEntryObject, WorkloadEntrySpec, WorkloadGroupView } from './types.ts';
 
 /** Kubernetes object names are DNS-1123 subdomains of at most 253 characters. */
@@ -122,6 +124,11 @@ export function renderWorkloadEntry(
     ...(asg ? { [ASG_ANNOTATION]: asg } : {}),
     ...(facts.launchTime ? { [LAUNCH_TIME_ANNOTATION]: facts.launchTime } : {}),
     ...(facts.ownerId ? { [ACCOUNT_ANNOTATION]: facts.ownerId } : {}),
+    // The istiod launch gate: istiod keeps the entry out of endpoints until the VM's proxy reports
+    // it healthy, and writes the Healthy condition the gate waits for.
+    ...(readLifecycleSettings(group, 0).settings.gate.mode === 'istiod'
+      ? { [HEALTH_CHECKS_ANNOTATION]: 'true' }
+      : {}),
   };
   const entry: WorkloadEntryObject = {
     apiVersion: `${ISTIO_NETWORKING_GROUP}/${ISTIO_NETWORKING_VERSION}`,

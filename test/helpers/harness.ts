@@ -66,9 +66,12 @@ export interface Harness {
  * Both stand-ins on loopback, the environment pointing the real SDK clients and client-node at
  * them, and the handler's wiring reset so it reads that environment.
  */
-export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
+export async function startHarness(
+  env: Record<string, string> = {},
+  options: { now?: () => number } = {},
+): Promise<Harness> {
   const kube = await startKubeApi({ namespaces: ['default', NAMESPACE, 'other'] });
-  const aws = await startAwsApi({ region: 'us-west-2' });
+  const aws = await startAwsApi({ region: 'us-west-2', ...(options.now ? { now: options.now } : {}) });
   const dir = mkdtempSync(join(tmpdir(), 'vm-registrar-test-'));
   const kubeconfig = join(dir, 'kubeconfig');
   kube.writeKubeconfig(kubeconfig);

@@ -80,10 +80,10 @@ describe('RegistrarStack with every option set', () => {
     }
   });
 
-  it('scopes CompleteLifecycleAction to the groups and drops DescribeCluster when endpoint and CA are given', () => {
+  it('scopes CompleteLifecycleAction (and heartbeats) to the groups and drops DescribeCluster when endpoint and CA are given', () => {
     const statements = roleStatements(template, logicalId(stack.registrar.functions.registrar.role!));
     expect(statements).toContainEqual({
-      Action: 'autoscaling:CompleteLifecycleAction',
+      Action: ['autoscaling:CompleteLifecycleAction', 'autoscaling:RecordLifecycleActionHeartbeat'],
       Effect: 'Allow',
       Resource: [
         'arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:*:autoScalingGroupName/my-asg',

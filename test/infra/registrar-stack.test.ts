@@ -255,15 +255,21 @@ describe('RegistrarStack: registrar function', () => {
       POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       POWERTOOLS_LOG_LEVEL: 'INFO',
       NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=4',
+      DRAIN_SECONDS: '30',
+      LIFECYCLE_RETRY_SECONDS: '15',
+      TERMINATE_RETRY_LIMIT_SECONDS: '3600',
     };
     const variables = (fn: object) =>
       template.findResources('AWS::Lambda::Function')[logicalId(fn as never)]!.Properties.Environment
         .Variables;
     expect(variables(stack.registrar.functions.reconciler)).toEqual(expected);
-    // The registrar alone moves records that cannot succeed on retry to the DLQ.
+    // The registrar alone moves records that cannot succeed on retry to the DLQ, and waits on its own
+    // queue (with the margin of a wait: 30 s timeout + 1 s window + 5 s).
     expect(variables(stack.registrar.functions.registrar)).toEqual({
       ...expected,
       DEAD_LETTER_QUEUE_URL: ref(stack.registrar.deadLetterQueue),
+      LIFECYCLE_QUEUE_URL: ref(stack.registrar.queue),
+      LIFECYCLE_HEARTBEAT_MARGIN_SECONDS: '36',
     });
   });
 
@@ -306,7 +312,7 @@ describe('RegistrarStack: reconcile schedule', () => {
 });
 
 describe('RegistrarStack: IAM (every statement)', () => {
-  it('registrar role: X-Ray, its own logs, DescribeInstances, DescribeCluster, CompleteLifecycleAction, the queue', () => {
+  it('registrar role: X-Ray, its own logs, DescribeInstances, DescribeCluster, lifecycle actions and hooks, the queue', () => {
     const functions = stack.registrar.functions;
     expect(roleStatements(template, logicalId(functions.registrar.role!))).toEqual([
       { Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], Effect: 'Allow', Resource: '*' },
@@ -334,18 +340,26 @@ describe('RegistrarStack: IAM (every statement)', () => {
         Resource: pseudoArn('eks', 'cluster/mesh'),
       },
       {
-        Action: 'autoscaling:CompleteLifecycleAction',
+        Action: ['autoscaling:CompleteLifecycleAction', 'autoscaling:RecordLifecycleActionHeartbeat'],
         Condition: { Null: { 'autoscaling:ResourceTag/istio-vm/workload-group': 'false' } },
         Effect: 'Allow',
         Resource: pseudoArn('autoscaling', 'autoScalingGroup:*:autoScalingGroupName/*'),
       },
       {
+        Sid: 'ReadLifecycleHooks',
+        Action: 'autoscaling:DescribeLifecycleHooks',
+        Effect: 'Allow',
+        Resource: '*',
+      },
+      {
+        // Consumes its queue and sends lifecycle continuations to it.
         Action: [
           'sqs:ChangeMessageVisibility',
           'sqs:DeleteMessage',
           'sqs:GetQueueAttributes',
           'sqs:GetQueueUrl',
           'sqs:ReceiveMessage',
+          'sqs:SendMessage',
         ],
         Effect: 'Allow',
         Resource: getAtt(stack.registrar.queue),

@@ -132,6 +132,7 @@ describe('Registrar handler: instances in other accounts and regions', () => {
       lifecycleHookName: 'istio-vm-registrar-launch',
       instanceId: 'i-0b00000000000b001',
       token: '87654321-4321-4321-4321-210987654321',
+      transition: 'launching',
     });
     // Act
     const response = await h.send([lifecycleLaunch(SPOKE, 'i-0b00000000000b001')]);

@@ -181,6 +181,7 @@ describe('Registrar handler: level-triggered convergence', () => {
       lifecycleHookName: sample.detail.LifecycleHookName,
       instanceId: IDS[0]!,
       token: sample.detail.LifecycleActionToken,
+      transition: 'launching',
     });
     const count = vi.spyOn(telemetry, 'count');
 

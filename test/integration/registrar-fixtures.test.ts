@@ -131,6 +131,7 @@ describe('Registrar handler: every verbatim AWS event sample', () => {
           lifecycleHookName: c.lifecycle.hook,
           instanceId: id,
           token: c.lifecycle.token,
+          transition: file.includes('terminate') ? 'terminating' : 'launching',
         });
       }
       const addMetric = vi.spyOn(metrics, 'addMetric');

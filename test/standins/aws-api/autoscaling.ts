@@ -1,18 +1,74 @@
 /**
- * Auto Scaling side of the stand-in: lifecycle actions (CompleteLifecycleAction,
- * RecordLifecycleActionHeartbeat) and DescribeAutoScalingInstances over the EC2 store.
+ * Auto Scaling side of the stand-in: lifecycle hooks and actions (CompleteLifecycleAction,
+ * RecordLifecycleActionHeartbeat, DescribeLifecycleHooks, timeouts applying the default result)
+ * and DescribeAutoScalingInstances over the EC2 store.
  */
 import type { InstanceStore } from './ec2.ts';
 import { DEFAULT_INSTANCE_TYPE } from './ec2.ts';
 import { ApiError, readList } from './protocol.ts';
-import type { CompletedLifecycleAction, FakeInstance, LifecycleAction } from './types.ts';
+import type {
+  CompletedLifecycleAction,
+  FakeInstance,
+  LifecycleAction,
+  LifecycleHookSpec,
+  PendingLifecycleAction,
+} from './types.ts';
 import { el } from './xml.ts';
 
 export const ASG_NAME_TAG = 'aws:autoscaling:groupName';
 
+/** The service's defaults for a hook created without them. */
+const DEFAULT_HEARTBEAT_TIMEOUT = 3600;
+const DEFAULT_RESULT = 'ABANDON';
+const MAX_GLOBAL_TIMEOUT = 172_800;
+
+/**
+ * Lifecycle hooks and their pending actions, on the stand-in's clock. An action's heartbeat timeout
+ * is its hook's (3600 s without a registered hook); a heartbeat restarts it, never past the global
+ * timeout (100 x the heartbeat timeout, at most 48 h). When either runs out the hook's default
+ * result is applied, as by Auto Scaling: the action leaves `pending` and is recorded with
+ * `by: 'timeout'`. The instance's Auto Scaling state follows the action: `Pending:Wait` /
+ * `Terminating:Wait` while it waits; after it, `InService` (launch, CONTINUE) or
+ * `Terminating:Proceed` (launch ABANDON, and every termination).
+ */
 export class LifecycleRegistry {
-  readonly pending: LifecycleAction[] = [];
+  readonly hooks: LifecycleHookSpec[] = [];
+  readonly pending: PendingLifecycleAction[] = [];
   readonly completed: CompletedLifecycleAction[] = [];
+  readonly #store: InstanceStore | undefined;
+  readonly #now: () => number;
+  readonly #onTimeout: (action: CompletedLifecycleAction) => void;
+
+  constructor(
+    store?: InstanceStore,
+    now: () => number = Date.now,
+    onTimeout: (action: CompletedLifecycleAction) => void = () => {},
+  ) {
+    this.#store = store;
+    this.#now = now;
+    this.#onTimeout = onTimeout;
+  }
+
+  addHook(hook: LifecycleHookSpec): void {
+    if (!hook?.autoScalingGroupName || !hook.lifecycleHookName)
+      throw new Error('addLifecycleHook: autoScalingGroupName and lifecycleHookName are required');
+    if (hook.transition !== 'launching' && hook.transition !== 'terminating')
+      throw new Error('addLifecycleHook: transition must be launching or terminating');
+    const timeout = hook.heartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT;
+    if (!Number.isInteger(timeout) || timeout < 30 || timeout > 7200)
+      throw new Error('addLifecycleHook: heartbeatTimeout must be 30-7200 seconds');
+    const at = this.hooks.findIndex(
+      (h) =>
+        h.autoScalingGroupName === hook.autoScalingGroupName &&
+        h.lifecycleHookName === hook.lifecycleHookName,
+    );
+    if (at >= 0) this.hooks.splice(at, 1);
+    this.hooks.push({ ...hook });
+  }
+
+  hook(group: string, name: string): LifecycleHookSpec | undefined {
+    return this.hooks.find((h) => h.autoScalingGroupName === group && h.lifecycleHookName === name);
+  }
 
   add(action: LifecycleAction): void {
     for (const field of ['autoScalingGroupName', 'lifecycleHookName', 'instanceId', 'token'] as const) {
@@ -22,7 +78,61 @@ export class LifecycleRegistry {
     }
     const existing = this.pending.findIndex((a) => a.token === action.token);
     if (existing >= 0) this.pending.splice(existing, 1);
-    this.pending.push({ ...action });
+    const hook = this.hook(action.autoScalingGroupName, action.lifecycleHookName);
+    const transition = action.transition ?? hook?.transition;
+    const timeout = (hook?.heartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT) * 1000;
+    const now = this.#now();
+    this.pending.push({
+      ...action,
+      ...(transition ? { transition } : {}),
+      startedAt: now,
+      expiresAt: now + timeout,
+      globalExpiresAt: now + Math.min(100 * timeout, MAX_GLOBAL_TIMEOUT * 1000),
+      heartbeats: 0,
+    });
+    if (transition)
+      this.#setState(action.instanceId, transition === 'launching' ? 'Pending:Wait' : 'Terminating:Wait');
+  }
+
+  /** Applies the default result of every action whose timeout has passed. */
+  expire(): void {
+    const now = this.#now();
+    for (const action of [...this.pending]) {
+      const at = Math.min(action.expiresAt, action.globalExpiresAt);
+      if (at > now) continue;
+      const hook = this.hook(action.autoScalingGroupName, action.lifecycleHookName);
+      const done = this.finish(action, hook?.defaultResult ?? DEFAULT_RESULT, 'timeout', at);
+      this.#onTimeout(done);
+    }
+  }
+
+  heartbeat(action: PendingLifecycleAction): void {
+    const hook = this.hook(action.autoScalingGroupName, action.lifecycleHookName);
+    const timeout = (hook?.heartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT) * 1000;
+    action.expiresAt = Math.min(this.#now() + timeout, action.globalExpiresAt);
+    action.heartbeats++;
+  }
+
+  finish(
+    action: PendingLifecycleAction,
+    result: string,
+    by: 'call' | 'timeout',
+    at = this.#now(),
+  ): CompletedLifecycleAction {
+    const index = this.pending.indexOf(action);
+    if (index >= 0) this.pending.splice(index, 1);
+    const { startedAt: _s, expiresAt: _e, globalExpiresAt: _g, heartbeats: _h, ...rest } = action;
+    const done: CompletedLifecycleAction = { ...rest, result, by, at };
+    this.completed.push(done);
+    if (action.transition === 'launching')
+      this.#setState(action.instanceId, result === 'CONTINUE' ? 'InService' : 'Terminating:Proceed');
+    if (action.transition === 'terminating') this.#setState(action.instanceId, 'Terminating:Proceed');
+    return done;
+  }
+
+  #setState(instanceId: string, state: string): void {
+    const instance = this.#store?.get(instanceId);
+    if (instance) this.#store!.put({ ...instance, autoScalingLifecycleState: state });
   }
 }
 
@@ -39,7 +149,8 @@ function requireParams(params: URLSearchParams, names: string[]): void {
   throw new ApiError('ValidationError', `${count}: ${parts.join('; ')}`);
 }
 
-function findAction(registry: LifecycleRegistry, params: URLSearchParams): number {
+function findAction(registry: LifecycleRegistry, params: URLSearchParams): PendingLifecycleAction {
+  registry.expire();
   requireParams(params, ['AutoScalingGroupName', 'LifecycleHookName']);
   const group = params.get('AutoScalingGroupName')!;
   const hook = params.get('LifecycleHookName')!;
@@ -63,7 +174,7 @@ function findAction(registry: LifecycleRegistry, params: URLSearchParams): numbe
         : `No active Lifecycle Action found with instance ID ${instanceId}`,
     );
   }
-  return index;
+  return registry.pending[index]!;
 }
 
 export function completeLifecycleAction(registry: LifecycleRegistry, params: URLSearchParams): string {
@@ -75,15 +186,44 @@ export function completeLifecycleAction(registry: LifecycleRegistry, params: URL
       `Value '${result}' at 'lifecycleActionResult' failed to satisfy constraint: Member must be CONTINUE or ABANDON`,
     );
   }
-  const index = findAction(registry, params);
-  const [action] = registry.pending.splice(index, 1);
-  registry.completed.push({ ...action!, result });
+  registry.finish(findAction(registry, params), result, 'call');
   return '';
 }
 
 export function recordLifecycleActionHeartbeat(registry: LifecycleRegistry, params: URLSearchParams): string {
-  findAction(registry, params);
+  registry.heartbeat(findAction(registry, params));
   return '';
+}
+
+/** DescribeLifecycleHooks: the group's registered hooks (all, or those named). */
+export function describeLifecycleHooks(registry: LifecycleRegistry, params: URLSearchParams): string {
+  requireParams(params, ['AutoScalingGroupName']);
+  const group = params.get('AutoScalingGroupName')!;
+  const names = readList(params, 'LifecycleHookNames.member');
+  const hooks = registry.hooks.filter(
+    (h) => h.autoScalingGroupName === group && (names.length === 0 || names.includes(h.lifecycleHookName)),
+  );
+  const members = hooks
+    .map((h) => {
+      const timeout = h.heartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT;
+      return (
+        '<member>' +
+        el('LifecycleHookName', h.lifecycleHookName) +
+        el('AutoScalingGroupName', h.autoScalingGroupName) +
+        el(
+          'LifecycleTransition',
+          h.transition === 'launching'
+            ? 'autoscaling:EC2_INSTANCE_LAUNCHING'
+            : 'autoscaling:EC2_INSTANCE_TERMINATING',
+        ) +
+        el('HeartbeatTimeout', timeout) +
+        el('GlobalTimeout', Math.min(100 * timeout, MAX_GLOBAL_TIMEOUT)) +
+        el('DefaultResult', h.defaultResult ?? DEFAULT_RESULT) +
+        '</member>'
+      );
+    })
+    .join('');
+  return members === '' ? '<LifecycleHooks/>' : `<LifecycleHooks>${members}</LifecycleHooks>`;
 }
 
 function lifecycleState(i: FakeInstance): string | undefined {

@@ -10,10 +10,12 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { seededRandom } from '../seeded-random.ts';
+import { nextSequence } from '../sequence.ts';
 import {
   completeLifecycleAction,
   describeAutoScalingGroups,
   describeAutoScalingInstances,
+  describeLifecycleHooks,
   describeWarmPool,
   LifecycleRegistry,
   recordLifecycleActionHeartbeat,
@@ -29,18 +31,26 @@ import {
   errorResponse,
   type Service,
 } from './protocol.ts';
-import type { AwsApiStandIn, AwsFaultPlan, FakeInstance } from './types.ts';
+import { flattenMembers, QueueStore, sqsAction, sqsError } from './sqs.ts';
+import type { AwsApiStandIn, AwsCall, AwsFaultPlan, FakeInstance } from './types.ts';
 
 export { ASG_NAME_TAG } from './autoscaling.ts';
 export { SUPPORTED_FILTERS } from './ec2.ts';
 export type {
   AwsApiStandIn,
+  AwsCall,
   AwsFaultPlan,
   CompletedLifecycleAction,
   FakeInstance,
   InstanceStateName,
   LifecycleAction,
+  LifecycleHookSpec,
+  PendingLifecycleAction,
+  QueuedMessage,
 } from './types.ts';
+
+/** The call log keeps the most recent calls only. */
+const MAX_LOGGED_CALLS = 20_000;
 
 type Ec2Handler = (params: URLSearchParams) => Buffer;
 type AutoScalingHandler = (params: URLSearchParams) => string;
@@ -48,6 +58,7 @@ type AutoScalingHandler = (params: URLSearchParams) => string;
 const AUTO_SCALING_ACTIONS = new Set([
   'CompleteLifecycleAction',
   'RecordLifecycleActionHeartbeat',
+  'DescribeLifecycleHooks',
   'DescribeAutoScalingInstances',
   'DescribeAutoScalingGroups',
   'DescribeWarmPool',
@@ -72,11 +83,39 @@ async function readBody(req: IncomingMessage): Promise<string> {
 }
 
 export async function startAwsApi(
-  options: { region?: string; latencyMs?: number } = {},
+  options: {
+    region?: string;
+    latencyMs?: number;
+    /** The clock of lifecycle timeouts and queue delays (a test's virtual clock); default Date.now. */
+    now?: () => number;
+  } = {},
 ): Promise<AwsApiStandIn> {
   const region = options.region ?? 'us-west-2';
+  const now = options.now ?? Date.now;
   const store = new InstanceStore(region);
-  const lifecycle = new LifecycleRegistry();
+  const log: AwsCall[] = [];
+  const lifecycle = new LifecycleRegistry(store, now, (done) =>
+    record({
+      seq: nextSequence(),
+      at: done.at,
+      service: 'autoscaling',
+      action: 'LifecycleActionTimeout',
+      params: {
+        AutoScalingGroupName: done.autoScalingGroupName,
+        LifecycleHookName: done.lifecycleHookName,
+        InstanceId: done.instanceId,
+        LifecycleActionToken: done.token,
+        LifecycleActionResult: done.result,
+      },
+      status: 200,
+    }),
+  );
+  let queues: QueueStore | undefined;
+  // Bounded: a bench's hundreds of thousands of calls must not grow the stand-in without end.
+  const record = (call: AwsCall) => {
+    if (log.length >= MAX_LOGGED_CALLS) log.splice(0, log.length - MAX_LOGGED_CALLS + 1);
+    log.push(call);
+  };
   const byAction = new Map<string, number>();
   let total = 0;
   let faults: AwsFaultPlan | undefined;
@@ -91,6 +130,7 @@ export async function startAwsApi(
   const autoScalingHandlers: Record<string, AutoScalingHandler> = {
     CompleteLifecycleAction: (p) => completeLifecycleAction(lifecycle, p),
     RecordLifecycleActionHeartbeat: (p) => recordLifecycleActionHeartbeat(lifecycle, p),
+    DescribeLifecycleHooks: (p) => describeLifecycleHooks(lifecycle, p),
     DescribeAutoScalingInstances: (p) => describeAutoScalingInstances(store, p),
     DescribeAutoScalingGroups: (p) => describeAutoScalingGroups(store, p, region),
     DescribeWarmPool: (p) => describeWarmPool(store, p),
@@ -159,7 +199,55 @@ export async function startAwsApi(
       : Buffer.from(autoScalingResponse(action, requestId, autoScalingHandlers[action]!(params)), 'utf8');
   }
 
+  /** SQS speaks AWS JSON 1.0: `X-Amz-Target: AmazonSQS.<Operation>`, a JSON body and answer. */
+  async function handleSqs(req: IncomingMessage, res: ServerResponse, target: string): Promise<void> {
+    const requestId = randomUUID();
+    const operation = target.slice('AmazonSQS.'.length);
+    const text = await readBody(req);
+    total++;
+    byAction.set(operation, (byAction.get(operation) ?? 0) + 1);
+    if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs));
+    lifecycle.expire();
+    let input: Record<string, unknown> = {};
+    let status = 200;
+    let payload: string;
+    let headers: Record<string, string> = {};
+    try {
+      try {
+        input = JSON.parse(text || '{}') as Record<string, unknown>;
+      } catch {
+        throw new ApiError('SerializationException', 'Malformed JSON request body.');
+      }
+      payload = JSON.stringify(sqsAction(queues!, operation, input));
+    } catch (err) {
+      const apiError =
+        err instanceof ApiError
+          ? err
+          : new ApiError('InternalError', `stand-in failure: ${(err as Error)?.message ?? String(err)}`, 500);
+      status = apiError.status;
+      ({ body: payload, headers } = sqsError(apiError));
+    }
+    record({
+      seq: nextSequence(),
+      at: now(),
+      service: 'sqs',
+      action: operation,
+      params: flattenMembers(input),
+      status,
+      ...(status !== 200 ? { error: JSON.parse(payload).__type } : {}),
+    });
+    res.writeHead(status, {
+      'content-type': 'application/x-amz-json-1.0',
+      'content-length': Buffer.byteLength(payload),
+      'x-amzn-requestid': requestId,
+      ...headers,
+    });
+    res.end(payload);
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const target = req.headers['x-amz-target'];
+    if (typeof target === 'string' && target.startsWith('AmazonSQS.')) return handleSqs(req, res, target);
     const requestId = randomUUID();
     const params = new URLSearchParams(await readBody(req));
     const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
@@ -170,8 +258,10 @@ export async function startAwsApi(
     const service = serviceOf(params);
     if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs));
     if (requestHook) await requestHook({ action });
+    lifecycle.expire();
 
     let status = 200;
+    let error: string | undefined;
     let payload: Buffer;
     try {
       payload = answer(params, service, action, requestId);
@@ -181,8 +271,18 @@ export async function startAwsApi(
           ? err
           : new ApiError('InternalError', `stand-in failure: ${(err as Error)?.message ?? String(err)}`, 500);
       status = apiError.status;
+      error = apiError.code;
       payload = Buffer.from(errorResponse(service, apiError, requestId), 'utf8');
     }
+    record({
+      seq: nextSequence(),
+      at: now(),
+      service,
+      action,
+      params: Object.fromEntries([...params].filter(([k]) => k !== 'Action' && k !== 'Version')),
+      status,
+      ...(error ? { error } : {}),
+    });
     res.writeHead(status, {
       'content-type': 'text/xml;charset=UTF-8',
       'content-length': payload.length,
@@ -206,6 +306,7 @@ export async function startAwsApi(
     });
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  queues = new QueueStore(url, now);
   let closing: Promise<void> | undefined;
 
   return {
@@ -213,6 +314,7 @@ export async function startAwsApi(
     env: () => ({
       AWS_ENDPOINT_URL_EC2: url,
       AWS_ENDPOINT_URL_AUTO_SCALING: url,
+      AWS_ENDPOINT_URL_SQS: url,
       AWS_REGION: region,
       AWS_ACCESS_KEY_ID: 'AKIASTANDIN000000000',
       AWS_SECRET_ACCESS_KEY: 'stand-in-secret-access-key',
@@ -230,11 +332,28 @@ export async function startAwsApi(
       return parsed.map((i) => ({ ...i, tags: { ...i.tags } }));
     },
     addLifecycleAction: (action) => lifecycle.add(action),
-    completedLifecycleActions: () => lifecycle.completed.map((a) => ({ ...a })),
+    completedLifecycleActions: () => {
+      lifecycle.expire();
+      return lifecycle.completed.map((a) => ({ ...a }));
+    },
+    addLifecycleHook: (hook) => lifecycle.addHook(hook),
+    pendingLifecycleActions: () => {
+      lifecycle.expire();
+      return lifecycle.pending.map((a) => ({ ...a }));
+    },
+    expireLifecycleActions: () => lifecycle.expire(),
+    calls: () => log.map((c) => ({ ...c, params: { ...c.params } })),
+    createQueue: (name, queueOptions) => queues!.create(name, queueOptions),
+    enqueue: (queueUrl, body, delaySeconds) => queues!.send(queueUrl, body, delaySeconds ?? 0),
+    receive: (queueUrl, max) => queues!.receive(queueUrl, max),
+    deleteMessage: (queueUrl, receiptHandle) => queues!.delete(queueUrl, receiptHandle),
+    nextVisibleAt: (queueUrl) => queues!.nextVisibleAt(queueUrl),
+    queueMessages: (queueUrl) => queues!.messages(queueUrl),
     stats: () => ({ total, byAction: Object.fromEntries(byAction) }),
     resetStats: () => {
       total = 0;
       byAction.clear();
+      log.length = 0;
     },
     setFaults: (plan) => {
       if (plan) {

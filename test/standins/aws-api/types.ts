@@ -63,16 +63,74 @@ export interface LifecycleAction {
   lifecycleHookName: string;
   instanceId: string;
   token: string;
+  /**
+   * The hook's transition; by default that of the hook registered with `addLifecycleHook`. When
+   * known, the instance's Auto Scaling state becomes `Pending:Wait` / `Terminating:Wait`.
+   */
+  transition?: 'launching' | 'terminating';
 }
 
 export interface CompletedLifecycleAction extends LifecycleAction {
   result: string;
+  /** `call`: CompleteLifecycleAction; `timeout`: the hook's default result applied by Auto Scaling. */
+  by: 'call' | 'timeout';
+  /** When (stand-in clock, epoch ms). */
+  at: number;
+}
+
+/** A pending action as the stand-in keeps it. */
+export interface PendingLifecycleAction extends LifecycleAction {
+  startedAt: number;
+  /** The heartbeat timeout runs out here (restarted by each heartbeat). */
+  expiresAt: number;
+  /** The global timeout: no heartbeat extends the action past it. */
+  globalExpiresAt: number;
+  heartbeats: number;
+}
+
+/** A lifecycle hook on a group (PutLifecycleHook's fields the model uses). */
+export interface LifecycleHookSpec {
+  autoScalingGroupName: string;
+  lifecycleHookName: string;
+  transition: 'launching' | 'terminating';
+  /** Seconds, 30-7200; default 3600 (the service's). */
+  heartbeatTimeout?: number;
+  /** Default ABANDON (the service's). */
+  defaultResult?: 'CONTINUE' | 'ABANDON';
+}
+
+/** One request the stand-in answered (or a timeout it applied), in order. */
+export interface AwsCall {
+  /** Position among every call of both stand-ins (see ../sequence.ts). */
+  seq: number;
+  /** Stand-in clock, epoch ms. */
+  at: number;
+  service: 'ec2' | 'autoscaling' | 'sqs';
+  /** The API action, or `LifecycleActionTimeout` for a timeout applied by the model. */
+  action: string;
+  /** Request parameters (Query protocol) or members (JSON protocol), flattened to strings. */
+  params: Record<string, string>;
+  /** HTTP status answered (200 for a timeout). */
+  status: number;
+  /** Error code, when the call failed. */
+  error?: string;
+}
+
+/** A message as the queue model holds it. */
+export interface QueuedMessage {
+  messageId: string;
+  body: string;
+  /** Epoch ms (stand-in clock) from which a receive returns it. */
+  visibleAt: number;
+  receiveCount: number;
+  sentAt: number;
+  delaySeconds: number;
 }
 
 export interface AwsApiStandIn {
   readonly url: string;
   /**
-   * AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL_AUTO_SCALING, AWS_REGION and dummy
+   * AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL_AUTO_SCALING, AWS_ENDPOINT_URL_SQS, AWS_REGION and dummy
    * AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. AWS_MAX_ATTEMPTS is deliberately not set.
    */
   env(): Record<string, string>;
@@ -85,6 +143,36 @@ export interface AwsApiStandIn {
   loadDescribeInstancesXml(xml: string): FakeInstance[];
   addLifecycleAction(action: LifecycleAction): void;
   completedLifecycleActions(): CompletedLifecycleAction[];
+  /** Registers a hook (DescribeLifecycleHooks answers it; its timeouts drive the actions'). */
+  addLifecycleHook(hook: LifecycleHookSpec): void;
+  /** Pending actions, after applying any timeout the clock has passed. */
+  pendingLifecycleActions(): PendingLifecycleAction[];
+  /** Applies the default result of every action whose timeout the clock has passed. */
+  expireLifecycleActions(): void;
+  /** Every request answered and timeout applied, in order. */
+  calls(): AwsCall[];
+  /** SQS: creates a queue and returns its URL (`<url>/123456789012/<name>`). */
+  createQueue(
+    name: string,
+    options?: { visibilityTimeoutSeconds?: number; maxReceiveCount?: number; deadLetterQueueUrl?: string },
+  ): string;
+  /** SQS: what EventBridge does: puts a message on a queue. */
+  enqueue(queueUrl: string, body: string, delaySeconds?: number): string;
+  /**
+   * SQS: what the Lambda event source does: receives up to `max` visible messages (each becomes
+   * invisible for the visibility timeout, its receive count goes up; one received more than
+   * maxReceiveCount times moves to the dead-letter queue instead).
+   */
+  receive(
+    queueUrl: string,
+    max?: number,
+  ): Array<{ messageId: string; receiptHandle: string; body: string; receiveCount: number }>;
+  /** SQS: deletes a received message (a record the handler processed). */
+  deleteMessage(queueUrl: string, receiptHandle: string): void;
+  /** SQS: the earliest time a message of the queue becomes visible (undefined: empty). */
+  nextVisibleAt(queueUrl: string): number | undefined;
+  /** SQS: the queue's messages, visible or not. */
+  queueMessages(queueUrl: string): QueuedMessage[];
   stats(): { total: number; byAction: Record<string, number> };
   resetStats(): void;
   setFaults(plan: AwsFaultPlan | undefined): void;

@@ -20,6 +20,10 @@ describe('Function: loadConfig()', () => {
       requireGroupAllowList: false,
       fleet: { home: { region: 'eu-west-1' }, spokes: [] },
       defaultServiceMode: 'none',
+      drainSeconds: 30,
+      lifecycleRetrySeconds: 15,
+      terminateRetryLimitSeconds: 3600,
+      lifecycleHeartbeatMarginSeconds: 36,
     });
   });
 

@@ -100,3 +100,28 @@ describe('Function: planReconcile()', () => {
     expect(plan.unchanged.get('bookinfo/reviews')).toBe(1);
   });
 });
+
+describe('Function: planReconcile() and the probe launch gate', () => {
+  it('neither creates nor deletes the entry of a VM Auto Scaling holds for the probe gate', () => {
+    // Prepare: a probe-gated group; one VM held without an entry, one held whose entry the gate wrote.
+    const gated = group({
+      annotations: { 'istio-vm-registrar.io/launch-gate': 'probe' },
+      probe: { httpGet: { port: 8080, path: '/ready' } },
+    });
+    const held = { autoScalingLifecycleState: 'Pending:Wait' };
+    const written = entryFor(2);
+
+    // Act
+    const plan = planReconcile(
+      input({
+        groups: new Map([[groupKey(gated), gated]]),
+        instances: [facts({ instanceId: id(1), ...held }), facts({ instanceId: id(2), ...held })],
+        entries: [written],
+      }),
+    );
+
+    // Assess
+    expect(plan.changes).toEqual([]);
+    expect(plan.unchanged.get('bookinfo/reviews')).toBe(1);
+  });
+});

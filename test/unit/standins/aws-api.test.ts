@@ -583,7 +583,9 @@ describe('Stand-in: EC2 and Auto Scaling Query API', () => {
 
       // Assess
       expect(out.$metadata.httpStatusCode).toBe(200);
-      expect(api.completedLifecycleActions()).toEqual([{ ...action, result: 'CONTINUE' }]);
+      expect(api.completedLifecycleActions()).toEqual([
+        { ...action, result: 'CONTINUE', by: 'call', at: expect.any(Number) },
+      ]);
     });
 
     it('completes a pending action by instance id, hook and group', async () => {
@@ -601,7 +603,9 @@ describe('Stand-in: EC2 and Auto Scaling Query API', () => {
       );
 
       // Assess
-      expect(api.completedLifecycleActions()).toEqual([{ ...action, result: 'ABANDON' }]);
+      expect(api.completedLifecycleActions()).toEqual([
+        { ...action, result: 'ABANDON', by: 'call', at: expect.any(Number) },
+      ]);
     });
 
     it('rejects completing an action twice, or one that is not pending, with ValidationError', async () => {
