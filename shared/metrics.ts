@@ -179,6 +179,12 @@ export const METRICS = {
     dimensions: total,
     description: 'Errors of a sweep (listings, writes).',
   },
+  ReconcileRequestsRejected: {
+    unit: 'Count',
+    dimensions: total,
+    description:
+      'Invocations of the reconciler refused before any work: the payload is not a reconcile request (a misconfigured schedule or a hand-made invocation).',
+  },
   ReconcileSafetyStops: {
     unit: 'Count',
     dimensions: total,

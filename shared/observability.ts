@@ -2,7 +2,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { LogFormatter, Logger, LogItem } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { Tracer } from '@aws-lambda-powertools/tracer';
+import type { Tracer } from '@aws-lambda-powertools/tracer';
+import type middy from '@middy/core';
 import { METRICS_NAMESPACE } from './constants.ts';
 import {
   DEFAULT_MAX_METRIC_GROUPS,
@@ -23,6 +24,47 @@ const namespace = process.env.POWERTOOLS_METRICS_NAMESPACE ?? METRICS_NAMESPACE;
  * once known, `instanceId`, `workloadGroup` and `outcome`. Concurrent records each keep their own.
  */
 const recordContext = new AsyncLocalStorage<Record<string, string>>();
+
+/**
+ * Whether Powertools' Tracer would trace in this environment, by its own rule: in a Lambda
+ * execution environment (not SAM local, not the Amplify mock) unless POWERTOOLS_TRACE_ENABLED=false.
+ */
+export function tracingEnabled(env: Record<string, string | undefined> = process.env): boolean {
+  const executionEnv = env.AWS_EXECUTION_ENV ?? '';
+  return (
+    (env.POWERTOOLS_TRACE_ENABLED ?? '').toLowerCase() !== 'false' &&
+    executionEnv !== '' &&
+    executionEnv !== 'AWS_Lambda_amplify-mock' &&
+    (env.AWS_SAM_LOCAL ?? '') === ''
+  );
+}
+
+/**
+ * Powertools' Tracer, loaded only when tracing is on: the X-Ray SDK behind it turns on async-hooks
+ * context tracking for every promise as soon as it is imported, which the CLI, the tests and a
+ * function with tracing off would pay for nothing (docs/benchmarks.md).
+ */
+const xray: Tracer | undefined = tracingEnabled()
+  ? new (await import('@aws-lambda-powertools/tracer')).Tracer({ serviceName })
+  : undefined;
+
+/** What the code needs from the tracer; a pass-through when tracing is off. */
+export const tracer = {
+  enabled: xray !== undefined,
+  /** Traces the calls of an AWS SDK v3 client (subsegments per call). */
+  captureAWSv3Client<T>(client: T): T {
+    return xray ? xray.captureAWSv3Client(client) : client;
+  },
+};
+
+/** The handler's tracing middleware (a segment per invocation), or one that does nothing. */
+export async function tracingMiddleware(options?: {
+  captureResponse?: boolean;
+}): Promise<middy.MiddlewareObj> {
+  if (!xray) return { before: () => {} };
+  const { captureLambdaHandler } = await import('@aws-lambda-powertools/tracer/middleware');
+  return captureLambdaHandler(xray, options);
+}
 
 /** Runs `fn` with a record's log context (`correlationId` made here unless given). */
 export function withRecordContext<T>(keys: Record<string, string>, fn: () => T): T {
@@ -71,7 +113,6 @@ export const logger = new Logger({
   logFormatter: new RecordLogFormatter(),
 });
 export const metrics = new Metrics({ serviceName, namespace });
-export const tracer = new Tracer({ serviceName });
 
 /**
  * Dimensions of one emission: one of the metric's defined sets (shared/metrics.ts), either as

@@ -95,7 +95,12 @@ export class RegistrarDashboard extends Construct {
             statistic: cloudwatch.Stats.SUM,
             label: 'reconciler errors',
           }),
-          ...custom([Metric.EventsFailed, Metric.KubernetesErrors, Metric.ReconcileErrors]),
+          ...custom([
+            Metric.EventsFailed,
+            Metric.KubernetesErrors,
+            Metric.ReconcileErrors,
+            Metric.ReconcileRequestsRejected,
+          ]),
         ],
         { width: 6 },
       ),
