@@ -150,11 +150,23 @@ describe('Bad input: every case of test/fixtures/bad-input through the real hand
       });
     }
     if (c.lifecycleAction) {
+      // Auto Scaling holds the instance in Pending:Wait (Terminating:Wait) on the hook the event names.
+      const transition = JSON.stringify(c.event).includes('EC2_INSTANCE_TERMINATING')
+        ? 'terminating'
+        : 'launching';
+      h.aws.addLifecycleHook({
+        autoScalingGroupName: 'my-asg',
+        lifecycleHookName: 'my-lifecycle-hook',
+        transition,
+        heartbeatTimeout: 300,
+        defaultResult: 'CONTINUE',
+      });
       h.aws.addLifecycleAction({
         autoScalingGroupName: 'my-asg',
         lifecycleHookName: 'my-lifecycle-hook',
         instanceId: bad,
         token: 'a-token-the-event-does-not-carry',
+        transition,
       });
     }
     const count = vi.spyOn(telemetry, 'count');
