@@ -1,24 +1,23 @@
 /**
- * `npm run build`: bundles each Lambda handler exactly as the CDK stack does (infra/bundling.ts)
- * into dist/<function>/index.mjs and prints the sizes. Useful to inspect or upload the artefacts
- * without CDK; `cdk synth` bundles on its own.
+ * Bundles the Lambda handlers exactly as the CDK stack does (infra/bundling.ts).
+ *
+ * - `npm run build`: every handler into dist/<function>/index.mjs, with the sizes printed.
+ * - `node infra/bundle.ts <function> <outdir>`: one handler into <outdir>/index.mjs; what the CDK
+ *   functions run to build their asset (infra/constructs/node-function.ts).
  */
-import { statSync } from 'node:fs';
 import path from 'node:path';
-import { build } from 'esbuild';
-import {
-  entryPath,
-  esbuildBuildOptions,
-  FUNCTION_ENTRIES,
-  type FunctionName,
-  PROJECT_ROOT,
-} from './bundling.ts';
+import { bundleHandler, entryPath, FUNCTION_ENTRIES, type FunctionName, PROJECT_ROOT } from './bundling.ts';
 
-const { outExtension: _ext, ...options } = esbuildBuildOptions;
-for (const fn of Object.keys(FUNCTION_ENTRIES) as FunctionName[]) {
-  const outfile = path.join(PROJECT_ROOT, 'dist', fn, 'index.mjs');
-  await build({ ...options, entryPoints: [entryPath(fn)], outfile });
+const [only, outdir] = process.argv.slice(2);
+const names = Object.keys(FUNCTION_ENTRIES) as FunctionName[];
+if (only !== undefined && !names.includes(only as FunctionName)) {
+  process.stderr.write(`usage: node infra/bundle.ts [${names.join('|')} <outdir>]\n`);
+  process.exit(64);
+}
+for (const fn of only === undefined ? names : [only as FunctionName]) {
+  const outfile = path.join(outdir ?? path.join(PROJECT_ROOT, 'dist', fn), 'index.mjs');
+  const { bytes } = await bundleHandler(entryPath(fn), outfile);
   process.stdout.write(
-    `${fn}: ${path.relative(PROJECT_ROOT, outfile)} ${(statSync(outfile).size / 1024 / 1024).toFixed(2)} MB\n`,
+    `${fn}: ${path.relative(process.cwd(), outfile)} ${(bytes / 1024 / 1024).toFixed(2)} MB\n`,
   );
 }

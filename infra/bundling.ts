@@ -1,12 +1,20 @@
 /**
- * One definition of how the Lambda handlers are bundled, shared by the CDK functions
- * (`lambdaBundlingOptions`, for NodejsFunction) and by anything that calls esbuild directly
- * (`esbuildBuildOptions`: `npm run build`, bundle-size benchmarks), so the bundle measured is
- * the bundle deployed.
+ * One definition of how the Lambda handlers are bundled ({@link bundleHandler}), used by the CDK
+ * functions (through `infra/bundle.ts`, see infra/constructs/node-function.ts), `npm run build`,
+ * the bundle test and the benchmarks, so the bundle measured is the bundle deployed.
  */
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type BundlingOptions, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
-import type { BuildOptions } from 'esbuild';
+import { type BuildOptions, build, type Metafile } from 'esbuild';
+import {
+  clientNodeWords,
+  kubernetesApis,
+  kubernetesModels,
+  kubernetesModelsUsed,
+  projectWords,
+  requireBuiltins,
+  smithySchemaKeys,
+} from './bundle-plugins.ts';
 
 /** Repository root (holds package.json and package-lock.json). */
 export const PROJECT_ROOT = path.resolve(import.meta.dirname, '..');
@@ -90,20 +98,81 @@ export const esbuildBuildOptions = {
   alias: BUNDLE_ALIASES,
 } as const satisfies BuildOptions;
 
-/** The same options for `NodejsFunction` (local esbuild, never Docker). */
-export const lambdaBundlingOptions: BundlingOptions = {
-  forceDockerBundling: false,
-  format: OutputFormat.ESM,
-  target: NODE_TARGET,
-  minify: esbuildBuildOptions.minify,
-  sourceMap: esbuildBuildOptions.sourcemap,
-  sourceMapMode: SourceMapMode.DEFAULT,
-  sourcesContent: esbuildBuildOptions.sourcesContent,
-  mainFields: MAIN_FIELDS,
-  banner: ESM_REQUIRE_BANNER,
-  bundleAwsSDK: true,
-  externalModules: [],
-  esbuildArgs: Object.fromEntries(
-    Object.entries(BUNDLE_ALIASES).map(([from, to]) => [`--alias:${from}`, to]),
-  ),
-};
+export interface BundleResult {
+  readonly outfile: string;
+  /** Size of the bundle itself (the source map beside it not counted). */
+  readonly bytes: number;
+  readonly metafile: Metafile;
+}
+
+/** The client-node models of the last bundle built here (see {@link bundleHandler}); not committed. */
+/**
+ * What the last bundle built here needed from @kubernetes/client-node (see {@link bundleHandler}):
+ * its models (`null`: all) and the identifiers of its hand-written client-node modules. Not committed.
+ */
+const CACHE = path.join(PROJECT_ROOT, 'node_modules', '.cache', 'istio-vm-registrar', 'client-node.json');
+
+interface ClientNodeNeeds {
+  readonly models: Set<string> | undefined;
+  readonly words: Set<string>;
+}
+
+function cachedNeeds(): ClientNodeNeeds {
+  try {
+    const c = JSON.parse(readFileSync(CACHE, 'utf8')) as { models: string[] | null; words: string[] };
+    return { models: c.models === null ? undefined : new Set(c.models), words: new Set(c.words) };
+  } catch {
+    return { models: new Set(), words: new Set() };
+  }
+}
+
+function same(a: ReadonlySet<string> | undefined, b: ReadonlySet<string> | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.size === b.size && [...a].every((m) => b.has(m));
+}
+
+/**
+ * Bundles one handler into `outfile` (+ `outfile.map`) with {@link esbuildBuildOptions} and the
+ * plugins of infra/bundle-plugins.ts. What to keep of @kubernetes/client-node (the generated API
+ * methods the code can call, the models those (de)serialize) depends on which client-node modules
+ * are left after tree-shaking, known only once built: the build starts from what the last bundle
+ * needed (usually right, the functions share their adapters), checks it against what it built, and
+ * builds again with the right needs when they differ. The output depends on the code only, never on
+ * that starting guess.
+ */
+export async function bundleHandler(entry: string, outfile: string): Promise<BundleResult> {
+  const { outExtension: _ext, ...options } = esbuildBuildOptions;
+  const project = projectWords(PROJECT_ROOT);
+  let needs = cachedNeeds();
+  for (let attempt = 1; ; attempt++) {
+    const methods = new Set([...project, ...needs.words]);
+    let result: Awaited<ReturnType<typeof build<{ metafile: true }>>>;
+    try {
+      result = await build({
+        ...options,
+        absWorkingDir: PROJECT_ROOT,
+        entryPoints: [entry],
+        outfile,
+        metafile: true,
+        plugins: [requireBuiltins, smithySchemaKeys, kubernetesApis(methods), kubernetesModels(needs.models)],
+      });
+    } catch (error) {
+      // Code importing a model class the guess left out: build once with every model to find out.
+      if (needs.models === undefined || attempt > 3) throw error;
+      needs = { ...needs, models: undefined };
+      continue;
+    }
+    const words = clientNodeWords(result.metafile, PROJECT_ROOT);
+    const models = kubernetesModelsUsed(result.metafile, PROJECT_ROOT, new Set([...project, ...words]));
+    if (same(words, needs.words) && same(models, needs.models)) {
+      return { outfile, bytes: statSync(outfile).size, metafile: result.metafile };
+    }
+    if (attempt > 3) throw new Error(`bundling ${entry}: what it needs of client-node does not settle`);
+    needs = { models, words };
+    mkdirSync(path.dirname(CACHE), { recursive: true });
+    writeFileSync(
+      CACHE,
+      JSON.stringify({ models: models === undefined ? null : [...models].sort(), words: [...words].sort() }),
+    );
+  }
+}

@@ -1,14 +1,13 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { parser } from '@aws-lambda-powertools/parser/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { Deadline } from '../../shared/adapters/deadline.ts';
 import type { BootstrapSummary } from '../../shared/app/bootstrap.ts';
 import { type BootstrapApp, createBootstrapApp } from '../../shared/app/bootstrap-wiring.ts';
-import { logger, metrics, tracer } from '../../shared/observability.ts';
+import { logger, metrics, tracingMiddleware } from '../../shared/observability.ts';
 
 /**
  * VM bootstrap: run by EventBridge Scheduler (payload `{}`), or by hand with `{"groups": ["ns/name"]}`
@@ -51,7 +50,7 @@ async function lambdaHandler(
 }
 
 export const handler = middy(lambdaHandler)
-  .use(captureLambdaHandler(tracer, { captureResponse: false }))
+  .use(await tracingMiddleware({ captureResponse: false }))
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics, { captureColdStartMetric: true }))
   .use(parser({ schema: BootstrapRequestSchema }));

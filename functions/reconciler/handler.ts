@@ -1,16 +1,13 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { parser } from '@aws-lambda-powertools/parser/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import type { z } from 'zod';
 import { Deadline } from '../../shared/adapters/deadline.ts';
-import { ReconcileRequestSchema } from '../../shared/app/reconcile-request.ts';
+import { readReconcileRequest } from '../../shared/app/reconcile-request.ts';
 import { Reconciler, type ReconcileSummary } from '../../shared/app/reconciler.ts';
 import { type AppContext, createApp } from '../../shared/app/wiring.ts';
 import { DEADLINE_MARGIN_MS } from '../../shared/constants.ts';
-import { logger, metrics, telemetry, tracer } from '../../shared/observability.ts';
+import { logger, metrics, telemetry, tracingMiddleware } from '../../shared/observability.ts';
 
 /**
  * Reconciler: run by EventBridge Scheduler (payload `{}`) or invoked by hand with
@@ -38,10 +35,14 @@ function wiring(): { context: AppContext; reconciler: Reconciler } {
 
 if (process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined) wiring();
 
-async function lambdaHandler(
-  request: z.infer<typeof ReconcileRequestSchema>,
-  context: Context,
-): Promise<ReconcileSummary> {
+async function lambdaHandler(payload: unknown, context: Context): Promise<ReconcileSummary> {
+  let request: ReturnType<typeof readReconcileRequest>;
+  try {
+    request = readReconcileRequest(payload);
+  } catch (error) {
+    logger.error('reconcile request refused', { error });
+    throw error;
+  }
   const app = wiring();
   // Stop retrying in time to return the summary (what failed is in it, and the next sweep retries).
   const deadline = new Deadline(
@@ -65,10 +66,9 @@ async function lambdaHandler(
 }
 
 export const handler = middy(lambdaHandler)
-  .use(captureLambdaHandler(tracer, { captureResponse: false }))
+  .use(await tracingMiddleware({ captureResponse: false }))
   .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics, { captureColdStartMetric: true }))
-  .use(parser({ schema: ReconcileRequestSchema }));
+  .use(logMetrics(metrics, { captureColdStartMetric: true }));
 
 /** For tests: drop the cached wiring so the next call reads the environment again. */
 export function resetApp(): void {

@@ -1,7 +1,6 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { missingPermission } from '../../shared/adapters/dead-letters.ts';
@@ -10,12 +9,15 @@ import { AdapterError } from '../../shared/adapters/errors.ts';
 import { LaunchNotVisibleYet } from '../../shared/app/registrar.ts';
 import { type AppContext, createApp } from '../../shared/app/wiring.ts';
 import { DEADLINE_MARGIN_MS, Metric } from '../../shared/constants.ts';
-import { logger, metrics, telemetry, tracer } from '../../shared/observability.ts';
+import { snsRecords } from '../../shared/domain/events.ts';
+import { logger, metrics, telemetry, tracingMiddleware } from '../../shared/observability.ts';
 
 /**
- * Registrar: EventBridge -> SQS -> here, or an EventBridge event invoked directly. Each SQS record
- * is one event; failures are reported per record (ReportBatchItemFailures) so one bad record
- * never fails its batch. Unreadable records and refused instances are logged, counted and
+ * Registrar: EventBridge -> SQS -> here, an SNS topic -> here, or an EventBridge event invoked
+ * directly. Each SQS record is one event; failures are reported per record
+ * (ReportBatchItemFailures) so one bad record never fails its batch. Each SNS record's message is
+ * one event too; SNS invokes asynchronously, so a retriable failure fails the invocation and Lambda
+ * delivers the event again (every record is converged again, which is harmless). Unreadable records and refused instances are logged, counted and
  * acknowledged (retrying cannot help); every other failure comes back through SQS, and one that
  * keeps failing (throttling that does not clear, a 403 from missing RBAC) ends in the DLQ for redrive.
  */
@@ -120,6 +122,27 @@ async function handleWithin(
       throwOnFullBatchFailure: false,
     });
   }
+  const sns = snsRecords(event);
+  if (sns) {
+    telemetry.count(Metric.EventsReceived, sns.length);
+    const batch = app.registrar.startBatch(sns, deadline);
+    const settled = await Promise.allSettled(sns.map((r) => batch.process(r.id)));
+    const failed = sns.filter((_, i) => settled[i]!.status === 'rejected');
+    for (const [i, s] of settled.entries()) {
+      if (s.status === 'fulfilled') continue;
+      telemetry.count(Metric.EventsFailed);
+      logger.error('SNS message failed; the event will be retried', {
+        recordId: sns[i]!.id,
+        error: s.reason,
+      });
+    }
+    if (failed.length > 0) {
+      throw new Error(
+        `${failed.length} of ${sns.length} SNS messages failed: ${failed.map((r) => r.id).join(', ')}`,
+      );
+    }
+    return { result: settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) };
+  }
   telemetry.count(Metric.EventsReceived);
   try {
     return { result: await app.registrar.handleEvent(event, deadline) };
@@ -130,7 +153,7 @@ async function handleWithin(
 }
 
 export const handler = middy(lambdaHandler)
-  .use(captureLambdaHandler(tracer))
+  .use(await tracingMiddleware())
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics, { captureColdStartMetric: true }));
 

@@ -1,17 +1,12 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { AssetHashType, DockerImage, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import {
-  entryPath,
-  type FunctionName,
-  LAMBDA_NODE_OPTIONS,
-  lambdaBundlingOptions,
-  PROJECT_ROOT,
-} from '../bundling.ts';
+import { type FunctionName, LAMBDA_NODE_OPTIONS, PROJECT_ROOT } from '../bundling.ts';
 
 /**
  * Node.js 24 on Lambda. `Runtime.NODEJS_24_X` exists from aws-cdk-lib 2.22x; the fallback keeps
@@ -60,12 +55,36 @@ export interface NodeFunctionProps {
 }
 
 /**
+ * The handler's code: `functions/<name>/handler.ts` bundled by `infra/bundle.ts` on this machine
+ * (esbuild with the plugins of infra/bundle-plugins.ts, which the esbuild command line that
+ * NodejsFunction runs cannot load), into `index.mjs` and its source map. The asset hash is the
+ * bundle's. The Docker image is never pulled: local bundling either succeeds or fails the synth.
+ */
+export function handlerCode(name: FunctionName): lambda.Code {
+  const script = path.join(PROJECT_ROOT, 'infra', 'bundle.ts');
+  return lambda.Code.fromAsset(PROJECT_ROOT, {
+    assetHashType: AssetHashType.OUTPUT,
+    bundling: {
+      image: DockerImage.fromRegistry('local-bundling-only'),
+      // Also what tells the two functions' assets apart in CDK's asset cache.
+      command: ['node', 'infra/bundle.ts', name, '/asset-output'],
+      local: {
+        tryBundle(outputDir) {
+          execFileSync(process.execPath, [script, name, outputDir], { cwd: PROJECT_ROOT, stdio: 'inherit' });
+          return true;
+        },
+      },
+    },
+  });
+}
+
+/**
  * Creates a handler from `functions/<name>/handler.ts` with the project's defaults: Node.js 24 on
  * ARM64, X-Ray active tracing, JSON logs in its own log group with a retention, local esbuild
- * bundling from `infra/bundling.ts`, and its own role holding only what is granted to it (no AWS
+ * bundling ({@link handlerCode}), and its own role holding only what is granted to it (no AWS
  * managed policy: logging and VPC permissions are added inline).
  */
-export function createNodeFunction(scope: Construct, id: string, props: NodeFunctionProps): NodejsFunction {
+export function createNodeFunction(scope: Construct, id: string, props: NodeFunctionProps): lambda.Function {
   const logGroup = new logs.LogGroup(scope, `${id}LogGroup`, {
     retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
     removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
@@ -74,10 +93,9 @@ export function createNodeFunction(scope: Construct, id: string, props: NodeFunc
     assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
     description: `Execution role of the istio-vm-registrar ${props.name} function`,
   });
-  const fn = new NodejsFunction(scope, id, {
-    entry: entryPath(props.name),
-    handler: 'handler',
-    projectRoot: PROJECT_ROOT,
+  const fn = new lambda.Function(scope, id, {
+    code: handlerCode(props.name),
+    handler: 'index.handler',
     runtime: NODE_RUNTIME,
     architecture: lambda.Architecture.ARM_64,
     description: props.description,
@@ -89,9 +107,7 @@ export function createNodeFunction(scope: Construct, id: string, props: NodeFunc
     systemLogLevelV2: lambda.SystemLogLevel.WARN,
     logGroup,
     role,
-    awsSdkConnectionReuse: false,
     environment: { NODE_OPTIONS: LAMBDA_NODE_OPTIONS, ...props.environment },
-    bundling: lambdaBundlingOptions,
     ...(props.vpc
       ? {
           vpc: props.vpc,

@@ -4,7 +4,6 @@ import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2'
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { environmentSchema } from '#shared/config/config.ts';
@@ -222,8 +221,8 @@ const LOG_LEVELS: Readonly<Record<RegistrarLogLevel, lambda.ApplicationLogLevel>
  * Kubernetes authentication is a presigned sts:GetCallerIdentity URL, which needs no permission.
  */
 export class RegistrarFunctions extends Construct {
-  public readonly registrar: NodejsFunction;
-  public readonly reconciler: NodejsFunction;
+  public readonly registrar: lambda.Function;
+  public readonly reconciler: lambda.Function;
   /** Environment both functions share (without NODE_OPTIONS). */
   public readonly environment: Readonly<Record<string, string>>;
   /** The `service` dimension of the custom metrics. */

@@ -64,7 +64,22 @@ export function retryAfterWait(retryAfterSeconds: number, capMs = 5000): number 
   return base + Math.random() * Math.min(base, 1000);
 }
 
+/**
+ * The wait before the attempt after `attempt`: the server's Retry-After when it sent one (with
+ * jitter, see {@link retryAfterWait}), otherwise exponential backoff with full jitter (anywhere
+ * between 0 and `baseMs * 2^(attempt-1)`), so that callers failed together do not retry together.
+ */
+export function retryDelay(attempt: number, baseMs: number, retryAfterSeconds?: number): number {
+  if (retryAfterSeconds !== undefined && Number.isFinite(retryAfterSeconds) && retryAfterSeconds > 0) {
+    return retryAfterWait(retryAfterSeconds);
+  }
+  return Math.random() * baseMs * 2 ** (attempt - 1);
+}
+
 export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
+
+/** Attempts of a write that keeps meeting conflicts (each after a fresh read) before the record is retried. */
+export const CONFLICT_ATTEMPTS = 3;
 
 interface KubeStatusBody {
   reason?: string;
@@ -272,8 +287,7 @@ export class KubeWorkloads {
         }
         this.#shared.options.onRetry?.(error, attempt);
         const retryAfter = Number((raw as ApiException<unknown>)?.headers?.['retry-after']);
-        const backoff = Math.random() * backoffBaseMs * 2 ** (attempt - 1);
-        const wait = Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfterWait(retryAfter) : backoff;
+        const wait = retryDelay(attempt, backoffBaseMs, retryAfter);
         if (wait >= deadline.remaining()) throw error;
         await sleep(wait);
       }
@@ -362,27 +376,32 @@ export class KubeWorkloads {
    * meantime is not deleted. NotFound is success. Returns whether this call deleted it.
    */
   async deleteWorkloadEntry(namespace: string, name: string, uid?: string): Promise<boolean> {
-    try {
-      await this.#call(`delete WorkloadEntry ${namespace}/${name}`, (api, options) =>
-        api.deleteNamespacedCustomObject(
-          {
-            group: ISTIO_NETWORKING_GROUP,
-            version: ISTIO_NETWORKING_VERSION,
-            namespace,
-            plural: WORKLOAD_ENTRY_PLURAL,
-            name,
-            propagationPolicy: 'Background',
-            ...(uid ? { body: { preconditions: { uid } } } : {}),
-          },
-          options,
-        ),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof KubernetesError && error.status === 404) return false;
-      // The uid precondition failed: the name now belongs to another object, not ours to delete.
-      if (error instanceof KubernetesError && error.status === 409 && uid) return false;
-      throw error;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#call(`delete WorkloadEntry ${namespace}/${name}`, (api, options) =>
+          api.deleteNamespacedCustomObject(
+            {
+              group: ISTIO_NETWORKING_GROUP,
+              version: ISTIO_NETWORKING_VERSION,
+              namespace,
+              plural: WORKLOAD_ENTRY_PLURAL,
+              name,
+              propagationPolicy: 'Background',
+              ...(uid ? { body: { preconditions: { uid } } } : {}),
+            },
+            options,
+          ),
+        );
+        return true;
+      } catch (error) {
+        if (error instanceof KubernetesError && error.status === 404) return false;
+        if (!(error instanceof KubernetesError && error.status === 409)) throw error;
+        // A 409 is the uid precondition failing (the name holds another object now: not ours to
+        // delete), or a write that raced ours (the entry is still ours: try again). Only a read tells.
+        const now = uid ? await this.getWorkloadEntry(namespace, name) : undefined;
+        if (uid && now?.metadata.uid !== uid) return false;
+        if (attempt >= CONFLICT_ATTEMPTS) throw error;
+      }
     }
   }
 

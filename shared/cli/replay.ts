@@ -103,8 +103,9 @@ interface FileRecord {
 
 /**
  * The same split the registrar handler makes: a Lambda SQS event is one batch of its records'
- * bodies; anything else is one event (EventBridge, SNS, a notification in JSON or text) that the
- * registrar's intake reads as is. The shapes themselves are the intake's business, not replay's.
+ * bodies, a Lambda SNS event one batch of its records' messages; anything else is one event
+ * (EventBridge, an SNS envelope, a notification in JSON or text) that the registrar's intake reads
+ * as is. The shapes themselves are the intake's business, not replay's.
  */
 function isSqsEvent(value: unknown): value is { Records: Array<Record<string, unknown>> } {
   const records = (value as { Records?: unknown } | null)?.Records;
@@ -115,12 +116,20 @@ function isSqsEvent(value: unknown): value is { Records: Array<Record<string, un
   );
 }
 
-function recordsOf(file: string, text: string): FileRecord[] {
+async function recordsOf(file: string, text: string): Promise<FileRecord[]> {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
     return [{ id: `${file}#1`, record: 1, item: { id: `${file}#1`, body: text } }];
+  }
+  const { snsRecords } = await import('../domain/events.ts');
+  const sns = snsRecords(value);
+  if (sns) {
+    return sns.map((r, i) => {
+      const id = `${file}#${i + 1}`;
+      return { id, record: i + 1, messageId: r.id, item: { id, body: r.body } };
+    });
   }
   if (!isSqsEvent(value)) return [{ id: `${file}#1`, record: 1, item: { id: `${file}#1`, event: value } }];
   return value.Records.map((r, i) => {
@@ -169,7 +178,7 @@ export async function runReplay(files: readonly string[], options: ReplayOptions
       });
       continue;
     }
-    const records = recordsOf(file, text);
+    const records = await recordsOf(file, text);
     const decided = options.dryRun ? await planFile(app, records) : await replayFile(app, records);
     reports.push(...decided.map((d) => ({ file, ...d })));
   }

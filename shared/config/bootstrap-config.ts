@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { DEFAULT_SERVICE_ACCOUNT, type MeshArchitecture } from '../domain/bootstrap.ts';
 import { parseGroupTag } from '../domain/decide.ts';
 import { DEFAULT_TOKEN_LIFETIME_SECONDS, MIN_TOKEN_LIFETIME_SECONDS } from '../domain/token-rotation.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   DEFAULT_FIELD_MANAGER,
   DEFAULT_LIFECYCLE_HOOK_NAMES,

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { InstanceHint, Intake, LifecycleAction } from './events.ts';
 import type { LifecycleProgress } from './lifecycle.ts';
 import { INSTANCE_ID_PATTERN } from './types.ts';

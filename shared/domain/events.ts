@@ -1,13 +1,13 @@
-import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/eventbridge';
-import { z } from 'zod';
+// The namespace import lets esbuild keep only the zod pieces used (`import { z }` keeps every locale).
+import * as z from 'zod';
 import { claimsContinuation, continuationIntake } from './continuation.ts';
 import type { LifecycleProgress } from './lifecycle.ts';
 import { INSTANCE_ID_PATTERN, INSTANCE_STATES } from './types.ts';
 
 /**
  * Event intake: turns whatever arrives (an EventBridge event, an SQS body holding one, an SNS
- * envelope, or a lifecycle-hook notification in JSON or in AWS's `Key: value` text form) into a
- * hint about one instance. Pure: no I/O, no clock.
+ * envelope or a Lambda SNS event's message, or a lifecycle-hook notification in JSON or in AWS's
+ * `Key: value` text form) into a hint about one instance. Pure: no I/O, no clock.
  *
  * Events are only hints. Nothing here is trusted as the instance's state; the registrar reads
  * EC2 for that. Fields AWS fills with placeholders in its own samples (`time`, `resources`) are
@@ -63,16 +63,22 @@ export type Intake =
 const instanceId = z.string().trim().regex(INSTANCE_ID_PATTERN, 'not an EC2 instance id');
 
 /**
- * The EventBridge envelope, relaxed from Powertools' schema where AWS's own published samples
- * differ from it: `version` is missing from some, and `time` may be a literal placeholder.
+ * The EventBridge envelope: Powertools' `EventBridgeSchema`, relaxed where AWS's own published
+ * samples differ from it (`version` is missing from some, `time` may be a literal placeholder).
+ * Written out here rather than extended from Powertools, whose schemas import zod in a form the
+ * bundler cannot trim (0.4 MB more in every bundle, docs/benchmarks.md).
  */
-export const LenientEventBridgeSchema = EventBridgeSchema.extend({
+export const LenientEventBridgeSchema = z.object({
   version: z.string().optional(),
-  time: z.string().optional(),
-  resources: z.array(z.string()).optional(),
-  account: z.string().optional(),
-  region: z.string().optional(),
   id: z.string().optional(),
+  source: z.string(),
+  account: z.string().optional(),
+  time: z.string().optional(),
+  region: z.string().optional(),
+  resources: z.array(z.string()).optional(),
+  'detail-type': z.string(),
+  detail: z.unknown(),
+  'replay-name': z.string().optional(),
 });
 type Envelope = z.infer<typeof LenientEventBridgeSchema>;
 
@@ -226,6 +232,42 @@ const DirectNotificationSchema = z.object({
 
 const SnsEnvelopeSchema = z.object({ Type: z.literal('Notification'), Message: z.string() });
 
+/** SNS envelopes one body may nest: EventBridge -> SNS -> SNS -> SQS is the deepest chain seen. */
+const MAX_SNS_WRAPPING = 2;
+
+/**
+ * A Lambda SNS event: the function subscribed to a topic (Auto Scaling notifications are often
+ * sent to one). Lambda delivers one record per invocation today, but the shape allows more.
+ * https://docs.aws.amazon.com/lambda/latest/dg/with-sns.html
+ */
+const LambdaSnsEventSchema = z.object({
+  Records: z
+    .array(
+      z.object({
+        EventSource: z.literal('aws:sns'),
+        Sns: z.object({ MessageId: z.string().optional(), Message: z.string() }),
+      }),
+    )
+    .min(1),
+});
+
+/** One message of a Lambda event that carries several. */
+export interface EventRecord {
+  /** The SNS MessageId, or the record's position when the message has none. */
+  readonly id: string;
+  readonly body: string;
+}
+
+/**
+ * The messages of a Lambda SNS event (`Records[].Sns.Message`, each one event), or undefined when
+ * `value` is not one. Lambda SQS events are the batch processor's business, not this function's.
+ */
+export function snsRecords(value: unknown): EventRecord[] | undefined {
+  const parsed = LambdaSnsEventSchema.safeParse(value);
+  if (!parsed.success) return undefined;
+  return parsed.data.Records.map((r, i) => ({ id: r.Sns.MessageId || `sns-${i + 1}`, body: r.Sns.Message }));
+}
+
 function describeIssues(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
 }
@@ -236,7 +278,26 @@ export function normaliseEvent(value: unknown, depth = 0): Intake {
     return { kind: 'reject', reason: 'event is not a JSON object' };
   }
   const sns = SnsEnvelopeSchema.safeParse(value);
-  if (sns.success && depth < 2) return parseMessageBody(sns.data.Message, depth + 1);
+  if (sns.success) {
+    if (depth >= MAX_SNS_WRAPPING) {
+      return { kind: 'reject', reason: `more than ${MAX_SNS_WRAPPING} SNS envelopes around one event` };
+    }
+    return parseMessageBody(sns.data.Message, depth + 1);
+  }
+  const lambdaSns = snsRecords(value);
+  if (lambdaSns) {
+    // A whole Lambda SNS event where one event was expected (an SQS body, a replayed file).
+    if (lambdaSns.length > 1) {
+      return {
+        kind: 'reject',
+        reason: `a Lambda SNS event with ${lambdaSns.length} messages where one event was expected`,
+      };
+    }
+    if (depth >= MAX_SNS_WRAPPING) {
+      return { kind: 'reject', reason: `more than ${MAX_SNS_WRAPPING} SNS envelopes around one event` };
+    }
+    return parseMessageBody(lambdaSns[0]!.body, depth + 1);
+  }
   if (claimsContinuation(value)) return continuationIntake(value);
   if ('detail-type' in value) return normaliseEventBridge(value);
   const direct = DirectNotificationSchema.safeParse(value);
@@ -308,7 +369,9 @@ export function parseKeyValueText(text: string): Record<string, string> | undefi
 }
 
 /** Normalises one SQS message body (or any raw text). Never throws. */
-export function parseMessageBody(body: string, depth = 0): Intake {
+export function parseMessageBody(raw: string, depth = 0): Intake {
+  // A byte-order mark (some tools write one before JSON) is not part of the event.
+  const body = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
   let value: unknown;
   try {
     value = JSON.parse(body);

@@ -103,11 +103,62 @@ describe('CLI: replay', () => {
       }),
     );
     const { code, records, stderr } = await json([sns]);
-    expect(stderr).not.toMatch(/Cannot read properties/);
-    expect(records).toHaveLength(1);
-    // Whatever the registrar's intake makes of it, replay reports it and exits accordingly.
-    expect(['created', 'rejected']).toContain(records[0]!.decision);
-    expect(code).toBe(records[0]!.decision === 'rejected' ? 1 : 0);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(records.map((r) => [r.record, r.instanceId, r.decision])).toEqual([[1, id(8), 'created']]);
+    expect(h.entries().map((e) => e.metadata.name)).toEqual([`reviews-${id(8)}`]);
+  });
+
+  it('every shape the handler accepts, and garbage, gets a decision per record in both modes', async () => {
+    // Prepare
+    h.aws.putInstance(instance(id(9)));
+    const event = stateChange(id(9), 'running');
+    const snsRecord = (Message: unknown, MessageId = 'm1') => ({
+      EventSource: 'aws:sns',
+      Sns: { Type: 'Notification', MessageId, Message },
+    });
+    const shapes: Array<[string, string]> = [
+      ['eventbridge.json', event],
+      [
+        'sqs.json',
+        JSON.stringify(sqsEvent([event, JSON.stringify({ Type: 'Notification', Message: event })])),
+      ],
+      ['sns-two.json', JSON.stringify({ Records: [snsRecord(event), snsRecord('garbage', 'm2')] })],
+      ['sns-no-message.json', JSON.stringify({ Records: [snsRecord(42)] })],
+      ['records-empty.json', '{"Records":[]}'],
+      ['records-odd.json', '{"Records":[null, 1, {"eventSource":"aws:sqs"}]}'],
+      ['null.json', 'null'],
+      ['array.json', '[]'],
+      ['string.json', '"text"'],
+      ['empty.txt', ''],
+      ['truncated.json', event.slice(0, 40)],
+    ];
+    const files = shapes.map(([name, text]) => file(name, text));
+    // Act
+    const planned = await json(['--dry-run', ...files]);
+    const real = await json(files);
+    // Assess
+    for (const run of [planned, real]) {
+      // The dry run writes nothing, so each record of the instance would create its entry.
+      const again = run === planned ? 'created' : 'unchanged';
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(1);
+      expect(run.records.map((r) => [r.file.split('/').pop(), r.record, r.decision])).toEqual([
+        ['eventbridge.json', 1, 'created'],
+        ['sqs.json', 1, again],
+        ['sqs.json', 2, again],
+        ['sns-two.json', 1, again],
+        ['sns-two.json', 2, 'rejected'],
+        ['sns-no-message.json', 1, 'rejected'],
+        ['records-empty.json', 1, 'rejected'],
+        ['records-odd.json', 1, 'rejected'],
+        ['null.json', 1, 'rejected'],
+        ['array.json', 1, 'rejected'],
+        ['string.json', 1, 'rejected'],
+        ['empty.txt', 1, 'rejected'],
+        ['truncated.json', 1, 'rejected'],
+      ]);
+    }
   });
 
   it('--dry-run decides like the registrar and writes nothing (same resourceVersions)', async () => {

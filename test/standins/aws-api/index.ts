@@ -153,6 +153,24 @@ export async function startAwsApi(
         ? new ApiError('RequestLimitExceeded', 'Request limit exceeded.', 503)
         : new ApiError('Throttling', 'Rate exceeded', 400);
     }
+    if (
+      service === 'autoscaling' &&
+      faults?.autoScalingErrorRate !== undefined &&
+      faults.autoScalingErrorRate > 0 &&
+      random() < faults.autoScalingErrorRate
+    ) {
+      throw random() < 0.5
+        ? new ApiError(
+            'InternalFailure',
+            'The request processing has failed because of an unknown error, exception or failure.',
+            500,
+          )
+        : new ApiError(
+            'ServiceUnavailable',
+            'The request has failed due to a temporary failure of the server.',
+            503,
+          );
+    }
     if (faults?.denyActions?.includes(action)) {
       const iamAction = `${service === 'ec2' ? 'ec2' : 'autoscaling'}:${action}`;
       const who = 'User: arn:aws:sts::123456789012:assumed-role/registrar/standin';
@@ -341,6 +359,7 @@ export async function startAwsApi(
       if (plan) {
         checkRate('ec2ThrottleRate', plan.ec2ThrottleRate);
         checkRate('autoScalingThrottleRate', plan.autoScalingThrottleRate);
+        checkRate('autoScalingErrorRate', plan.autoScalingErrorRate);
         const n = plan.failDescribeAfterPages;
         if (n !== undefined && !(Number.isInteger(n) && n >= 0)) {
           throw new Error('setFaults: failDescribeAfterPages must be an integer >= 0');

@@ -34,6 +34,11 @@ export interface AwsFaultPlan {
   /** 0..1: share of Auto Scaling requests answered with Throttling, HTTP 400 */
   autoScalingThrottleRate?: number;
   /**
+   * 0..1: share of Auto Scaling requests that fail on the server's side: InternalFailure (HTTP 500)
+   * or ServiceUnavailable (503), half each. The SDK retries both as transient errors.
+   */
+  autoScalingErrorRate?: number;
+  /**
    * Listings (DescribeInstances without InstanceId.N) serve this many pages, then every request
    * for a later page fails with InternalError, HTTP 500, retries included: a listing that breaks
    * mid-way. 0 fails the first page.

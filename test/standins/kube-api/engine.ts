@@ -148,6 +148,8 @@ export interface WriteOptions {
   userAgent?: string;
   /** A patch's second half: the patched object carries the live resourceVersion. */
   internal?: boolean;
+  /** Fields the request's JSON body gave twice (see `duplicateFields`): the strict decoder's findings. */
+  duplicateFields?: string[];
 }
 
 export interface Written {
@@ -172,9 +174,15 @@ export const PATCH_TYPES = {
 
 export interface EngineOptions {
   danglingOwnerGcDelayMs?: number;
+  /** How long an emptied namespace stays Terminating before it is removed; <= 0: at once. */
+  namespaceFinalizeDelayMs?: number;
+  /** The clock list snapshots age by (continue tokens expire after five minutes of it). */
+  now?: () => number;
 }
 
 const DEFAULT_GC_DELAY_MS = 500;
+const DEFAULT_NAMESPACE_FINALIZE_DELAY_MS = 200;
+const FOREGROUND_FINALIZER = 'foregroundDeletion';
 const SNAPSHOT_TTL_MS = 5 * 60_000;
 const SNAPSHOTS_PER_TABLE = 32;
 const GENERATE_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
@@ -194,8 +202,15 @@ export class Engine implements Allocator {
   /** Dependent uid -> its pending garbage-collector check. */
   private readonly gcTimers = new Map<string, NodeJS.Timeout>();
 
+  private readonly now: () => number;
+  private readonly namespaceFinalizeDelayMs: number;
+  /** Namespaces being deleted, with the timer that removes them once empty. */
+  private readonly terminating = new Map<string, NodeJS.Timeout | undefined>();
+
   constructor(types: ResourceType[], opts: EngineOptions = {}) {
     this.types = types;
+    this.now = opts.now ?? Date.now;
+    this.namespaceFinalizeDelayMs = opts.namespaceFinalizeDelayMs ?? DEFAULT_NAMESPACE_FINALIZE_DELAY_MS;
     for (const rt of types) this.tables.set(rt.id, new Table(rt));
     this.nsTable = this.tables.get('/namespaces')!;
     const delay = opts.danglingOwnerGcDelayMs ?? DEFAULT_GC_DELAY_MS;
@@ -206,6 +221,8 @@ export class Engine implements Allocator {
   dispose(): void {
     for (const t of this.gcTimers.values()) clearTimeout(t);
     this.gcTimers.clear();
+    for (const t of this.terminating.values()) clearTimeout(t);
+    this.terminating.clear();
   }
 
   /** The next free address of the service CIDR (sequential; the real allocator picks at random). */
@@ -297,15 +314,19 @@ export class Engine implements Allocator {
     if (opts.continueToken !== undefined && opts.continueToken !== '') {
       const token = decodeContinue(opts.continueToken);
       const found = table.snapshots.get(token.rv);
-      if (found === undefined || Date.now() - found.at > SNAPSHOT_TTL_MS) {
+      if (found === undefined || this.now() - found.at > SNAPSHOT_TTL_MS) {
+        // Compacted: the server hands out a token for the rest of the list at the current revision.
+        const fresh: Snapshot = { items: table.sortedItems(), rv: this.rv, at: this.now() };
+        this.keepSnapshot(table, fresh);
         throw gone(
           'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.',
+          encodeContinue(fresh.rv, token.start),
         );
       }
       snap = found;
       startKey = token.start;
     } else {
-      snap = { items: table.sortedItems(), rv: this.rv, at: Date.now() };
+      snap = { items: table.sortedItems(), rv: this.rv, at: this.now() };
     }
     const items = snap.items;
     let [i, hi] = nsRange(items, rt.namespaced ? namespace : undefined);
@@ -341,7 +362,7 @@ export class Engine implements Allocator {
 
   private keepSnapshot(table: Table, snap: Snapshot): void {
     table.snapshots.set(snap.rv, snap);
-    const cutoff = Date.now() - SNAPSHOT_TTL_MS;
+    const cutoff = this.now() - SNAPSHOT_TTL_MS;
     for (const [rv, s] of table.snapshots) {
       if (table.snapshots.size > SNAPSHOTS_PER_TABLE || s.at < cutoff) table.snapshots.delete(rv);
       else break;
@@ -396,14 +417,14 @@ export class Engine implements Allocator {
     }
   }
 
-  private namespaceMustExist(rt: ResourceType, namespace: string): void {
+  private namespaceMustExist(rt: ResourceType, namespace: string, name: string): void {
     if (!rt.namespaced) return;
     const ns = this.nsTable.items.get(namespace);
     if (ns === undefined) throw notFound({ group: '', resource: 'namespaces' }, namespace);
     if (ns.obj.metadata.deletionTimestamp !== undefined) {
       throw forbidden(
         this.gr(rt),
-        '',
+        name,
         `unable to create new content in namespace ${namespace} because it is being terminated`,
       );
     }
@@ -418,11 +439,14 @@ export class Engine implements Allocator {
         `${t.rt.kind} in version "${t.version}" cannot be handled as a ${t.rt.kind}: ${decodeError}`,
       );
     }
-    if (unknown.length === 0 || opts.fieldValidation === 'Ignore') return [];
-    if (opts.fieldValidation === 'Strict') {
-      throw badRequest(`strict decoding error: ${unknown.map((u) => `unknown field "${u}"`).join(', ')}`);
-    }
-    return unknown.map((u) => `unknown field "${u}"`);
+    // The decoder's duplicate fields first, then what pruning dropped.
+    const problems = [
+      ...(opts.duplicateFields ?? []).map((d) => `duplicate field "${d}"`),
+      ...unknown.map((u) => `unknown field "${u}"`),
+    ];
+    if (problems.length === 0 || opts.fieldValidation === 'Ignore') return [];
+    if (opts.fieldValidation === 'Strict') throw badRequest(`strict decoding error: ${problems.join(', ')}`);
+    return problems;
   }
 
   private validate(t: Target, obj: JsonObject, old: JsonObject | undefined): void {
@@ -631,6 +655,41 @@ export class Engine implements Allocator {
     this.rv++;
     table.remove(s.key, this.rv);
     this.unindex(rt, s);
+    // A dependent gone may be the last one an owner deleted in the foreground was waiting for.
+    for (const ref of s.obj.metadata.ownerReferences ?? []) this.releaseForeground(ref.uid);
+    const ns = s.obj.metadata.namespace;
+    if (rt.namespaced && ns !== undefined && this.terminating.has(ns)) this.finalizeNamespace(ns);
+  }
+
+  /**
+   * The garbage collector's processDeletingDependentsItem: an owner with the `foregroundDeletion`
+   * finalizer keeps it while a dependent that blocks owner deletion (`blockOwnerDeletion: true`)
+   * exists; then the finalizer goes, and with the last finalizer the owner.
+   */
+  private releaseForeground(ownerUid: string): void {
+    const at = this.byUid.get(ownerUid);
+    const owner = at === undefined ? undefined : at.table.items.get(at.key);
+    if (at === undefined || owner === undefined) return;
+    const finalizers = owner.obj.metadata.finalizers ?? [];
+    if (!finalizers.includes(FOREGROUND_FINALIZER)) return;
+    for (const ref of this.dependents.get(ownerUid) ?? []) {
+      const [tableId, key] = ref.split('\n') as [string, string];
+      const dependent = this.tables.get(tableId)!.items.get(key);
+      const blocks = dependent?.obj.metadata.ownerReferences?.some(
+        (r) => r.uid === ownerUid && r.blockOwnerDeletion === true,
+      );
+      if (blocks) return;
+    }
+    const next = deepClone(owner.obj);
+    next.metadata.finalizers = finalizers.filter((f) => f !== FOREGROUND_FINALIZER);
+    if (next.metadata.finalizers.length === 0) {
+      this.removeStored(at.table.rt, owner);
+      this.collectDependents(ownerUid, 'Background');
+      return;
+    }
+    this.rv++;
+    next.metadata.resourceVersion = String(this.rv);
+    this.store(at.table.rt, next);
   }
 
   // ---- create ----
@@ -655,7 +714,7 @@ export class Engine implements Allocator {
     rvSetOnCreate(meta);
     if (rt.statusSubresource && rt.crd) delete body.status;
     const ns = rt.namespaced ? t.namespace : '';
-    this.namespaceMustExist(rt, ns);
+    this.namespaceMustExist(rt, ns, String(meta.name ?? ''));
     const obj = this.admitNew(t, body, meta, (o) =>
       recordUpdate(undefined, o, this.ownership(t, this.manager(opts))),
     );
@@ -870,6 +929,12 @@ export class Engine implements Allocator {
     }
     meta.name = t.name;
     this.checkNamespace(rt, meta, t.namespace);
+    if (opts.fieldValidation === 'Strict') {
+      // Apply builds a typed patch from the schema before any field validation runs: an unknown field
+      // fails there, as a plain 500 (not the 400 strict decoding error of create and update).
+      const unknown = prune(deepClone(cfg), rt.schemas.get(t.version)!.root);
+      if (unknown.length > 0) throw typedPatchError(rt, t.version, unknown);
+    }
     const warnings = this.pruneBody(t, cfg, opts);
     const current = this.getStored(rt, t.namespace, t.name);
     if (current !== undefined) this.preconditions(t, meta, current.obj);
@@ -887,7 +952,7 @@ export class Engine implements Allocator {
     if (current === undefined) {
       if (t.subresource === 'status') throw notFound(this.gr(rt), t.name);
       const ns = rt.namespaced ? t.namespace : '';
-      this.namespaceMustExist(rt, ns);
+      this.namespaceMustExist(rt, ns, t.name);
       const created = apply(undefined, cfg, opts.force === true, ctx);
       const createdMeta = created.metadata as ObjectMeta;
       const managed = createdMeta.managedFields ?? [];
@@ -949,6 +1014,20 @@ export class Engine implements Allocator {
     const table = this.table(rt);
     if (dryRun) return { code: 200, json: this.deleteResponse(t, current) };
     if (rt === this.nsTable.rt) return { code: 200, json: this.deleteNamespace(current) };
+    if (policy === 'Foreground' && obj.metadata.deletionTimestamp === undefined) {
+      // The owner stays, being deleted, with the foregroundDeletion finalizer until the collector has
+      // removed the dependents that block it; the answer is the object as marked.
+      const next = deepClone(obj);
+      next.metadata.deletionTimestamp = now();
+      next.metadata.deletionGracePeriodSeconds = 0;
+      next.metadata.finalizers = [...(obj.metadata.finalizers ?? []), FOREGROUND_FINALIZER];
+      this.rv++;
+      next.metadata.resourceVersion = String(this.rv);
+      const json = table.render(this.store(rt, next), t.version);
+      this.collectDependents(obj.metadata.uid!, 'Background');
+      this.releaseForeground(obj.metadata.uid!);
+      return { code: options.orphanDependents === false ? 202 : 200, json };
+    }
     if ((obj.metadata.finalizers ?? []).length > 0) {
       // Deletion pending on finalizers: the object with its deletionTimestamp, 200 OK; the handler answers
       // 202 only when the client asked for orphanDependents=false.
@@ -975,22 +1054,59 @@ export class Engine implements Allocator {
     return JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details });
   }
 
+  /**
+   * Namespace deletion: the namespace turns `Terminating` (creates in it are refused with 403), its
+   * objects are deleted (objects with finalizers wait for them), and the namespace itself goes
+   * `namespaceFinalizeDelayMs` later once it is empty, as the namespace controller does it.
+   */
   private deleteNamespace(current: Stored): string {
     const ns = current.obj.metadata.name!;
+    if (current.obj.metadata.deletionTimestamp !== undefined) return this.nsTable.render(current, 'v1');
+    const marked = deepClone(current.obj);
+    marked.metadata.deletionTimestamp = now();
+    marked.metadata.deletionGracePeriodSeconds = 0;
+    marked.spec = { finalizers: ['kubernetes'] };
+    marked.status = { phase: 'Terminating' };
+    this.rv++;
+    marked.metadata.resourceVersion = String(this.rv);
+    const json = this.nsTable.render(this.store(this.nsTable.rt, marked), 'v1');
+    this.terminating.set(ns, undefined);
     for (const rt of this.types) {
       if (!rt.namespaced) continue;
       for (const s of this.objects(rt, ns)) {
         const live = this.table(rt).items.get(s.key);
         if (live === undefined) continue;
-        this.removeStored(rt, live);
-        this.collectDependents(live.obj.metadata.uid!, 'Background');
+        const t: Target = {
+          rt,
+          version: rt.storageVersion,
+          namespace: ns,
+          name: live.obj.metadata.name!,
+          subresource: '',
+        };
+        this.delete(t, { propagationPolicy: 'Background' }, false);
       }
     }
-    this.removeStored(this.nsTable.rt, current);
-    const gone = deepClone(current.obj);
-    gone.metadata.deletionTimestamp = now();
-    gone.status = { phase: 'Terminating' };
-    return JSON.stringify(gone);
+    this.finalizeNamespace(ns);
+    return json;
+  }
+
+  /** Removes a terminating namespace once no object is left in it, after the finalize delay. */
+  private finalizeNamespace(ns: string): void {
+    if (!this.terminating.has(ns) || this.terminating.get(ns) !== undefined) return;
+    const empty = this.types.every((rt) => !rt.namespaced || this.objects(rt, ns).length === 0);
+    if (!empty) return;
+    const remove = () => {
+      this.terminating.delete(ns);
+      const s = this.nsTable.items.get(storeKey('', ns));
+      if (s !== undefined) this.removeStored(this.nsTable.rt, s);
+    };
+    if (this.namespaceFinalizeDelayMs <= 0) {
+      remove();
+      return;
+    }
+    const timer = setTimeout(remove, this.namespaceFinalizeDelayMs);
+    timer.unref();
+    this.terminating.set(ns, timer);
   }
 
   /** Owner-reference garbage collection for a deleted owner (synchronous background cascade). */
@@ -1073,6 +1189,20 @@ function rvSetOnCreate(meta: ObjectMeta): void {
       code: 500,
     });
   }
+}
+
+/** structured-merge-diff's error for fields not in the schema, as the apply handler returns it. */
+function typedPatchError(rt: ResourceType, version: string, unknown: string[]): StatusError {
+  const errors = unknown.map((u) => `.${u}: field not declared in schema`);
+  const detail = errors.length === 1 ? errors[0]! : `errors:\n  ${errors.join('\n  ')}`;
+  return new StatusError({
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message: `failed to create typed patch object (${rt.group}/${version}, Kind=${rt.kind}): ${detail}`,
+    code: 500,
+  });
 }
 
 function invalidField(field: string, value: unknown, detail: string): FieldError {

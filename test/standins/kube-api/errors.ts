@@ -155,20 +155,23 @@ export function serviceUnavailable(why: string): StatusError {
   return failure(503, 'ServiceUnavailable', why);
 }
 
-export function tooManyRequests(): StatusError {
+export function tooManyRequests(retryAfterSeconds = 0): StatusError {
   const err = failure(
     429,
     'TooManyRequests',
     'the server has received too many requests and has asked us to try again later',
     {
-      retryAfterSeconds: 0,
+      retryAfterSeconds,
     },
   );
-  return new StatusError(err.status, { 'Retry-After': '0' });
+  return new StatusError(err.status, { 'Retry-After': String(retryAfterSeconds) });
 }
 
-export function gone(message: string): StatusError {
-  return failure(410, 'Expired', message);
+/** 410 Expired; `continueToken`: where the list can go on from, inconsistently, against today's state. */
+export function gone(message: string, continueToken?: string): StatusError {
+  const e = failure(410, 'Expired', message);
+  if (continueToken !== undefined) e.status.metadata = { continue: continueToken };
+  return e;
 }
 
 /** The server's "Apply failed with N conflict(s)" error; causes name each field and its manager. */

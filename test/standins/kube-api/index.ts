@@ -14,12 +14,14 @@ import { issueToken, type TokenIssuerOptions } from './core.ts';
 import { Engine, type ListOptions, PATCH_TYPES, type Target } from './engine.ts';
 import {
   badRequest,
+  conflict,
   fieldError,
   goStrings,
   internalError,
   invalidOptions,
   isStatusError,
   methodNotAllowed,
+  OBJECT_MODIFIED,
   resourceNotFound,
   type StatusError,
   serviceUnavailable,
@@ -27,7 +29,7 @@ import {
   unauthorized,
   unsupportedMediaType,
 } from './errors.ts';
-import { deepClone, isObject } from './json.ts';
+import { deepClone, duplicateFields, isObject } from './json.ts';
 import {
   apiGroupDoc,
   apiGroupListDoc,
@@ -48,6 +50,8 @@ export interface KubeApiOptions {
   crdDir?: string;
   /** Delay added before every request is handled. */
   latencyMs?: number;
+  /** Separate read and write costs instead (see {@link REAL_APISERVER_LATENCY}); wins over latencyMs. */
+  latency?: LatencyModel;
   /** Namespaces that exist from the start; default ['default']. */
   namespaces?: string[];
   /**
@@ -56,8 +60,16 @@ export interface KubeApiOptions {
    * finite: never.
    */
   danglingOwnerGcDelayMs?: number;
-  /** Clock of the token issuer (`serviceaccounts/token`), epoch ms; default Date.now. */
+  /**
+   * The stand-in's clock, epoch ms: list snapshots (a continue token expires five minutes after its
+   * first page) and the token issuer (`serviceaccounts/token`). Default Date.now.
+   */
   now?: () => number;
+  /**
+   * How long a deleted namespace stays `Terminating` once its objects are gone (creates in it are
+   * refused with 403 meanwhile); default 200 ms, <= 0: removed at once.
+   */
+  namespaceFinalizeDelayMs?: number;
   /** Audiences of a TokenRequest that names none (`--api-audiences`); default the in-cluster URL. */
   tokenAudiences?: string[];
   /** `--service-account-max-token-expiration` in seconds; default none (no shortening). */
@@ -72,6 +84,8 @@ export interface RequestStats {
   byVerb: Record<string, number>;
 }
 
+export type FaultKind = 500 | 503 | 429 | 409 | 'reset' | 'slow';
+
 /** What a request hook sees of a request. */
 export interface RequestInfo {
   readonly method: string;
@@ -84,12 +98,39 @@ export type RequestHook = (request: RequestInfo) => void | Promise<void>;
 export interface FaultPlan {
   /** 0..1 of requests. */
   failureRate: number;
-  /** Default all four; 429 carries Retry-After: 0; 'reset' destroys the socket before or after the write. */
-  kinds?: Array<500 | 503 | 429 | 'reset'>;
+  /**
+   * Default 500, 503, 429 and 'reset'. 429 carries `Retry-After: retryAfterSeconds`; 'reset' destroys
+   * the socket before or after the write; 409 is the optimistic-concurrency Conflict a write can get
+   * (a read drawn for it is served normally); 'slow' holds the request `slowMs` before handling it,
+   * and drops it, as a real server's request context does, when the client has given up meanwhile.
+   */
+  kinds?: FaultKind[];
   onlyWrites?: boolean;
   /** Seed of the deterministic PRNG. */
   seed?: number;
+  /** Retry-After of the 429s, in seconds; default 0. */
+  retryAfterSeconds?: number;
+  /** How long a 'slow' request is held; default 30 s. */
+  slowMs?: number;
 }
+
+/**
+ * What requests cost, as on a real API server: a read is served from the watch cache, a write goes
+ * through etcd, where only `writeConcurrency` commits proceed at once (the rest queue).
+ */
+export interface LatencyModel {
+  readMs: number;
+  writeMs: number;
+  /** Writes handled at once; default unlimited. */
+  writeConcurrency?: number;
+}
+
+/**
+ * A kube-apiserver 1.26 with etcd on one 2-core machine (../shared reference figures, see
+ * docs/benchmarks.md): about 90 server-side applies of a WorkloadEntry per second one at a time (p50
+ * 11 ms) and 160-190 ten at a time, i.e. two commits at once; a read costs about a tenth of an apply.
+ */
+export const REAL_APISERVER_LATENCY: LatencyModel = { readMs: 1.1, writeMs: 11, writeConcurrency: 2 };
 
 export interface KubeApiStandIn {
   readonly url: string;
@@ -99,7 +140,10 @@ export interface KubeApiStandIn {
   stats(): RequestStats;
   resetStats(): void;
   setFaults(plan: FaultPlan | undefined): void;
-  setLatency(ms: number): void;
+  /** Faults injected under the last fault plan set, by kind (a 409 drawn for a read is not one). */
+  faultsInjected(): Record<string, number>;
+  /** A delay for every request (a number, ms), or separate read and write costs; 0 for none. */
+  setLatency(latency: number | LatencyModel): void;
   /**
    * Runs `hook` for every request after its body is read and before it is served (undefined:
    * none), so a test can hold one request (an apply, say) while others go through: interleavings
@@ -117,6 +161,7 @@ export interface KubeApiStandIn {
 
 const DEFAULT_CRD_DIR = fileURLToPath(new URL('../../fixtures/istio-crds/', import.meta.url));
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const SEED_MANAGER = 'kube-api-standin';
 /** The options type whose validation (ValidateDryRun) refuses an unknown dryRun value, per verb. */
 const DRY_RUN_OPTIONS: Record<string, string> = {
@@ -147,16 +192,21 @@ class StandIn implements KubeApiStandIn {
   url = '';
   private readonly engine: Engine;
   private readonly server: Server;
-  private latency: number;
+  private latency: LatencyModel = { readMs: 0, writeMs: 0 };
+  /** Writes waiting for one of the model's write slots, and the slots taken. */
+  private readonly writeQueue: Array<() => void> = [];
+  private writesInFlight = 0;
   private requestHook: RequestHook | undefined;
   private counters: RequestStats = { total: 0, writes: 0, byVerb: {} };
-  private faults?: { plan: FaultPlan; kinds: Array<500 | 503 | 429 | 'reset'>; rng: () => number };
+  /** Faults injected under the last fault plan set, by kind. */
+  private injected: Record<string, number> = {};
+  private faults?: { plan: FaultPlan; kinds: FaultKind[]; rng: () => number };
 
   private readonly tokens: TokenIssuerOptions;
 
-  constructor(engine: Engine, latencyMs: number, tokens: TokenIssuerOptions) {
+  constructor(engine: Engine, latency: number | LatencyModel, tokens: TokenIssuerOptions) {
     this.engine = engine;
-    this.latency = latencyMs;
+    this.setLatency(latency);
     this.tokens = tokens;
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((e: unknown) => {
@@ -220,13 +270,48 @@ class StandIn implements KubeApiStandIn {
       this.faults = undefined;
       return;
     }
-    const all: Array<500 | 503 | 429 | 'reset'> = [500, 503, 429, 'reset'];
+    this.injected = {};
+    const all: FaultKind[] = [500, 503, 429, 'reset'];
     const kinds = plan.kinds !== undefined && plan.kinds.length > 0 ? [...plan.kinds] : all;
     this.faults = { plan, kinds, rng: seededRandom(plan.seed ?? 0x5eed) };
   }
 
-  setLatency(ms: number): void {
-    this.latency = Math.max(0, ms);
+  faultsInjected(): Record<string, number> {
+    return { ...this.injected };
+  }
+
+  setLatency(latency: number | LatencyModel): void {
+    this.latency =
+      typeof latency === 'number'
+        ? { readMs: Math.max(0, latency), writeMs: Math.max(0, latency) }
+        : { ...latency, readMs: Math.max(0, latency.readMs), writeMs: Math.max(0, latency.writeMs) };
+  }
+
+  /** Waits what the latency model says this request costs (a write holds one of the write slots). */
+  private async delay(write: boolean): Promise<void> {
+    const { readMs, writeMs, writeConcurrency } = this.latency;
+    if (!write) {
+      if (readMs > 0) await sleep(readMs);
+      return;
+    }
+    if (writeMs <= 0) return;
+    if (writeConcurrency === undefined || writeConcurrency <= 0) {
+      await sleep(writeMs);
+      return;
+    }
+    if (this.writesInFlight >= writeConcurrency) {
+      await new Promise<void>((resolve) => this.writeQueue.push(resolve));
+    } else {
+      this.writesInFlight++;
+    }
+    try {
+      await sleep(writeMs);
+    } finally {
+      // The slot passes straight to the next queued write, or is freed.
+      const next = this.writeQueue.shift();
+      if (next) next();
+      else this.writesInFlight--;
+    }
   }
 
   setRequestHook(hook: RequestHook | undefined): void {
@@ -425,7 +510,7 @@ class StandIn implements KubeApiStandIn {
     const verb = this.verbOf(method, route, contentType, url.searchParams);
     this.count(verb, method);
     const body = await this.readBody(req);
-    if (this.latency > 0) await new Promise((r) => setTimeout(r, this.latency));
+    await this.delay(WRITE_METHODS.has(method));
     if (this.requestHook) {
       try {
         await this.requestHook({ method, verb, path: url.pathname });
@@ -447,7 +532,27 @@ class StandIn implements KubeApiStandIn {
       f.rng() < f.plan.failureRate
     ) {
       const kind = f.kinds[Math.floor(f.rng() * f.kinds.length)]!;
-      if (kind === 'reset') {
+      if (kind !== 409 || WRITE_METHODS.has(method)) {
+        this.injected[String(kind)] = (this.injected[String(kind)] ?? 0) + 1;
+      }
+      if (kind === 'slow') {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, f.plan.slowMs ?? 30_000);
+          res.once('close', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+        if (res.closed || req.socket.destroyed) return;
+      } else if (kind === 409) {
+        if (WRITE_METHODS.has(method) && route?.kind === 'resource' && route.rt !== undefined) {
+          this.sendError(
+            res,
+            conflict({ group: route.rt.group, resource: route.rt.plural }, route.name ?? '', OBJECT_MODIFIED),
+          );
+          return;
+        }
+      } else if (kind === 'reset') {
         if (f.rng() < 0.5) {
           req.socket.destroy();
           return;
@@ -459,7 +564,7 @@ class StandIn implements KubeApiStandIn {
             ? internalError('injected fault')
             : kind === 503
               ? serviceUnavailable('the server is currently unable to handle the request (injected fault)')
-              : tooManyRequests();
+              : tooManyRequests(f.plan.retryAfterSeconds ?? 0);
         this.sendError(res, err);
         return;
       }
@@ -512,11 +617,18 @@ class StandIn implements KubeApiStandIn {
         fieldError('FieldValueNotSupported', 'dryRun', goStrings(dryRunValues), 'supported values: "All"'),
       ]);
     }
+    const fieldValidation = q.get('fieldValidation') ?? undefined;
     const opts = {
       dryRun,
       fieldManager: q.get('fieldManager') ?? undefined,
-      fieldValidation: q.get('fieldValidation') ?? undefined,
+      fieldValidation,
       userAgent: req.headers['user-agent'],
+      // The JSON decoder of create and update notices a field given twice (JSON.parse keeps the last).
+      ...((verb === 'create' || verb === 'update') &&
+      contentType !== 'application/yaml' &&
+      fieldValidation !== 'Ignore'
+        ? { duplicateFields: duplicateFields(body) }
+        : {}),
     };
     const t: Target = {
       rt,
@@ -649,8 +761,12 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
   const crds = loadCrds(options.crdDir ?? DEFAULT_CRD_DIR);
   const engine = new Engine([...builtinResources(), ...crds], {
     danglingOwnerGcDelayMs: options.danglingOwnerGcDelayMs,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.namespaceFinalizeDelayMs !== undefined
+      ? { namespaceFinalizeDelayMs: options.namespaceFinalizeDelayMs }
+      : {}),
   });
-  const standIn = new StandIn(engine, options.latencyMs ?? 0, {
+  const standIn = new StandIn(engine, options.latency ?? options.latencyMs ?? 0, {
     audiences: options.tokenAudiences ?? ['https://kubernetes.default.svc.cluster.local'],
     now: options.now ?? Date.now,
     issuer: 'https://kubernetes.default.svc.cluster.local',

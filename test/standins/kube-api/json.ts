@@ -178,3 +178,45 @@ export function jsonPatch(doc: unknown, ops: unknown): unknown {
 export function storeKey(namespace: string, name: string): string {
   return namespace === '' ? name : `${namespace}/${name}`;
 }
+
+/**
+ * Fields that occur twice in one JSON object of `text` (garbage gives garbage), as the strict
+ * decoder of a real server names them: the dotted names of the enclosing fields, array positions
+ * left out (`spec.address`). JSON.parse keeps the last value silently.
+ */
+export function duplicateFields(text: string): string[] {
+  const found: string[] = [];
+  // One frame per open container: objects track their keys and the key being read.
+  const stack: Array<{ object: boolean; keys: Set<string>; key?: string; expectKey: boolean }> = [];
+  const pathOf = (last: string) =>
+    [...stack.filter((f) => f.object && f.key !== undefined).map((f) => f.key!), last].join('.');
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (j >= text.length) return found;
+      const top = stack[stack.length - 1];
+      if (top?.object && top.expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        // The enclosing path ends at the parent's key, this key is the last segment.
+        top.key = undefined;
+        if (top.keys.has(key)) found.push(pathOf(key));
+        top.keys.add(key);
+        top.key = key;
+        top.expectKey = false;
+      }
+      i = j;
+    } else if (c === '{') {
+      stack.push({ object: true, keys: new Set(), expectKey: true });
+    } else if (c === '[') {
+      stack.push({ object: false, keys: new Set(), expectKey: false });
+    } else if (c === '}' || c === ']') {
+      stack.pop();
+    } else if (c === ',') {
+      const top = stack[stack.length - 1];
+      if (top?.object) top.expectKey = true;
+    }
+  }
+  return found;
+}

@@ -133,7 +133,8 @@ export function validateLabels(labels: unknown, path: string): FieldError[] {
   if (!isObject(labels)) return errs;
   for (const [k, v] of Object.entries(labels)) {
     for (const m of isQualifiedName(k)) errs.push(invalid(path, k, m));
-    for (const m of isValidLabelValue(String(v))) errs.push(invalid(`${path}[${k}]`, v, m));
+    // ValidateLabels reports a bad value at the labels' own path, not keyed (1.26).
+    for (const m of isValidLabelValue(String(v))) errs.push(invalid(path, v, m));
   }
   return errs;
 }

@@ -255,15 +255,31 @@ function shown(v: unknown): unknown {
   return v;
 }
 
-function convertAjvError(e: ErrorObject): FieldError | undefined {
+/** A field path as kube-openapi prints it: `spec.probe.httpGet.httpHeaders[0].name`. */
+function fieldPath(segs: readonly string[], obj: unknown): string {
+  let out = '';
+  let at: unknown = obj;
+  for (const seg of segs) {
+    if (Array.isArray(at)) {
+      out += `[${seg}]`;
+      at = at[Number(seg)];
+    } else {
+      out += out === '' ? seg : `.${seg}`;
+      at = isObject(at) ? at[seg] : undefined;
+    }
+  }
+  return out;
+}
+
+function convertAjvError(e: ErrorObject, obj: JsonObject): FieldError | undefined {
   const segs = pointerToPath(e.instancePath);
-  const path = segs.join('.');
+  const path = fieldPath(segs, obj);
   const inBody = `${path} in body`;
   const p = e.params as Record<string, unknown>;
   const data = e.data;
   switch (e.keyword) {
     case 'required': {
-      const child = [...segs, String(p.missingProperty)].join('.');
+      const child = `${path === '' ? '' : `${path}.`}${String(p.missingProperty)}`;
       return fieldError('FieldValueRequired', child);
     }
     case 'type': {
@@ -346,7 +362,7 @@ export function schemaErrors(validate: ValidateFunction, obj: JsonObject, root: 
   if (!validate(obj)) {
     for (const e of validate.errors ?? []) {
       if (isBranchDetail(e)) continue;
-      const fe = convertAjvError(e);
+      const fe = convertAjvError(e, obj);
       if (fe !== undefined) errs.push(fe);
     }
   }

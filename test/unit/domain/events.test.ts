@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { HANDLED_DETAIL_TYPES, normaliseEvent, parseMessageBody } from '../../../shared/domain/events.ts';
+import {
+  HANDLED_DETAIL_TYPES,
+  normaliseEvent,
+  parseMessageBody,
+  snsRecords,
+} from '../../../shared/domain/events.ts';
 import { allEventFixtures, eventText } from '../../helpers/fixtures.ts';
 
 /** What each verbatim sample must become. */
@@ -91,6 +96,8 @@ const EXPECTED: Record<string, { kind: 'hint' | 'ignore' | 'reject'; instanceId?
       instanceId: 'i-1234567890abcdef0',
       source: 'ec2-spot-interruption',
     },
+    // A Lambda SNS event holding one message is read as that message: here plain text, no event.
+    'aws-lambda-go.sns-event.json': { kind: 'reject' },
     // Whole Lambda SQS events are not event bodies: the handler unwraps them first.
     'lambda-sqs-event-eventbridge-s3-object-created.powertools.json': { kind: 'reject' },
     'lambda-sqs-event-plain-body.json': { kind: 'reject' },
@@ -177,5 +184,66 @@ describe('Function: parseMessageBody()', () => {
     expect(new Set(HANDLED_DETAIL_TYPES.map((d) => d.source))).toEqual(
       new Set(['aws.ec2', 'aws.autoscaling']),
     );
+  });
+});
+
+describe('Function: snsRecords()', () => {
+  /** The verbatim Lambda SNS sample with its message replaced. */
+  const lambdaSns = (...messages: string[]) => {
+    const sample = JSON.parse(eventText('aws-lambda-go.sns-event.json'));
+    const record = sample.Records[0];
+    return {
+      Records: messages.map((Message, i) => ({
+        ...record,
+        Sns: { ...record.Sns, MessageId: `m${i}`, Message },
+      })),
+    };
+  };
+  const pending = eventText('ec2-instance-state-change-pending.json');
+
+  it('gives each record of the verbatim Lambda SNS event as one message, keyed by MessageId', () => {
+    // Act
+    const records = snsRecords(JSON.parse(eventText('aws-lambda-go.sns-event.json')));
+    // Assess
+    expect(records).toEqual([{ id: '95df01b4-ee98-5cb9-9903-4c221d41eb5e', body: 'Hello from SNS!' }]);
+  });
+
+  it('reads an EC2 event and a text lifecycle notification delivered through SNS', () => {
+    // Prepare
+    const event = lambdaSns(pending, eventText('asg-lifecycle-notification-sns-sqs-launching.txt'));
+    // Act
+    const intakes = snsRecords(event)!.map((r) => parseMessageBody(r.body));
+    // Assess
+    expect(intakes.map((i) => i.kind === 'hint' && i.hint.instanceId)).toEqual([
+      'i-abcd1111',
+      'i-0598c7d356eba48d7',
+    ]);
+  });
+
+  it('is not fooled by SQS events, empty record lists or records without a message', () => {
+    expect(snsRecords(JSON.parse(eventText('lambda-sqs-event-plain-body.json')))).toBeUndefined();
+    expect(snsRecords({ Records: [] })).toBeUndefined();
+    expect(snsRecords({ Records: [{ EventSource: 'aws:sns', Sns: {} }] })).toBeUndefined();
+    expect(snsRecords(null)).toBeUndefined();
+  });
+
+  it('reads a one-message Lambda SNS event found where one event was expected, and refuses one with two', () => {
+    expect(normaliseEvent(lambdaSns(pending))).toMatchObject({
+      kind: 'hint',
+      hint: { instanceId: 'i-abcd1111' },
+    });
+    expect(normaliseEvent(lambdaSns(pending, pending))).toEqual({
+      kind: 'reject',
+      reason: 'a Lambda SNS event with 2 messages where one event was expected',
+    });
+  });
+
+  it('unwraps two SNS envelopes and refuses a third with the reason', () => {
+    const wrap = (body: string) => JSON.stringify({ Type: 'Notification', Message: body });
+    expect(parseMessageBody(wrap(wrap(pending))).kind).toBe('hint');
+    expect(parseMessageBody(wrap(wrap(wrap(pending))))).toEqual({
+      kind: 'reject',
+      reason: 'more than 2 SNS envelopes around one event',
+    });
   });
 });

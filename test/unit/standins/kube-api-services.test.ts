@@ -654,9 +654,7 @@ describe('Stand-in: Kubernetes Services and EndpointSlices', () => {
       );
 
       // Assess
-      expect(status.details?.causes?.map((c) => c.field)).toEqual([
-        'metadata.labels[kubernetes.io/service-name]',
-      ]);
+      expect(status.details?.causes?.map((c) => c.field)).toEqual(['metadata.labels']);
     });
   });
 });

@@ -16,7 +16,7 @@ import {
   PatchStrategy,
   setHeaderOptions,
 } from '@kubernetes/client-node';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   type KubeApiStandIn,
   type KubeObject,
@@ -181,7 +181,7 @@ describe('Stand-in: Kubernetes API', () => {
 
       // Assess
       expect(code).toBe(422);
-      expect(status.details?.causes?.map((c) => c.field)).toEqual(['metadata.name', 'metadata.labels[app]']);
+      expect(status.details?.causes?.map((c) => c.field)).toEqual(['metadata.name', 'metadata.labels']);
     });
   });
 
@@ -726,10 +726,13 @@ describe('Stand-in: Kubernetes API', () => {
       // Act
       await core.deleteNamespace({ name: 'doomed' });
 
-      // Assess
+      // Assess: the objects at once, the namespace once the controller's finalizer is done.
       expect(standIn.list(`${GROUP}/v1`, 'WorkloadEntry', 'doomed')).toEqual([]);
       expect(standIn.list('v1', 'Service', 'doomed')).toEqual([]);
-      expect(standIn.get('v1', 'Namespace', '', 'doomed')).toBeUndefined();
+      await vi.waitFor(() => expect(standIn.get('v1', 'Namespace', '', 'doomed')).toBeUndefined(), {
+        timeout: 5000,
+        interval: 20,
+      });
     });
   });
 
