@@ -4,6 +4,7 @@ import type { SQSBatchResponse } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler, resetApp } from '../../functions/registrar/handler.ts';
 import { cliContext } from '../../shared/cli/replay.ts';
+import { eventually, orNotFound } from '../helpers/e2e.ts';
 import { eventText, sqsEvent, stateChange, withInstance } from '../helpers/fixtures.ts';
 import { instance } from '../helpers/harness.ts';
 import { reconcilerFromEnv } from '../helpers/reconcile.ts';
@@ -184,8 +185,10 @@ describe.runIf(kubeconfigPath)('E2E: registrar against a real cluster', () => {
   });
 
   it('after the WorkloadGroup is re-created, new entries carry its new uid and the garbage collector keeps them', async () => {
+    // Prepare: the group deleted (the collector removes its entries in the background) and re-created.
     const ref = { group: GROUP, version: VERSION, namespace, plural: 'workloadgroups' };
-    const body = (await custom.getNamespacedCustomObject({ ...ref, name: 'reviews' })) as {
+    const old = (await custom.getNamespacedCustomObject({ ...ref, name: 'reviews' })) as {
+      metadata: { uid: string };
       spec: unknown;
     };
     await custom.deleteNamespacedCustomObject({ ...ref, name: 'reviews' });
@@ -195,19 +198,50 @@ describe.runIf(kubeconfigPath)('E2E: registrar against a real cluster', () => {
         apiVersion: `${GROUP}/${VERSION}`,
         kind: 'WorkloadGroup',
         metadata: { name: 'reviews', namespace },
-        spec: body.spec,
+        spec: old.spec,
       },
     })) as { metadata: { uid: string } };
     const id = 'i-0e2e00000000000c1';
     aws.putInstance(instance(id, { tags: { 'istio-vm/workload-group': `${namespace}/reviews` } }));
 
-    // Inside the group cache's 30 s TTL, then time for the garbage collector.
+    // Act: inside the group cache's 30 s TTL.
     expect(await send([stateChange(id, 'running')])).toEqual({ batchItemFailures: [] });
-    await new Promise((r) => setTimeout(r, 5_000));
 
-    const entry = (await entries()).find((e) => e.metadata.name === `reviews-${id}`) as
-      | { metadata: { ownerReferences?: Array<{ uid: string }> } }
-      | undefined;
-    expect(entry?.metadata.ownerReferences?.[0]?.uid).toBe(created.metadata.uid);
-  }, 20_000);
+    // Assess: the entry names the live group (the collector resolves owners by uid)...
+    const read = (name: string) =>
+      orNotFound(custom.getNamespacedCustomObject({ ...ref, plural: 'workloadentries', name })) as Promise<
+        { metadata: { ownerReferences?: Array<{ uid: string }> } } | undefined
+      >;
+    expect((await read(`reviews-${id}`))?.metadata.ownerReferences?.[0]?.uid).toBe(created.metadata.uid);
+    // ...and the collector, which runs asynchronously, keeps it. A control entry written after ours
+    // and owned by the old uid is deleted by it: once that is gone, it has been over this owner since.
+    await custom.createNamespacedCustomObject({
+      ...ref,
+      plural: 'workloadentries',
+      body: {
+        apiVersion: `${GROUP}/${VERSION}`,
+        kind: 'WorkloadEntry',
+        metadata: {
+          name: 'gc-control',
+          namespace,
+          ownerReferences: [
+            {
+              apiVersion: `${GROUP}/${VERSION}`,
+              kind: 'WorkloadGroup',
+              name: 'reviews',
+              uid: old.metadata.uid,
+            },
+          ],
+        },
+        spec: { address: '192.168.0.2' },
+      },
+    });
+    expect(
+      await eventually(
+        () => read('gc-control'),
+        (e) => e === undefined,
+      ),
+    ).toBeUndefined();
+    expect((await read(`reviews-${id}`))?.metadata.ownerReferences?.[0]?.uid).toBe(created.metadata.uid);
+  });
 });

@@ -13,6 +13,7 @@ import type { SQSBatchResponse } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler, resetApp } from '../../functions/registrar/handler.ts';
 import { cliContext } from '../../shared/cli/replay.ts';
+import { eventually, orNotFound } from '../helpers/e2e.ts';
 import { sqsEvent, stateChange } from '../helpers/fixtures.ts';
 import { instance } from '../helpers/harness.ts';
 import { reconcilerFromEnv } from '../helpers/reconcile.ts';
@@ -29,16 +30,6 @@ if (!kubeconfigPath)
 
 const GROUP = 'networking.istio.io';
 const VERSION = 'v1';
-
-/** Waits for a condition the garbage collector brings about (it runs asynchronously). */
-async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, ms = 60_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > until) return value;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 describe.runIf(kubeconfigPath)('E2E: Services for VM workloads against a real cluster', () => {
   const namespace = `vm-registrar-svc-e2e-${randomBytes(3).toString('hex')}`;
@@ -77,8 +68,8 @@ describe.runIf(kubeconfigPath)('E2E: Services for VM workloads against a real cl
       },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
-  const readService = (name: string) =>
-    core.readNamespacedService({ namespace, name }).catch(() => undefined) as Promise<V1Service | undefined>;
+  const readService = (name: string): Promise<V1Service | undefined> =>
+    orNotFound(core.readNamespacedService({ namespace, name }));
   const directSlices = async (service: string) =>
     (
       await discovery.listNamespacedEndpointSlice({
