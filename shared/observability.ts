@@ -152,7 +152,7 @@ function asRecord(dimensions: Dimensions | undefined): Record<string, string> {
 
 /**
  * Telemetry on Powertools metrics. Service-wide totals go to the shared `metrics` buffer (one EMF
- * document per invocation, published by the `logMetrics` middleware); samples with dimensions are
+ * document per invocation, published by `metricsMiddleware`); samples with dimensions are
  * gathered per dimension set and written by {@link flush} as one EMF document per set (a batch of
  * ten records in one group costs one document, not ten). `WorkloadGroup` values are capped per
  * container: past the cap, further groups are counted under `other`.
@@ -254,10 +254,26 @@ export class MetricsTelemetry implements Telemetry {
 
 export const telemetry = new MetricsTelemetry(metrics);
 
-/** Middy middleware: flushes the dimensioned metrics after each invocation, failed or not. */
-export function flushTelemetry(t: MetricsTelemetry = telemetry) {
-  const flush = async () => {
+/**
+ * Middy middleware, in place of Powertools' `logMetrics`: the `ColdStart` metric at the first
+ * invocation, then after each invocation, failed or not, the dimensioned samples and the totals.
+ * `logMetrics` publishes the totals buffer even when it is empty, and Powertools then logs "No
+ * application metrics to publish" for every invocation that counted nothing (a refused reconcile
+ * request, a refresh with nothing to do); here such an invocation writes nothing.
+ */
+export function metricsMiddleware(
+  t: MetricsTelemetry = telemetry,
+  m: Metrics = metrics,
+): middy.MiddlewareObj {
+  const publish = async () => {
     t.flush();
+    if (m.hasStoredMetrics()) m.publishStoredMetrics();
   };
-  return { after: flush, onError: flush };
+  return {
+    before: (request) => {
+      m.captureColdStartMetric(request.context.functionName);
+    },
+    after: publish,
+    onError: publish,
+  };
 }

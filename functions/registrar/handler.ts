@@ -1,6 +1,5 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { missingPermission } from '../../shared/adapters/dead-letters.ts';
@@ -12,9 +11,8 @@ import { DEADLINE_MARGIN_MS, Metric } from '../../shared/constants.ts';
 import { snsRecords } from '../../shared/domain/events.ts';
 import {
   currentRecord,
-  flushTelemetry,
   logger,
-  metrics,
+  metricsMiddleware,
   telemetry,
   tracingMiddleware,
   withRecordContext,
@@ -193,8 +191,7 @@ function countMessageAge(record: SQSRecord): void {
 export const handler = middy(lambdaHandler)
   .use(await tracingMiddleware())
   .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics, { captureColdStartMetric: true }))
-  .use(flushTelemetry(telemetry));
+  .use(metricsMiddleware());
 
 /** For tests and the CLI: replace the wiring (e.g. after changing the environment). */
 export function resetApp(next?: AppContext): void {

@@ -16,10 +16,13 @@ export interface GroupHealth {
   readonly outOfStep: number;
   /** Instances of the group the registrar refuses. */
   readonly refused: number;
-  /** The last sweep that left an Event on the group (Kubernetes Events expire after the event TTL). */
-  readonly lastSweep?: {
+  /**
+   * The last sweep that found the group out of step (a sweep in step writes nothing, so leaves no
+   * Event; Kubernetes Events expire after the API server's event TTL, 1 h by default).
+   */
+  readonly lastDrift?: {
     readonly at: string;
-    /** `Reconciled` (in step), `DriftRepaired`, `DriftFound` (dry run) or `SafetyStop`. */
+    /** `DriftRepaired`, `DriftFound` (dry run) or `SafetyStop`. */
     readonly reason: string;
     readonly drift: DriftCounts;
     readonly note: string;
@@ -35,7 +38,7 @@ export interface GroupHealth {
   readonly eventsError?: string;
 }
 
-const SWEEP_REASONS = new Set(['Reconciled', 'DriftRepaired', 'DriftFound', 'SafetyStop']);
+const SWEEP_REASONS = new Set(['DriftRepaired', 'DriftFound', 'SafetyStop']);
 const NO_DRIFT: DriftCounts = { missing: 0, stale: 0, changed: 0, foreign: 0 };
 
 /** Per-group figures from what `status` observed, and the last sweep from the groups' Kubernetes Events. */
@@ -84,7 +87,7 @@ export async function groupHealth(
       ...base,
       ...(sweep
         ? {
-            lastSweep: {
+            lastDrift: {
               at: new Date(sweep.lastSeen).toISOString(),
               reason: sweep.reason,
               drift: parseDrift(sweep.note) ?? NO_DRIFT,
@@ -109,20 +112,20 @@ export async function groupHealth(
 /** The health table `status` prints under the instances. */
 export function renderGroupHealth(groups: readonly GroupHealth[]): string {
   return renderTable(
-    ['GROUP', 'INSTANCES', 'ENTRIES', 'OUT OF STEP', 'REFUSED', 'LAST SWEEP', 'DRIFT'],
+    ['GROUP', 'INSTANCES', 'ENTRIES', 'OUT OF STEP', 'REFUSED', 'LAST DRIFT', 'DRIFT'],
     groups.map((g) => [
       g.group,
       String(g.instances),
       String(g.entries),
       String(g.outOfStep),
       String(g.refused),
-      g.lastSweep
-        ? `${g.lastSweep.at} ${g.lastSweep.reason}`
+      g.lastDrift
+        ? `${g.lastDrift.at} ${g.lastDrift.reason}`
         : g.eventsError
           ? '(events unreadable)'
           : '(none)',
-      g.lastSweep
-        ? Object.entries(g.lastSweep.drift)
+      g.lastDrift
+        ? Object.entries(g.lastDrift.drift)
             .map(([k, v]) => `${v} ${k}`)
             .join(', ')
         : '',

@@ -9,13 +9,13 @@
  * | instance refused | the WorkloadGroup when it exists, and an existing entry of that name (`KUBE_EVENTS=all`) | Warning | `Refused` | `Register` | `Refused i-0abc: <why>` | `Instance Refused` |
  * | sweep withheld a group's deletions | the WorkloadGroup | Warning | `SafetyStop` | `Reconcile` | the safety stop's message | in `Reconcile Completed` |
  * | sweep found drift in a group | the WorkloadGroup | Warning | `DriftRepaired` (dry run: `DriftFound`) | `Reconcile` | `1 missing, 2 stale, 0 changed, 0 foreign` | in `Reconcile Completed` |
- * | sweep found a group in step | the WorkloadGroup | Normal | `Reconciled` | `Reconcile` | `in step: 12 entries` | in `Reconcile Completed` |
+ * | sweep found a group in step | - (a converged sweep writes nothing) | - | - | - | - | in `Reconcile Completed` |
  * | sweep finished | - | - | - | - | - | `Reconcile Completed` (one per sweep) |
  *
  * An entry already as EC2 says (a duplicate or replayed event) and an ignored instance tell nothing.
  * A refusal of an instance whose group does not exist, or whose namespace is not allowed, has no
  * object to hang an Event on: it is only logged, counted and published. Repeats of one Kubernetes
- * Event become its `series` (shared/adapters/kube-events.ts): a sweep in step every five minutes is
+ * Event become its `series` (shared/adapters/kube-events.ts): drift found by sweep after sweep is
  * one Event whose count grows.
  */
 import { ISTIO_NETWORKING_GROUP, ISTIO_NETWORKING_VERSION } from '../constants.ts';
@@ -215,14 +215,6 @@ export function sweepEventFor(
       reason: result.dryRun ? 'DriftFound' : 'DriftRepaired',
       action: 'Reconcile',
       note: describeDrift(d),
-    });
-  } else {
-    out.push({
-      regarding,
-      type: 'Normal',
-      reason: 'Reconciled',
-      action: 'Reconcile',
-      note: `in step: ${result.entries} ${result.entries === 1 ? 'entry' : 'entries'}`,
     });
   }
   return out;

@@ -37,7 +37,7 @@ describe('CLI: reconcile and status output', () => {
           status: 'in step',
         },
       ],
-      // Per group; the registrar's Registered Event is no sweep, so no lastSweep yet.
+      // Per group; the registrar's Registered Event is no sweep, so no lastDrift.
       groups: [
         {
           group: 'bookinfo/reviews',
