@@ -2,9 +2,12 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { describeDrift, parseDrift, timeToMesh } from '../../shared/domain/notifications.ts';
 import { METRICS, Metric } from '../../shared/metrics.ts';
-import { MetricsTelemetry, UndefinedMetricError } from '../../shared/observability.ts';
+import { MetricsTelemetry, metricsMiddleware, UndefinedMetricError } from '../../shared/observability.ts';
 
-afterEach(() => vi.restoreAllMocks());
+afterEach(() => {
+  vi.restoreAllMocks();
+  vi.unstubAllEnvs();
+});
 
 describe('Class: MetricsTelemetry', () => {
   const setup = (max = 2) => {
@@ -103,5 +106,59 @@ describe('Function: parseDrift()', () => {
     const d = { missing: 1, stale: 2, changed: 0, foreign: 3 };
     expect(parseDrift(describeDrift(d))).toEqual(d);
     expect(parseDrift('in step: 3 entries')).toBeUndefined();
+  });
+});
+
+describe('Middleware: metricsMiddleware', () => {
+  const lambdaContext = { functionName: 'registrar-fn' } as never;
+  const capture = () => {
+    // Metrics on (the suite turns them off; Powertools reads this when an instance is made).
+    vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
+    const warn = vi.fn();
+    const metrics = new Metrics({
+      namespace: 'Test',
+      serviceName: 'istio-vm-registrar',
+      logger: { warn, debug: vi.fn(), info: vi.fn(), error: vi.fn() } as never,
+    });
+    const lines: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: unknown) => {
+      lines.push(
+        ...String(chunk)
+          .split('\n')
+          .filter((l) => l.startsWith('{')),
+      );
+      return true;
+    });
+    return { metrics, lines, warn };
+  };
+
+  it('an invocation that counted nothing writes nothing and warns nothing; one that counted publishes once', async () => {
+    // Prepare
+    const { metrics, lines, warn } = capture();
+    const t = new MetricsTelemetry(metrics);
+    const middleware = metricsMiddleware(t, metrics);
+    const request = { context: lambdaContext } as never;
+    vi.spyOn(metrics, 'captureColdStartMetric').mockImplementation(() => undefined);
+
+    // Act: an empty invocation, then one that counts a total and a dimensioned sample
+    await middleware.before!(request);
+    await middleware.after!(request);
+    const afterEmpty = lines.length;
+    await middleware.before!(request);
+    t.count(Metric.EventsReceived, 3);
+    t.count(Metric.EventsFailed, 1, { WorkloadGroup: 'bookinfo/reviews' });
+    await middleware.onError!(request);
+
+    // Assess
+    expect(afterEmpty).toBe(0);
+    expect(warn).not.toHaveBeenCalled();
+    const docs = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(docs.map((d) => [d.EventsReceived, d.EventsFailed, d.WorkloadGroup])).toEqual(
+      expect.arrayContaining([
+        [3, undefined, undefined],
+        [undefined, 1, 'bookinfo/reviews'],
+      ]),
+    );
+    expect(docs).toHaveLength(2);
   });
 });
