@@ -72,6 +72,7 @@ export function buildApp(app: Construct): IstioVmRegistrarApp {
         'alarmTopicArn',
         'dashboardName',
         'queueSenderRoleArns',
+        'eventBusArn',
       ]),
     });
   }

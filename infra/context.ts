@@ -50,6 +50,8 @@ export interface AppSettings {
   readonly alarmTopicArn?: string;
   readonly dashboardName?: string;
   readonly queueSenderRoleArns?: string[];
+  /** EventBridge bus for the registrar's own events (EVENT_BUS). */
+  readonly eventBusArn?: string;
 
   readonly clusterVpc?: VpcSettings;
   readonly vmVpc?: VpcSettings;
@@ -120,6 +122,7 @@ export const CONTEXT_KEYS = [
   'alarmTopicArn',
   'dashboardName',
   'queueSenderRoleArns',
+  'eventBusArn',
   'clusterVpcId',
   'clusterVpcAvailabilityZones',
   'clusterVpcPrivateSubnetIds',
@@ -312,6 +315,13 @@ export function readSettings(node: Node): AppSettings {
   const kubectlRoleArn = read.string('kubectlRoleArn');
   if (applyRbac && !kubectlRoleArn) read.problems.push('applyRbac: needs kubectlRoleArn');
   const logLevel = read.oneOf('logLevel', ['DEBUG', 'INFO', 'WARN', 'ERROR'] as const);
+  const eventBusArn = read.string('eventBusArn');
+  if (
+    eventBusArn !== undefined &&
+    !/^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/[A-Za-z0-9._\-/]+$/.test(eventBusArn)
+  ) {
+    read.problems.push(`eventBusArn: "${eventBusArn}" is not an EventBridge event bus ARN`);
+  }
   const bootstrap = readBootstrap(read, deployGateway);
   const queueSenderRoleArns = listOrUndefined(read, 'queueSenderRoleArns');
   for (const arn of queueSenderRoleArns ?? []) {
@@ -354,6 +364,7 @@ export function readSettings(node: Node): AppSettings {
     ...optional('alarmTopicArn', read.string('alarmTopicArn')),
     ...optional('dashboardName', read.string('dashboardName')),
     ...optional('queueSenderRoleArns', queueSenderRoleArns),
+    ...optional('eventBusArn', eventBusArn),
     ...optional('clusterVpc', clusterVpc),
     ...optional('vmVpc', vmVpc),
     vmSecurityGroupIds,

@@ -103,89 +103,13 @@ export const WORKLOAD_ENTRY_PLURAL = 'workloadentries';
 export const WORKLOAD_GROUP_PLURAL = 'workloadgroups';
 export const SERVICE_ENTRY_PLURAL = 'serviceentries';
 export const DISCOVERY_GROUP = 'discovery.k8s.io';
+export const EVENTS_GROUP = 'events.k8s.io';
 
 /** CloudWatch metric namespace (POWERTOOLS_METRICS_NAMESPACE overrides it). */
 export const METRICS_NAMESPACE = 'IstioVmRegistrar';
 
-/** Metric names emitted by the functions. Dashboards and alarms refer to these. */
-export const Metric = {
-  /** Records (SQS messages or direct events) received by the registrar. */
-  EventsReceived: 'EventsReceived',
-  /** Records deliberately ignored (test notifications, foreign detail-types, untagged instances). */
-  EventsIgnored: 'EventsIgnored',
-  /** Records that could not be parsed: bad JSON, unknown shape. Not retried. */
-  EventsRejected: 'EventsRejected',
-  /** Records that failed with a retriable error and go back to the queue. */
-  EventsFailed: 'EventsFailed',
-  /** Records that cannot succeed on retry (a missing permission, a rejected request): moved to the DLQ at once. */
-  EventsDeadLettered: 'EventsDeadLettered',
-  /** Instances refused by policy: namespace not allowed, bad tag, missing group, no private IP. */
-  InstancesRefused: 'InstancesRefused',
-  EntriesApplied: 'EntriesApplied',
-  EntriesDeleted: 'EntriesDeleted',
-  EntriesUnchanged: 'EntriesUnchanged',
-  LifecycleActionsCompleted: 'LifecycleActionsCompleted',
-  /** CompleteLifecycleAction answered "no active action" (completed earlier, or timed out). */
-  LifecycleActionsNotPending: 'LifecycleActionsNotPending',
-  /** Hints that EC2 or Auto Scaling contradicted (a Spot warning for an on-demand instance...): not acted on. */
-  HintsUnverified: 'HintsUnverified',
-  /** A just-launched instance EC2 does not show yet: retried, not a failure. */
-  LaunchesNotVisibleYet: 'LaunchesNotVisibleYet',
-  /**
-   * Writes a fresh EC2 read right after contradicted, corrected at once: an entry written for an
-   * instance that left meanwhile, or deleted for one that came back (races between batches).
-   */
-  StaleWritesCorrected: 'StaleWritesCorrected',
-  /** Lifecycle actions completed with ABANDON (a launch gate that timed out, a launch that could not register). */
-  LifecycleActionsAbandoned: 'LifecycleActionsAbandoned',
-  /** RecordLifecycleActionHeartbeat calls made: a wait or a failing record that would outlast the hook's timeout. */
-  LifecycleHeartbeats: 'LifecycleHeartbeats',
-  /** Continuation messages sent to the registrar's own queue: drains, gate polls and retries waiting out of any Lambda. */
-  LifecycleWaits: 'LifecycleWaits',
-  /** Lifecycle records whose convergence failed and that come back by a continuation (heartbeated when due). */
-  LifecycleRetries: 'LifecycleRetries',
-  /** Launch gates that did not pass in time: the action was completed with the group's timeout result. */
-  LaunchGateTimeouts: 'LaunchGateTimeouts',
-  /** WorkloadGroup lifecycle annotations that could not be read: the defaults applied instead. */
-  LifecycleSettingsInvalid: 'LifecycleSettingsInvalid',
-  KubernetesErrors: 'KubernetesErrors',
-  Ec2Errors: 'Ec2Errors',
-  ReconcileCreated: 'ReconcileCreated',
-  ReconcileUpdated: 'ReconcileUpdated',
-  ReconcileDeleted: 'ReconcileDeleted',
-  ReconcileUnchanged: 'ReconcileUnchanged',
-  ReconcileErrors: 'ReconcileErrors',
-  ReconcileSafetyStops: 'ReconcileSafetyStops',
-  ReconcileDuration: 'ReconcileDuration',
-  /** VM bootstrap: a group's bundle or token could not be refreshed (dimension `Reason`). */
-  BootstrapRefreshFailed: 'BootstrapRefreshFailed',
-  /** VM bootstrap: a token was found past its refresh point by 1.5 schedule intervals (runs failed or missed). */
-  BootstrapTokenLate: 'BootstrapTokenLate',
-  /** VM bootstrap: a token was found expired: VMs fetching it cannot renew their certificates. */
-  BootstrapTokenExpired: 'BootstrapTokenExpired',
-  BootstrapTokensMinted: 'BootstrapTokensMinted',
-  /** VM bootstrap: bundle files (cluster.env, mesh.yaml, ...) written because they changed. */
-  BootstrapFilesWritten: 'BootstrapFilesWritten',
-  /** VM bootstrap: seconds the shortest-lived stored token has left after a run (a gauge). */
-  BootstrapTokenSecondsLeft: 'BootstrapTokenSecondsLeft',
-  /**
-   * The member role of another account could not be assumed (trust, ExternalId, a missing spoke
-   * stack): records of that account/region come back, sweeps delete nothing there. Dimension `Location`.
-   */
-  SpokeAccessErrors: 'SpokeAccessErrors',
-  /** Events from an account/region that is not configured (SPOKE_ACCOUNT_REGIONS): not read, dropped. */
-  EventsFromUnknownLocation: 'EventsFromUnknownLocation',
-  /** Account/region pairs a sweep could not list: no deletions for the groups with instances there. */
-  ReconcileLocationsUnlisted: 'ReconcileLocationsUnlisted',
-  /** Services and ServiceEntries written (created or changed) by server-side apply. */
-  ServicesApplied: 'ServicesApplied',
-  /** Services and ServiceEntries deleted (opt-out, renamed). */
-  ServicesDeleted: 'ServicesDeleted',
-  /** Groups whose Services were refused (bad annotation, no ports, a foreign object of that name), with `Reason`. */
-  ServicesRefused: 'ServicesRefused',
-  /** EndpointSlices of direct Services created, updated or deleted. */
-  EndpointSliceWrites: 'EndpointSliceWrites',
-  /** EndpointSlice writes refused for a stale resourceVersion (re-read and retried). */
-  EndpointSliceConflicts: 'EndpointSliceConflicts',
-} as const;
-export type MetricName = (typeof Metric)[keyof typeof Metric];
+/**
+ * Metric names emitted by the functions, derived from the one definition list in shared/metrics.ts
+ * (unit, dimension sets, meaning). Dashboards and alarms refer to these.
+ */
+export { Metric, type MetricName } from './metrics.ts';

@@ -1,5 +1,4 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { parser } from '@aws-lambda-powertools/parser/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
@@ -7,7 +6,7 @@ import * as z from 'zod';
 import { Deadline } from '../../shared/adapters/deadline.ts';
 import type { BootstrapSummary } from '../../shared/app/bootstrap.ts';
 import { type BootstrapApp, createBootstrapApp } from '../../shared/app/bootstrap-wiring.ts';
-import { logger, metrics, tracingMiddleware } from '../../shared/observability.ts';
+import { logger, metricsMiddleware, tracingMiddleware } from '../../shared/observability.ts';
 
 /**
  * VM bootstrap: run by EventBridge Scheduler (payload `{}`), or by hand with `{"groups": ["ns/name"]}`
@@ -52,7 +51,7 @@ async function lambdaHandler(
 export const handler = middy(lambdaHandler)
   .use(await tracingMiddleware({ captureResponse: false }))
   .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics, { captureColdStartMetric: true }))
+  .use(metricsMiddleware())
   .use(parser({ schema: BootstrapRequestSchema }));
 
 /** For tests: drop the cached wiring so the next call reads the environment again. */

@@ -1,13 +1,12 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { Deadline } from '../../shared/adapters/deadline.ts';
 import { readReconcileRequest } from '../../shared/app/reconcile-request.ts';
 import { Reconciler, type ReconcileSummary } from '../../shared/app/reconciler.ts';
 import { type AppContext, createApp } from '../../shared/app/wiring.ts';
-import { DEADLINE_MARGIN_MS } from '../../shared/constants.ts';
-import { logger, metrics, telemetry, tracingMiddleware } from '../../shared/observability.ts';
+import { DEADLINE_MARGIN_MS, Metric } from '../../shared/constants.ts';
+import { logger, metricsMiddleware, telemetry, tracingMiddleware } from '../../shared/observability.ts';
 
 /**
  * Reconciler: run by EventBridge Scheduler (payload `{}`) or invoked by hand with
@@ -40,6 +39,7 @@ async function lambdaHandler(payload: unknown, context: Context): Promise<Reconc
   try {
     request = readReconcileRequest(payload);
   } catch (error) {
+    telemetry.count(Metric.ReconcileRequestsRejected);
     logger.error('reconcile request refused', { error });
     throw error;
   }
@@ -68,7 +68,7 @@ async function lambdaHandler(payload: unknown, context: Context): Promise<Reconc
 export const handler = middy(lambdaHandler)
   .use(await tracingMiddleware({ captureResponse: false }))
   .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics, { captureColdStartMetric: true }));
+  .use(metricsMiddleware());
 
 /** For tests: drop the cached wiring so the next call reads the environment again. */
 export function resetApp(): void {

@@ -1,6 +1,5 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { missingPermission } from '../../shared/adapters/dead-letters.ts';
@@ -10,7 +9,14 @@ import { LaunchNotVisibleYet } from '../../shared/app/registrar.ts';
 import { type AppContext, createApp } from '../../shared/app/wiring.ts';
 import { DEADLINE_MARGIN_MS, Metric } from '../../shared/constants.ts';
 import { snsRecords } from '../../shared/domain/events.ts';
-import { logger, metrics, telemetry, tracingMiddleware } from '../../shared/observability.ts';
+import {
+  currentRecord,
+  logger,
+  metricsMiddleware,
+  telemetry,
+  tracingMiddleware,
+  withRecordContext,
+} from '../../shared/observability.ts';
 
 /**
  * Registrar: EventBridge -> SQS -> here, an SNS topic -> here, or an EventBridge event invoked
@@ -77,7 +83,7 @@ async function handleWithin(
       event.Records.map((r) => ({ id: r.messageId, body: r.body })),
       deadline,
     );
-    const recordHandler = async (record: SQSRecord) => {
+    const handleRecord = async (record: SQSRecord) => {
       try {
         return await batch.process(record.messageId);
       } catch (error) {
@@ -94,7 +100,7 @@ async function handleWithin(
               deadline.signal,
             );
           } catch (sendError) {
-            telemetry.count(Metric.EventsFailed);
+            countFailed();
             logger.error('record failed and could not be dead-lettered; it will be retried', {
               recordId: record.messageId,
               error,
@@ -111,31 +117,44 @@ async function handleWithin(
           });
           return { kind: 'dead-lettered', reason: error.message };
         } else {
-          telemetry.count(Metric.EventsFailed);
+          countFailed();
           logger.error('record failed; it will be retried', { recordId: record.messageId, error });
         }
         throw error;
       }
     };
-    return processPartialResponse(event, recordHandler, processor, {
+    // Each record's log lines carry its id and a correlation id (shared/observability.ts).
+    const recordHandler = (record: SQSRecord) =>
+      withRecordContext({ recordId: record.messageId }, () => {
+        countMessageAge(record);
+        return handleRecord(record);
+      });
+    const response = await processPartialResponse(event, recordHandler, processor, {
       context,
       throwOnFullBatchFailure: false,
     });
+    await batch.settle();
+    return response;
   }
   const sns = snsRecords(event);
   if (sns) {
     telemetry.count(Metric.EventsReceived, sns.length);
     const batch = app.registrar.startBatch(sns, deadline);
-    const settled = await Promise.allSettled(sns.map((r) => batch.process(r.id)));
+    const settled = await Promise.allSettled(
+      sns.map((r) =>
+        withRecordContext({ recordId: r.id }, async () => {
+          try {
+            return await batch.process(r.id);
+          } catch (error) {
+            countFailed();
+            logger.error('SNS message failed; the event will be retried', { recordId: r.id, error });
+            throw error;
+          }
+        }),
+      ),
+    );
+    await batch.settle();
     const failed = sns.filter((_, i) => settled[i]!.status === 'rejected');
-    for (const [i, s] of settled.entries()) {
-      if (s.status === 'fulfilled') continue;
-      telemetry.count(Metric.EventsFailed);
-      logger.error('SNS message failed; the event will be retried', {
-        recordId: sns[i]!.id,
-        error: s.reason,
-      });
-    }
     if (failed.length > 0) {
       throw new Error(
         `${failed.length} of ${sns.length} SNS messages failed: ${failed.map((r) => r.id).join(', ')}`,
@@ -145,17 +164,34 @@ async function handleWithin(
   }
   telemetry.count(Metric.EventsReceived);
   try {
-    return { result: await app.registrar.handleEvent(event, deadline) };
+    return {
+      result: await withRecordContext({ recordId: 'event' }, () =>
+        app.registrar.handleEvent(event, deadline),
+      ),
+    };
   } catch (error) {
-    telemetry.count(Metric.EventsFailed);
+    countFailed();
     throw error;
   }
+}
+
+/** A record that failed and comes back: counted in total and, once its instance was read, by group. */
+function countFailed(): void {
+  telemetry.count(Metric.EventsFailed);
+  const group = currentRecord().workloadGroup;
+  if (group) telemetry.count(Metric.EventsFailed, 1, { WorkloadGroup: group });
+}
+
+/** How long the message waited in SQS before this invocation got it. */
+function countMessageAge(record: SQSRecord): void {
+  const sent = Number(record.attributes?.SentTimestamp);
+  if (Number.isFinite(sent) && sent > 0) telemetry.milliseconds(Metric.MessageAge, Date.now() - sent);
 }
 
 export const handler = middy(lambdaHandler)
   .use(await tracingMiddleware())
   .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics, { captureColdStartMetric: true }));
+  .use(metricsMiddleware());
 
 /** For tests and the CLI: replace the wiring (e.g. after changing the environment). */
 export function resetApp(next?: AppContext): void {

@@ -31,6 +31,26 @@ export interface RegistrarAlarmsProps extends RegistrarMetricSource {
    * @default 3
    */
   readonly failurePeriods?: number;
+  /**
+   * p99 of TimeToMesh (register: from the EC2/Auto Scaling event to the entry written) above which
+   * new VMs take too long to join the mesh, over three 5-minute periods in a row. A healthy
+   * registrar takes a few seconds; SQS batching, Lambda cold starts and retries of a briefly failing
+   * API server stay well under two minutes.
+   * @default Duration.minutes(2)
+   */
+  readonly timeToMeshP99Threshold?: Duration;
+  /**
+   * Sweeps in a row that found drift (ReconcileDrift > 0) before alarming: one sweep repairing a
+   * lost event is normal; drift every time means something undoes the registrar's work or events
+   * do not arrive.
+   * @default 3
+   */
+  readonly driftSweeps?: number;
+  /**
+   * How often the reconciler sweeps: the period of the drift alarm, so that N periods are N sweeps.
+   * @default Duration.minutes(5)
+   */
+  readonly reconcileInterval?: Duration;
 }
 
 /**
@@ -95,7 +115,7 @@ export class RegistrarAlarms extends Construct {
     });
     this.add('InstancesRefused', {
       // Emitted with a Reason dimension: a Metrics Insights query sums every reason.
-      metric: registrarMetricQuery(props, Metric.InstancesRefused),
+      metric: registrarMetricQuery(props, Metric.InstancesRefused, { dimensions: ['Reason'] }),
       description:
         'Tagged instances were refused (namespace not allowed, bad tag, missing WorkloadGroup, no private IP): they are not in the mesh.',
     });
@@ -109,6 +129,34 @@ export class RegistrarAlarms extends Construct {
       evaluationPeriods: failurePeriods,
       description:
         'Reconcile sweeps keep failing (a listing or writes): lost events are not being repaired. Check the reconciler logs (RBAC, EC2 permissions, API server).',
+    });
+    const ttm = props.timeToMeshP99Threshold ?? Duration.minutes(2);
+    this.add('TimeToMeshP99High', {
+      metric: registrarMetric(props, Metric.TimeToMesh, {
+        dimensions: { Action: 'register' },
+        statistic: cloudwatch.Stats.percentile(99),
+        period: Duration.minutes(5),
+      }),
+      threshold: ttm.toMilliseconds(),
+      evaluationPeriods: 3,
+      description: `New VMs take more than ${ttm.toSeconds()}s (p99) from their launch event to their WorkloadEntry: look at the first dashboard row (errors, queue age), then Kubernetes and EC2 latency.`,
+    });
+    const driftSweeps = props.driftSweeps ?? 3;
+    if (!Number.isInteger(driftSweeps) || driftSweeps < 1 || driftSweeps > 100) {
+      throw new Error(`RegistrarAlarms (${this.node.path}): driftSweeps ${driftSweeps} must be 1-100`);
+    }
+    this.add('ReconcileDriftPersistent', {
+      metric: registrarMetricQuery(props, Metric.ReconcileDrift, {
+        dimensions: ['Kind'],
+        period: props.reconcileInterval ?? Duration.minutes(5),
+      }),
+      evaluationPeriods: driftSweeps,
+      description: `The reconciler found drift on ${driftSweeps} sweeps in a row: events are lost, or something else changes or deletes the registrar's entries. See the drift-by-kind widget and vm-registrar status.`,
+    });
+    this.add('LifecycleActionsNotCompletedByRegistrar', {
+      metric: registrarMetric(props, Metric.LifecycleActionsNotPending),
+      description:
+        "Lifecycle actions were gone when the registrar completed them: their hook timed out (the default result applied, not the registrar), or they were completed twice. Check heartbeat timeouts against the registrar's retries and queue age.",
     });
     if (props.alarmTopic) this.notify(props.alarmTopic);
   }

@@ -4,7 +4,12 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { Metric, type MetricName } from '#shared/constants.ts';
-import { type RegistrarMetricSource, registrarMetric, registrarMetricQuery } from './metrics.ts';
+import {
+  type RegistrarMetricSource,
+  registrarMetric,
+  registrarMetricQuery,
+  registrarMetricSearch,
+} from './metrics.ts';
 
 export interface RegistrarDashboardProps extends RegistrarMetricSource {
   readonly registrarFunction: lambda.IFunction;
@@ -75,6 +80,124 @@ export class RegistrarDashboard extends Construct {
         }),
       );
     }
+    // First row: is it healthy? Errors, dead letters, the queue's oldest message, time to mesh.
+    this.dashboard.addWidgets(
+      graph(
+        'Errors',
+        [
+          props.registrarFunction.metricErrors({
+            period,
+            statistic: cloudwatch.Stats.SUM,
+            label: 'registrar errors',
+          }),
+          props.reconcilerFunction.metricErrors({
+            period,
+            statistic: cloudwatch.Stats.SUM,
+            label: 'reconciler errors',
+          }),
+          ...custom([
+            Metric.EventsFailed,
+            Metric.KubernetesErrors,
+            Metric.ReconcileErrors,
+            Metric.ReconcileRequestsRejected,
+          ]),
+        ],
+        { width: 6 },
+      ),
+      graph(
+        'Dead-letter queue depth',
+        [
+          props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+            period,
+            statistic: cloudwatch.Stats.MAXIMUM,
+            label: 'dead letters',
+          }),
+        ],
+        { width: 6 },
+      ),
+      graph(
+        'Oldest queued event (s)',
+        [
+          props.queue.metricApproximateAgeOfOldestMessage({
+            period,
+            statistic: cloudwatch.Stats.MAXIMUM,
+            label: 'age',
+          }),
+        ],
+        { width: 6 },
+      ),
+      graph(
+        'Time to mesh (ms)',
+        (['register', 'deregister'] as const).flatMap((action) =>
+          (['p50', 'p99'] as const).map((stat) =>
+            registrarMetric(props, Metric.TimeToMesh, {
+              period,
+              dimensions: { Action: action },
+              statistic: stat,
+              label: `${action} ${stat}`,
+            }),
+          ),
+        ),
+        { width: 6 },
+      ),
+    );
+    // Which group is in trouble: registrations, deregistrations, refusals and failures by group.
+    const byGroup = (name: MetricName) =>
+      registrarMetricSearch(props, name, { dimensions: ['WorkloadGroup'], statistic: 'Sum', period });
+    this.dashboard.addWidgets(
+      graph('Registrations by WorkloadGroup', [byGroup(Metric.EntriesApplied)], { width: 6 }),
+      graph('Deregistrations by WorkloadGroup', [byGroup(Metric.EntriesDeleted)], { width: 6 }),
+      graph('Refused by WorkloadGroup', [byGroup(Metric.InstancesRefused)], { width: 6 }),
+      graph('Failed records by WorkloadGroup', [byGroup(Metric.EventsFailed)], { width: 6 }),
+    );
+    this.dashboard.addWidgets(
+      graph(
+        'Lifecycle actions by result',
+        custom([
+          Metric.LifecycleActionsCompleted,
+          Metric.LifecycleActionsAbandoned,
+          Metric.LaunchGateTimeouts,
+          Metric.LifecycleActionsNotPending,
+        ]),
+      ),
+      graph('Reconciler drift by kind', [
+        registrarMetricQuery(props, Metric.ReconcileDrift, { period, dimensions: ['Kind'], groupBy: 'Kind' }),
+      ]),
+      graph('Reconciler drift by WorkloadGroup and kind', [
+        registrarMetricSearch(props, Metric.ReconcileDrift, {
+          dimensions: ['WorkloadGroup', 'Kind'],
+          statistic: 'Sum',
+          period,
+        }),
+      ]),
+    );
+    // The APIs the registrar waits on: Kubernetes and EC2/Auto Scaling call latency by operation,
+    // and how long messages waited in the queue.
+    this.dashboard.addWidgets(
+      graph('Kubernetes API latency p99 (ms), by verb', [
+        registrarMetricSearch(props, Metric.KubernetesLatency, {
+          dimensions: ['Operation'],
+          statistic: 'p99',
+          period,
+        }),
+      ]),
+      graph('EC2 and Auto Scaling latency p99 (ms), by action', [
+        registrarMetricSearch(props, Metric.Ec2Latency, {
+          dimensions: ['Operation'],
+          statistic: 'p99',
+          period,
+        }),
+      ]),
+      graph('SQS message age at receipt (ms)', [
+        registrarMetric(props, Metric.MessageAge, { period, statistic: 'p50', label: 'p50' }),
+        registrarMetric(props, Metric.MessageAge, { period, statistic: 'p99', label: 'p99' }),
+      ]),
+    );
+    // What other automation and `kubectl describe` get: EventBridge events and Kubernetes Events.
+    this.dashboard.addWidgets(
+      graph('EventBridge events', custom([Metric.BusEventsPublished, Metric.BusEventsFailed])),
+      graph('Kubernetes Events', custom([Metric.KubernetesEventsWritten, Metric.KubernetesEventsFailed])),
+    );
     this.dashboard.addWidgets(
       graph(
         'Events',
@@ -105,17 +228,11 @@ export class RegistrarDashboard extends Construct {
     );
     this.dashboard.addWidgets(
       graph(
-        'Lifecycle actions',
-        custom([Metric.LifecycleActionsCompleted, Metric.LifecycleActionsNotPending]),
-      ),
-      graph(
         'Lifecycle waits: drains, gates, heartbeats, retries',
         custom([
           Metric.LifecycleWaits,
           Metric.LifecycleHeartbeats,
           Metric.LifecycleRetries,
-          Metric.LifecycleActionsAbandoned,
-          Metric.LaunchGateTimeouts,
           Metric.LifecycleSettingsInvalid,
         ]),
       ),
@@ -124,7 +241,11 @@ export class RegistrarDashboard extends Construct {
         custom([Metric.HintsUnverified, Metric.LaunchesNotVisibleYet]),
       ),
       graph('Instances refused, by reason', [
-        registrarMetricQuery(props, Metric.InstancesRefused, { period, groupBy: 'Reason' }),
+        registrarMetricQuery(props, Metric.InstancesRefused, {
+          period,
+          dimensions: ['Reason'],
+          groupBy: 'Reason',
+        }),
       ]),
       graph(
         'Errors',
@@ -155,7 +276,11 @@ export class RegistrarDashboard extends Construct {
         custom([Metric.BootstrapTokensMinted, Metric.BootstrapFilesWritten]),
       ),
       graph('VM bootstrap: failed refreshes by reason, late and expired tokens', [
-        registrarMetricQuery(props, Metric.BootstrapRefreshFailed, { period, groupBy: 'Reason' }),
+        registrarMetricQuery(props, Metric.BootstrapRefreshFailed, {
+          period,
+          dimensions: ['Reason'],
+          groupBy: 'Reason',
+        }),
         ...custom([Metric.BootstrapTokenLate, Metric.BootstrapTokenExpired]),
       ]),
       graph('VM bootstrap: shortest token life left (s)', [
@@ -174,7 +299,11 @@ export class RegistrarDashboard extends Construct {
         { right: custom([Metric.EndpointSliceConflicts]) },
       ),
       graph('Services refused, by reason', [
-        registrarMetricQuery(props, Metric.ServicesRefused, { period, groupBy: 'Reason' }),
+        registrarMetricQuery(props, Metric.ServicesRefused, {
+          period,
+          dimensions: ['Reason'],
+          groupBy: 'Reason',
+        }),
       ]),
     );
     for (const [name, fn] of [
@@ -226,7 +355,11 @@ export class RegistrarDashboard extends Construct {
     // could not list an account/region, and events from pairs that are not configured.
     this.dashboard.addWidgets(
       graph('Spokes: member role not assumed, by location', [
-        registrarMetricQuery(props, Metric.SpokeAccessErrors, { period, groupBy: 'Location' }),
+        registrarMetricQuery(props, Metric.SpokeAccessErrors, {
+          period,
+          dimensions: ['Location'],
+          groupBy: 'Location',
+        }),
       ]),
       graph(
         'Spokes: locations unlisted by a sweep, events from unknown locations',

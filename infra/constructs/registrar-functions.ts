@@ -2,6 +2,7 @@ import { ArnFormat, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
 import type { IAutoScalingGroup } from 'aws-cdk-lib/aws-autoscaling';
 import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
@@ -167,6 +168,25 @@ export interface RegistrarFunctionsProps {
    * @default - one new security group when `vpc` is set
    */
   readonly securityGroups?: readonly ISecurityGroup[];
+  /**
+   * EventBridge bus that receives `WorkloadEntry Registered`, `WorkloadEntry Deregistered`,
+   * `Instance Refused` and `Reconcile Completed` (EVENT_BUS; schemas in docs/events/). Both roles
+   * get `events:PutEvents` on this bus only.
+   * @default - no events published
+   */
+  readonly eventBus?: events.IEventBus;
+  /**
+   * Kubernetes Events (KUBE_EVENTS): `all` (on the WorkloadGroup and on the entry), `workloadgroup`
+   * (on the group only) or `none`.
+   * @default - the functions' default: 'all'
+   */
+  readonly kubernetesEvents?: 'all' | 'workloadgroup' | 'none';
+  /**
+   * Distinct `WorkloadGroup` metric dimension values per container before the rest are counted as
+   * `other` (METRICS_MAX_WORKLOAD_GROUPS, 0-500).
+   * @default - the functions' default: 50
+   */
+  readonly metricsMaxWorkloadGroups?: number;
   /**
    * Other account/region pairs whose VMs the functions serve through the member role of each
    * account (SPOKE_ACCOUNT_REGIONS; HOME_ACCOUNT_ID is this stack's account). Each needs the spoke
@@ -336,6 +356,9 @@ export class RegistrarFunctions extends Construct {
         }),
       );
     }
+    // The registrar's own events (docs/events/): PutEvents on that one bus.
+    if (props.eventBus)
+      for (const fn of [this.registrar, this.reconciler]) props.eventBus.grantPutEventsTo(fn);
 
     for (const fn of [this.registrar, this.reconciler]) {
       Validations.of(fn.role!).acknowledge({
@@ -473,6 +496,10 @@ function renderEnvironment(
     RECONCILE_MAX_DELETE_RATIO: String(props.reconcileMaxDeleteRatio ?? defaults.RECONCILE_MAX_DELETE_RATIO),
     REQUIRE_GROUP_ALLOW_LIST: String(props.requireGroupAllowList ?? defaults.REQUIRE_GROUP_ALLOW_LIST),
     DEFAULT_SERVICE_MODE: props.defaultServiceMode ?? defaults.DEFAULT_SERVICE_MODE,
+    KUBE_EVENTS: props.kubernetesEvents ?? defaults.KUBE_EVENTS,
+    METRICS_MAX_WORKLOAD_GROUPS: String(
+      props.metricsMaxWorkloadGroups ?? defaults.METRICS_MAX_WORKLOAD_GROUPS,
+    ),
     DRAIN_SECONDS: String(props.drainPeriod?.toSeconds() ?? defaults.DRAIN_SECONDS),
     LIFECYCLE_RETRY_SECONDS: String(
       props.lifecycleRetryDelay?.toSeconds() ?? defaults.LIFECYCLE_RETRY_SECONDS,
@@ -486,6 +513,7 @@ function renderEnvironment(
   };
   if (props.clusterEndpoint) env.CLUSTER_ENDPOINT = props.clusterEndpoint;
   if (props.clusterCertificateAuthorityData) env.CLUSTER_CA_DATA = props.clusterCertificateAuthorityData;
+  if (props.eventBus) env.EVENT_BUS = props.eventBus.eventBusArn;
   return env;
 }
 

@@ -406,7 +406,7 @@ export class VmBootstrap extends Construct {
     };
     add(
       'BootstrapRefreshFailed',
-      registrarMetricQuery(source, Metric.BootstrapRefreshFailed, { period }),
+      registrarMetricQuery(source, Metric.BootstrapRefreshFailed, { period, dimensions: ['Reason'] }),
       'A VM bootstrap bundle or token could not be refreshed (see the Reason dimension and the function log): VMs keep the last ones until the token expires.',
     );
     add(

@@ -1,6 +1,7 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
@@ -64,6 +65,12 @@ export interface RegistrarStackProps extends StackProps {
    * @default - none
    */
   readonly queueSenderRoleArns?: readonly string[];
+  /**
+   * EventBridge bus that receives the registrar's own events (EVENT_BUS; docs/events/): the
+   * functions may PutEvents on this bus only.
+   * @default - no events published
+   */
+  readonly eventBusArn?: string;
 }
 
 /** The registrar and reconciler, their access to the cluster, alarms, dashboard and outputs. */
@@ -91,6 +98,9 @@ export class RegistrarStack extends Stack {
     );
     this.registrar = new Registrar(this, 'Registrar', {
       ...props.registrar,
+      ...(props.eventBusArn
+        ? { eventBus: events.EventBus.fromEventBusArn(this, 'EventBus', props.eventBusArn) }
+        : {}),
       ...(queueSenders.length > 0 ? { queueSenders } : {}),
       ...(vpc ? { vpc } : {}),
       ...(groups.length > 0 ? { autoScalingGroups: groups } : {}),

@@ -6,6 +6,7 @@ import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { ClusterAccess } from '../config/config.ts';
+import { registerSecret } from '../redaction.ts';
 import type { KubeConfigSource } from './kube.ts';
 import { PooledKubeConfig } from './pooled-kubeconfig.ts';
 
@@ -76,6 +77,11 @@ export function kubeConfigSource(
         config = new PooledKubeConfig();
         if (access.path) config.loadFromFile(access.path);
         else config.loadFromDefault();
+        // Its credentials never reach a log line (shared/redaction.ts).
+        for (const user of config.getUsers()) {
+          for (const secret of [user.token, user.password, user.keyData, user.certData])
+            registerSecret(secret);
+        }
       }
       return config;
     };
@@ -108,6 +114,7 @@ export function kubeConfigSource(
       credentials,
       now: new Date(now()),
     });
+    registerSecret(token.token);
     const config = new PooledKubeConfig();
     config.loadFromClusterAndUser(
       { name: access.clusterName, server, caData, skipTLSVerify: false },

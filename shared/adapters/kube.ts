@@ -34,6 +34,8 @@ export interface KubeOptions {
   readonly backoffBaseMs?: number;
   /** Called after every retried failure, for metrics. */
   readonly onRetry?: (error: KubernetesError, attempt: number) => void;
+  /** Called after every call (all its attempts) with its verb and duration, for metrics. */
+  readonly onCall?: (operation: string, ms: number) => void;
 }
 
 type CallOptions = NonNullable<Parameters<CustomObjectsApi['getNamespacedCustomObject']>[1]>;
@@ -120,7 +122,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 interface SharedClient {
   readonly source: KubeConfigSource;
-  readonly options: Required<Omit<KubeOptions, 'onRetry'>> & Pick<KubeOptions, 'onRetry'>;
+  readonly options: Required<Omit<KubeOptions, 'onRetry' | 'onCall'>> &
+    Pick<KubeOptions, 'onRetry' | 'onCall'>;
   api?: { config: KubeConfig; client: CustomObjectsApi };
   /** Typed API clients (core, discovery) made from the current config, one per class. */
   typed?: { config: KubeConfig; clients: Map<ApiConstructor<ApiType>, ApiType> };
@@ -259,7 +262,24 @@ export class KubeWorkloads {
     return this.#list<T>(plural, namespace, labelSelector, limit);
   }
 
+  /** One call, all its attempts, timed for `onCall` by its verb (`apply`, `get`, `list`...). */
   async #call<T, A = CustomObjectsApi>(
+    what: string,
+    fn: (api: A, options: CallOptions) => Promise<T>,
+    extra?: CallOptions,
+    client?: () => Promise<A>,
+  ): Promise<T> {
+    const onCall = this.#shared.options.onCall;
+    if (!onCall) return this.#attempts(what, fn, extra, client);
+    const started = performance.now();
+    try {
+      return await this.#attempts(what, fn, extra, client);
+    } finally {
+      onCall(what.split(' ', 1)[0] ?? 'call', performance.now() - started);
+    }
+  }
+
+  async #attempts<T, A = CustomObjectsApi>(
     what: string,
     fn: (api: A, options: CallOptions) => Promise<T>,
     extra?: CallOptions,

@@ -34,6 +34,7 @@ import type { Telemetry } from '../observability.ts';
 import { mapSettled } from './concurrency.ts';
 import { writeEntry } from './entries.ts';
 import { describeInstances, withFleetLifecycleStates } from './instances.ts';
+import type { Notifier } from './notifier.ts';
 import {
   applyServices,
   observeServices,
@@ -42,6 +43,7 @@ import {
   type ServicesSummary,
   servicesSummary,
 } from './services-sweep.ts';
+import { sweepDrift, tellSweep } from './sweep-notices.ts';
 
 /** Manual invocation payload (and the CLI's flags). */
 export interface ReconcileRequest {
@@ -117,6 +119,8 @@ export interface ReconcilerDeps {
    * Required when spokes are configured.
    */
   readonly aws?: FleetAws;
+  /** Kubernetes Events and EventBridge events of each sweep (shared/app/sweep-notices.ts). */
+  readonly notifier?: Notifier;
 }
 
 /** Locations listed at once in a sweep. */
@@ -519,7 +523,7 @@ export class Reconciler {
     const pending = request.dryRun
       ? plan.changes.length + serviceReports.filter((r) => r.status === 'planned').length
       : 0;
-    return {
+    const summary: ReconcileSummary = {
       dryRun: request.dryRun === true,
       forced: request.force === true,
       startedAt: new Date(started).toISOString(),
@@ -540,6 +544,19 @@ export class Reconciler {
       reads: { instances: instances.length, entries: entries.length, groups: groups.size },
       ...(services ? { services: servicesSummary(services, serviceReports) } : {}),
     };
+    // Drift metrics, a Kubernetes Event per group, a `Reconcile Completed` event: after the
+    // summary is decided, never failing it.
+    const notes = this.#deps.notifier?.enabled ? this.#deps.notifier.start(kube) : undefined;
+    tellSweep({
+      summary,
+      drift: sweepDrift(plan, instances, config.tagPrefix),
+      groups,
+      inScope,
+      telemetry,
+      ...(notes ? { notes } : {}),
+    });
+    await notes?.settle();
+    return summary;
   }
 
   /**

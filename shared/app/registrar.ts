@@ -13,6 +13,7 @@ import {
   awaitsLaunchVisibility,
   decideInstance,
   type InstanceIntent,
+  isNamespaceAllowed,
   parseGroupTag,
   verifyHint,
 } from '../domain/decide.ts';
@@ -34,9 +35,10 @@ import {
   locationKey,
   sameLocation,
 } from '../domain/locations.ts';
+import type { GroupIdentity } from '../domain/notifications.ts';
 import type { InstanceFacts, WorkloadGroupView } from '../domain/types.ts';
 import { isManaged, renderWorkloadEntry } from '../domain/workload-entry.ts';
-import type { Telemetry } from '../observability.ts';
+import { annotateRecord, currentRecord, type Telemetry } from '../observability.ts';
 import { Semaphore } from './concurrency.ts';
 import { writeEntry } from './entries.ts';
 import type { WorkloadGroupCache } from './group-cache.ts';
@@ -49,6 +51,8 @@ import {
   type MeshOps,
   type OwnedAction,
 } from './lifecycle.ts';
+import type { Notifications, Notifier } from './notifier.ts';
+import { groupKeyOf, type OutcomeDetails, tellOutcome } from './outcome-notices.ts';
 import type { ServiceBatch, ServiceUpkeep, SettledInstance } from './service-upkeep.ts';
 
 export interface RegistrarDeps {
@@ -62,6 +66,8 @@ export interface RegistrarDeps {
   readonly services?: ServiceUpkeep;
   readonly logger: Logger;
   readonly telemetry: Telemetry;
+  /** Kubernetes Events and EventBridge events of what the registrar did (shared/app/notifier.ts). */
+  readonly notifier?: Notifier;
   /**
    * The clients of every location of `config.fleet` (`ec2`, `autoscaling` and `lifecycle` above are
    * its home's). Required when spokes are configured.
@@ -161,7 +167,7 @@ export class Registrar {
   /** The same registrar with every AWS and Kubernetes call bound to one invocation's deadline. */
   #within(deadline: Deadline): Registrar {
     const d = this.#deps;
-    return new Registrar(
+    const bound = new Registrar(
       {
         ...d,
         kube: d.kube.withDeadline(deadline),
@@ -174,6 +180,17 @@ export class Registrar {
       this.#kubeSlots,
       deadline,
     );
+    bound.#signal = deadline.signal;
+    return bound;
+  }
+
+  #signal: AbortSignal | undefined;
+
+  /** One invocation's notifications, written through this registrar's (deadline-bound) Kubernetes client. @internal */
+  notifications(): Notifications | undefined {
+    return this.#deps.notifier?.enabled
+      ? this.#deps.notifier.start(this.#deps.kube, this.#signal)
+      : undefined;
   }
 
   /**
@@ -231,7 +248,7 @@ export class Registrar {
     location: Location,
   ): Promise<ConvergeOutcome> {
     const outcome = await this.#removeInstance(instanceId, 'launch gate did not pass', location);
-    this.#record(outcome);
+    this.#record(outcome, groupKeyOf(facts, this.#deps.config.tagPrefix));
     // The batch's Service upkeep has run already: the VM's direct endpoint goes now, not later.
     const { services, kube } = this.#deps;
     const group = services ? await this.groupOf(facts) : undefined;
@@ -270,7 +287,12 @@ export class Registrar {
 
   /** Handles one EventBridge event invoked directly (no SQS). Throws on retriable failure. */
   async handleEvent(event: unknown, deadline?: Deadline): Promise<RecordResult> {
-    return this.startBatch([{ id: 'event', event }], deadline).process('event');
+    const batch = this.startBatch([{ id: 'event', event }], deadline);
+    try {
+      return await batch.process('event');
+    } finally {
+      await batch.settle();
+    }
   }
 
   /** @internal What EC2 and Auto Scaling say about `ids` in `location` (default: home). */
@@ -342,6 +364,7 @@ export class Registrar {
       logger.warn(`hint not acted on: ${check.reason}`, { instanceId, detailType: hint?.detailType });
     }
     const intent = decideInstance(facts, check.kind === 'verified' ? hint : undefined, config);
+    annotateRecord({ workloadGroup: groupKeyOf(facts, config.tagPrefix) });
     if (intent.kind === 'register' && facts?.autoScalingStateUnknown) {
       throw new AdapterError(
         `instance ${instanceId}: its Auto Scaling lifecycle state could not be read; retrying later`,
@@ -358,7 +381,7 @@ export class Registrar {
         options,
       );
       if (reread) outcome = await this.#correctIfStale(instanceId, facts, outcome, reread, location);
-      this.#record(outcome);
+      this.#record(outcome, groupKeyOf(facts, config.tagPrefix));
       return outcome;
     } catch (error) {
       if (error instanceof KubernetesError) this.#deps.telemetry.count(Metric.KubernetesErrors);
@@ -405,9 +428,10 @@ export class Registrar {
       { instanceId, ...(intent.kind === 'deregister' ? { reason: intent.reason } : {}) },
     );
     const corrected = await this.#carryOut(instanceId, fresh, intent, location);
-    return corrected.action === 'deleted'
-      ? { ...corrected, reason: `${corrected.reason} (it left while its entry was written)` }
-      : corrected;
+    if (corrected.action !== 'deleted') return corrected;
+    const withReason = { ...corrected, reason: `${corrected.reason} (it left while its entry was written)` };
+    this.#keep(withReason, this.#details.get(corrected) ?? {});
+    return withReason;
   }
 
   async #carryOut(
@@ -443,7 +467,7 @@ export class Registrar {
           ...(intent.network ? { network: intent.network } : {}),
           requireAllowList: config.requireGroupAllowList,
         });
-        if (!rendered.ok) return { action: 'refused', refusal: rendered.refusal };
+        if (!rendered.ok) return this.#keep({ action: 'refused', refusal: rendered.refusal }, { group });
         if (hint?.source === 'ec2-rebalance-recommendation' && rebalanceDeregisters(group)) {
           return this.#removeInstance(
             instanceId,
@@ -461,8 +485,20 @@ export class Registrar {
         const desired = rendered.entry;
         const { namespace, name } = desired.metadata;
         const write = await this.#kubeSlots.run(() => writeEntry(kube, desired));
-        if (write.result === 'refused') return { action: 'refused', refusal: write.refusal };
-        return { action: write.result, entry: `${namespace}/${name}` };
+        if (write.result === 'refused')
+          return this.#keep(
+            { action: 'refused', refusal: write.refusal },
+            { group, entry: `${namespace}/${name}` },
+          );
+        return this.#keep(
+          { action: write.result, entry: `${namespace}/${name}` },
+          {
+            group,
+            at: Date.now(),
+            ...(write.uid ? { uid: write.uid } : {}),
+            ...(desired.spec.network ? { network: desired.spec.network } : {}),
+          },
+        );
       }
     }
   }
@@ -484,13 +520,19 @@ export class Registrar {
     const fleet = config.fleet;
     const here = (entry: (typeof found)[number]) =>
       fleet.spokes.length === 0 || sameLocation(entryLocation(entry, fleet), location);
+    let owner: GroupIdentity | undefined;
     for (const entry of found.filter((e) => isManaged(e) && here(e))) {
       const { namespace, name, uid } = entry.metadata;
       if (await this.#kubeSlots.run(() => kube.deleteWorkloadEntry(namespace, name, uid))) {
         deleted.push(`${namespace}/${name}`);
+        const ref = entry.metadata.ownerReferences?.find((r) => r.kind === 'WorkloadGroup');
+        if (ref) owner ??= { namespace, name: ref.name, uid: ref.uid, apiVersion: ref.apiVersion };
       }
     }
-    return { action: 'deleted', entries: deleted, reason };
+    return this.#keep(
+      { action: 'deleted', entries: deleted, reason },
+      { at: Date.now(), ...(owner ? { owner } : {}) },
+    );
   }
 
   /**
@@ -513,24 +555,96 @@ export class Registrar {
 
   readonly #batchGroups = new Map<string, Promise<WorkloadGroupView | undefined>>();
 
-  #record(outcome: ConvergeOutcome): void {
+  /** What an outcome does not say but its notices need (the group read, the write's uid and time). */
+  readonly #details = new WeakMap<ConvergeOutcome, OutcomeDetails>();
+
+  #keep<O extends ConvergeOutcome>(outcome: O, details: OutcomeDetails): O {
+    this.#details.set(outcome, details);
+    return outcome;
+  }
+
+  #record(outcome: ConvergeOutcome, group: string | undefined): void {
     const { telemetry } = this.#deps;
+    // Per group as well as in total; never per instance (shared/metrics.ts caps the group values).
+    const byGroup = group ? { WorkloadGroup: group } : undefined;
     switch (outcome.action) {
       case 'applied':
         telemetry.count(Metric.EntriesApplied);
+        if (byGroup) telemetry.count(Metric.EntriesApplied, 1, byGroup);
         break;
       case 'unchanged':
         telemetry.count(Metric.EntriesUnchanged);
         break;
       case 'deleted':
         telemetry.count(Metric.EntriesDeleted, outcome.entries.length);
+        if (byGroup) telemetry.count(Metric.EntriesDeleted, outcome.entries.length, byGroup);
         break;
       case 'refused':
         telemetry.count(Metric.InstancesRefused, 1, { name: 'Reason', value: outcome.refusal.reason });
+        if (byGroup) telemetry.count(Metric.InstancesRefused, 1, byGroup);
         break;
       default:
         break;
     }
+  }
+
+  /**
+   * After a record's result is decided: its time to mesh, and its Kubernetes Events and EventBridge
+   * event (written beside the other records' work, never failing this one). @internal
+   */
+  tell(
+    result: RecordResult,
+    hint: InstanceHint,
+    facts: InstanceFacts | undefined,
+    notes: Notifications | undefined,
+  ): void {
+    if (result.kind !== 'converged') return;
+    const { config } = this.#deps;
+    const groupKey = groupKeyOf(facts, config.tagPrefix);
+    let details = this.#details.get(result.outcome) ?? {};
+    const [namespace = '', name = ''] = groupKey?.split('/') ?? [];
+    if (
+      notes &&
+      result.outcome.action === 'refused' &&
+      !details.group &&
+      groupKey &&
+      isNamespaceAllowed(namespace, config.allowedNamespaces)
+    ) {
+      // Refused before its group was read (no private IP, a bad network tag...): the Event needs
+      // the group's uid. One cached read, beside the other records' work.
+      const outcome = result.outcome;
+      notes.track(
+        this.#liveGroup(namespace, name).then((group) => {
+          details = group ? { ...details, group } : details;
+          this.#tellNow(outcome, details, hint, facts, groupKey, result.instanceId, notes);
+        }),
+      );
+      return;
+    }
+    this.#tellNow(result.outcome, details, hint, facts, groupKey, result.instanceId, notes);
+  }
+
+  #tellNow(
+    outcome: ConvergeOutcome,
+    details: OutcomeDetails,
+    hint: InstanceHint,
+    facts: InstanceFacts | undefined,
+    groupKey: string | undefined,
+    instanceId: string,
+    notes: Notifications | undefined,
+  ): void {
+    const { telemetry } = this.#deps;
+    const result = { instanceId };
+    tellOutcome({
+      outcome,
+      details,
+      hint,
+      facts,
+      groupKey,
+      correlationId: currentRecord().correlationId ?? hint.eventId ?? result.instanceId,
+      telemetry,
+      ...(notes ? { notes } : {}),
+    });
   }
 
   /**
@@ -550,6 +664,9 @@ export class Registrar {
   /** @internal */
   report(id: string, result: RecordResult, hint?: InstanceHint): void {
     const { logger, telemetry } = this.#deps;
+    annotateRecord({
+      outcome: result.kind === 'converged' ? result.outcome.action : result.kind,
+    });
     const base = {
       recordId: id,
       ...(hint ? { instanceId: hint.instanceId, detailType: hint.detailType } : {}),
@@ -638,10 +755,13 @@ export class RegistrarBatch {
    */
   readonly #actions = new Map<string, { hint: OwnedAction; step?: Promise<LifecycleReport> }>();
 
+  readonly #notes: Notifications | undefined;
+
   constructor(registrar: Registrar, intakes: Map<string, Intake>) {
     this.#registrar = registrar;
     this.#intakes = intakes;
     this.#services = registrar.serviceBatch();
+    this.#notes = registrar.notifications();
     for (const [id, intake] of intakes) {
       if (intake.kind !== 'hint') continue;
       const located = registrar.locate(intake.hint);
@@ -783,6 +903,7 @@ export class RegistrarBatch {
       this.#registrar.countUnknownLocation();
     } else {
       const { hint } = intake;
+      annotateRecord({ instanceId: hint.instanceId });
       const target = { location: located.location, instanceId: hint.instanceId };
       const steps = this.#registrar.lifecycleSteps(hint, located.location);
       if (steps) {
@@ -793,9 +914,22 @@ export class RegistrarBatch {
         await this.#services?.follow(hint.instanceId, () => this.#settled());
         result = { kind: 'converged', instanceId: hint.instanceId, outcome };
       }
+      const facts = await this.#describe(located.location).then(
+        (all) => all.get(hint.instanceId),
+        () => undefined,
+      );
+      this.#registrar.tell(result, hint, facts, this.#notes);
     }
     this.#registrar.report(id, result, intake?.kind === 'hint' ? intake.hint : undefined);
     return result;
+  }
+
+  /**
+   * Sends the batch's EventBridge events still gathered and waits for its Kubernetes Events: call it
+   * once every record is processed, before the invocation answers. Never throws.
+   */
+  async settle(): Promise<void> {
+    await this.#notes?.settle();
   }
 
   /**

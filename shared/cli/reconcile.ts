@@ -2,6 +2,7 @@ import type { ReconcileRequest, ReconcileSummary } from '../app/reconciler.ts';
 import { INSTANCE_ID_LABEL, WORKLOAD_GROUP_TAG } from '../constants.ts';
 import { logger, telemetry } from '../observability.ts';
 import { EXIT } from './exit.ts';
+import { groupHealth, renderGroupHealth } from './health.ts';
 import { renderTable } from './table.ts';
 
 async function reconciler() {
@@ -204,9 +205,10 @@ export async function runStatus(namespaces: readonly string[], output: 'table' |
   const outOfStep =
     rows.filter((row) => row.status !== 'in step').length +
     (services ?? []).filter((row) => !row.status.startsWith('in step')).length;
+  const groups = await groupHealth(app, seen, rows);
   if (output === 'json') {
     process.stdout.write(
-      `${JSON.stringify({ rows, ...(services ? { services } : {}), outOfStep, errors: seen.errors }, null, 2)}\n`,
+      `${JSON.stringify({ rows, ...(services ? { services } : {}), groups, outOfStep, errors: seen.errors }, null, 2)}\n`,
     );
   } else {
     const serviceTable = services?.length
@@ -219,7 +221,7 @@ export async function runStatus(namespaces: readonly string[], output: 'table' |
       `${renderTable(
         ['GROUP', 'INSTANCE', 'STATE', 'PRIVATE IP', 'ENTRY', 'ENTRY ADDRESS', 'STATUS'],
         rows.map((r) => [r.group, r.instanceId, r.state, r.privateIp, r.entry, r.entryAddress, r.status]),
-      )}\n${serviceTable}` +
+      )}\n${serviceTable}\n${renderGroupHealth(groups)}\n` +
         `${outOfStep} out of step${seen.errors.length ? `; errors: ${seen.errors.join('; ')}` : ''}\n`,
     );
   }

@@ -92,6 +92,25 @@ export const environmentSchema = z.object({
   /** Services for a WorkloadGroup without the `istio-vm-registrar.io/service` annotation. */
   DEFAULT_SERVICE_MODE: z.enum(['none', 'service', 'serviceentry']).default('none'),
   /**
+   * EventBridge bus (name or ARN) that receives `WorkloadEntry Registered`, `WorkloadEntry
+   * Deregistered`, `Instance Refused` and `Reconcile Completed` (docs/events/). Unset: none published.
+   */
+  EVENT_BUS: z
+    .string()
+    .regex(
+      /^(arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/[A-Za-z0-9._\-/]{1,256}|[A-Za-z0-9._\-/]{1,256})$/,
+      'EVENT_BUS must be an event bus name or an event bus ARN',
+    )
+    .optional(),
+  /**
+   * Kubernetes Events (events.k8s.io/v1) for registrations, deregistrations, refusals and sweeps:
+   * `all` on the WorkloadGroup and on the entry while it exists, `workloadgroup` on the group only,
+   * `none` to write none.
+   */
+  KUBE_EVENTS: z.enum(['all', 'workloadgroup', 'none']).default('all'),
+  /** Distinct WorkloadGroup metric dimension values per container; the rest are counted as `other`. */
+  METRICS_MAX_WORKLOAD_GROUPS: z.coerce.number().int().min(0).max(500).default(50),
+  /**
    * The registrar's own queue, where lifecycle waits (drain periods, launch gates, retries) are
    * parked as delayed continuation messages. Unset: lifecycle actions complete at once (no drain,
    * no gate), as from the CLI.
@@ -149,6 +168,12 @@ export interface RegistrarConfig {
   readonly defaultServiceMode: 'none' | 'service' | 'serviceentry';
   /** Where records that cannot succeed on retry go at once; undefined: SQS redrive decides. */
   readonly deadLetterQueueUrl: string | undefined;
+  /** EventBridge bus name or ARN for the registrar's own events; undefined: none published. */
+  readonly eventBus: string | undefined;
+  /** Which Kubernetes Events are written. */
+  readonly kubeEvents: 'all' | 'workloadgroup' | 'none';
+  /** Cap on distinct WorkloadGroup metric dimension values per container. */
+  readonly metricsMaxWorkloadGroups: number;
   /** Lifecycle waits: see LIFECYCLE_QUEUE_URL and the lifecycle settings in shared/domain/lifecycle.ts. */
   readonly lifecycleQueueUrl?: string;
   readonly drainSeconds: number;
@@ -197,6 +222,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     requireGroupAllowList: e.REQUIRE_GROUP_ALLOW_LIST,
     defaultServiceMode: e.DEFAULT_SERVICE_MODE,
     deadLetterQueueUrl: e.DEAD_LETTER_QUEUE_URL,
+    eventBus: e.EVENT_BUS,
+    kubeEvents: e.KUBE_EVENTS,
+    metricsMaxWorkloadGroups: e.METRICS_MAX_WORKLOAD_GROUPS,
     ...(e.LIFECYCLE_QUEUE_URL ? { lifecycleQueueUrl: e.LIFECYCLE_QUEUE_URL } : {}),
     drainSeconds: e.DRAIN_SECONDS,
     lifecycleRetrySeconds: e.LIFECYCLE_RETRY_SECONDS,

@@ -8,6 +8,7 @@
  */
 import {
   DISCOVERY_GROUP,
+  EVENTS_GROUP,
   ISTIO_NETWORKING_GROUP,
   MANAGED_BY_VALUE,
   SERVICE_ENTRY_PLURAL,
@@ -78,6 +79,9 @@ export const NAMESPACED_RULES: readonly PolicyRule[] = [
     resources: ['endpointslices'],
     verbs: ['list', 'create', 'update', 'delete'],
   },
+  // Kubernetes Events (shared/adapters/kube-events.ts): created, and a repeat counted in its series
+  // by a merge patch. Never read: `vm-registrar status` reads them with the operator's credentials.
+  { apiGroups: [EVENTS_GROUP], resources: ['events'], verbs: ['create', 'patch'] },
 ];
 
 /**

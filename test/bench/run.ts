@@ -18,6 +18,7 @@ import { stateChange } from '../helpers/fixtures.ts';
 import { instance, NAMESPACE, reviewsGroup } from '../helpers/harness.ts';
 import { type LatencyModel, REAL_APISERVER_LATENCY } from '../standins/kube-api/index.ts';
 import { measureColdStart } from './cold-start.ts';
+import { notificationsBurst } from './notifications.ts';
 import { type RemoteHarness, startRemoteHarness } from './remote-harness.ts';
 import { servicesBurst } from './services.ts';
 
@@ -390,6 +391,7 @@ const sections: Record<string, () => Promise<void>> = {
   singleEvent,
   burst,
   servicesBurst: () => servicesBurst(record, BATCH),
+  notificationsBurst: () => notificationsBurst(record, BATCH),
   reconcileAtScale,
   faults,
   coldStart,

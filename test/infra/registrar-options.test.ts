@@ -220,7 +220,7 @@ describe('RegistrarStack with every option set', () => {
 
   it('notifies the topic of every alarm and recovery', () => {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-    expect(alarms).toHaveLength(12);
+    expect(alarms).toHaveLength(15);
     for (const alarm of alarms) {
       expect(alarm.Properties.AlarmActions).toEqual([OVERRIDES.alarmTopicArn]);
       expect(alarm.Properties.OKActions).toEqual([OVERRIDES.alarmTopicArn]);

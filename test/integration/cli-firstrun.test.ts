@@ -35,7 +35,7 @@ describe('The first hour: install, bench, synth', () => {
     expect(out.code).toBe(64);
     expect(out.stdout).toBe('');
     expect(out.stderr).toBe(
-      'bench: unknown section "bogus" (sections: singleEvent, burst, servicesBurst, reconcileAtScale, faults, coldStart)\n',
+      'bench: unknown section "bogus" (sections: singleEvent, burst, servicesBurst, notificationsBurst, reconcileAtScale, faults, coldStart)\n',
     );
   });
 

@@ -37,6 +37,16 @@ describe('CLI: reconcile and status output', () => {
           status: 'in step',
         },
       ],
+      // Per group; the registrar's Registered Event is no sweep, so no lastDrift.
+      groups: [
+        {
+          group: 'bookinfo/reviews',
+          instances: 2,
+          entries: 1,
+          outOfStep: 1,
+          refused: 0,
+        },
+      ],
       outOfStep: 1,
       errors: [],
     });

@@ -50,6 +50,7 @@ describe('CLI: sandbox', () => {
           'AWS_ACCESS_KEY_ID',
           'AWS_ENDPOINT_URL_AUTO_SCALING',
           'AWS_ENDPOINT_URL_EC2',
+          'AWS_ENDPOINT_URL_EVENTBRIDGE',
           'AWS_ENDPOINT_URL_SQS',
           'AWS_REGION',
           'AWS_SECRET_ACCESS_KEY',

@@ -22,6 +22,7 @@ import {
 } from './autoscaling.ts';
 import { parseDescribeInstancesXml } from './describe-instances-xml.ts';
 import { describeInstances, InstanceStore } from './ec2.ts';
+import { EventBusStore, eventsError } from './eventbridge.ts';
 import {
   ApiError,
   AUTO_SCALING_VERSION,
@@ -111,6 +112,7 @@ export async function startAwsApi(
     }),
   );
   let queues: QueueStore | undefined;
+  const buses = new EventBusStore();
   // Bounded: a bench's hundreds of thousands of calls must not grow the stand-in without end.
   const record = (call: AwsCall) => {
     if (log.length >= MAX_LOGGED_CALLS) log.splice(0, log.length - MAX_LOGGED_CALLS + 1);
@@ -245,9 +247,59 @@ export async function startAwsApi(
     res.end(payload);
   }
 
+  /** EventBridge speaks AWS JSON 1.1: `X-Amz-Target: AWSEvents.<Operation>`. Only PutEvents. */
+  async function handleEvents(req: IncomingMessage, res: ServerResponse, target: string): Promise<void> {
+    const operation = target.slice('AWSEvents.'.length);
+    const text = await readBody(req);
+    total++;
+    byAction.set(operation, (byAction.get(operation) ?? 0) + 1);
+    if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs));
+    let status = 200;
+    let payload: string;
+    try {
+      if (operation !== 'PutEvents') {
+        throw new ApiError('UnknownOperationException', `stand-in: EventBridge ${operation} is not served`);
+      }
+      let input: Record<string, unknown>;
+      try {
+        input = JSON.parse(text || '{}') as Record<string, unknown>;
+      } catch {
+        throw new ApiError('SerializationException', 'Malformed JSON request body.');
+      }
+      payload = JSON.stringify(buses.putEvents(input));
+    } catch (err) {
+      const apiError =
+        err instanceof ApiError
+          ? err
+          : new ApiError(
+              'InternalException',
+              `stand-in failure: ${(err as Error)?.message ?? String(err)}`,
+              500,
+            );
+      status = apiError.status;
+      payload = eventsError(apiError);
+    }
+    record({
+      seq: nextSequence(),
+      at: now(),
+      service: 'events',
+      action: operation,
+      params: {},
+      status,
+      ...(status !== 200 ? { error: JSON.parse(payload).__type } : {}),
+    });
+    res.writeHead(status, {
+      'content-type': 'application/x-amz-json-1.1',
+      'content-length': Buffer.byteLength(payload),
+      'x-amzn-requestid': randomUUID(),
+    });
+    res.end(payload);
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const target = req.headers['x-amz-target'];
     if (typeof target === 'string' && target.startsWith('AmazonSQS.')) return handleSqs(req, res, target);
+    if (typeof target === 'string' && target.startsWith('AWSEvents.')) return handleEvents(req, res, target);
     const requestId = randomUUID();
     const params = new URLSearchParams(await readBody(req));
     const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
@@ -315,6 +367,7 @@ export async function startAwsApi(
       AWS_ENDPOINT_URL_EC2: url,
       AWS_ENDPOINT_URL_AUTO_SCALING: url,
       AWS_ENDPOINT_URL_SQS: url,
+      AWS_ENDPOINT_URL_EVENTBRIDGE: url,
       AWS_REGION: region,
       AWS_ACCESS_KEY_ID: 'AKIASTANDIN000000000',
       AWS_SECRET_ACCESS_KEY: 'stand-in-secret-access-key',
@@ -332,6 +385,8 @@ export async function startAwsApi(
       return parsed.map((i) => ({ ...i, tags: { ...i.tags } }));
     },
     addLifecycleAction: (action) => lifecycle.add(action),
+    createEventBus: (name) => buses.create(name),
+    publishedEvents: () => buses.published.map((e) => ({ ...e })),
     completedLifecycleActions: () => {
       lifecycle.expire();
       return lifecycle.completed.map((a) => ({ ...a }));

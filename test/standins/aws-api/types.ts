@@ -1,3 +1,4 @@
+import type { PublishedEvent } from './eventbridge.ts';
 export type InstanceStateName =
   | 'pending'
   | 'running'
@@ -105,7 +106,7 @@ export interface AwsCall {
   seq: number;
   /** Stand-in clock, epoch ms. */
   at: number;
-  service: 'ec2' | 'autoscaling' | 'sqs';
+  service: 'ec2' | 'autoscaling' | 'sqs' | 'events';
   /** The API action, or `LifecycleActionTimeout` for a timeout applied by the model. */
   action: string;
   /** Request parameters (Query protocol) or members (JSON protocol), flattened to strings. */
@@ -130,7 +131,7 @@ export interface QueuedMessage {
 export interface AwsApiStandIn {
   readonly url: string;
   /**
-   * AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL_AUTO_SCALING, AWS_ENDPOINT_URL_SQS, AWS_REGION and dummy
+   * AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL_AUTO_SCALING, AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL_EVENTBRIDGE, AWS_REGION and dummy
    * AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. AWS_MAX_ATTEMPTS is deliberately not set.
    */
   env(): Record<string, string>;
@@ -142,6 +143,10 @@ export interface AwsApiStandIn {
   /** Seeds instances from a DescribeInstances XML response; returns what was stored. */
   loadDescribeInstancesXml(xml: string): FakeInstance[];
   addLifecycleAction(action: LifecycleAction): void;
+  /** EventBridge: creates a custom bus (`default` always exists). */
+  createEventBus(name: string): void;
+  /** EventBridge: every event PutEvents accepted, in order. */
+  publishedEvents(): PublishedEvent[];
   completedLifecycleActions(): CompletedLifecycleAction[];
   /** Registers a hook (DescribeLifecycleHooks answers it; its timeouts drive the actions'). */
   addLifecycleHook(hook: LifecycleHookSpec): void;

@@ -9,6 +9,7 @@ import type { ValidateFunction } from 'ajv';
 import { load } from 'js-yaml';
 import { configMapType, secretType, serviceAccountType } from './core.ts';
 import type { FieldError } from './errors.ts';
+import { eventType } from './events.ts';
 import { deepClone, isObject } from './json.ts';
 import { dns1123LabelName, type NameValidator, subdomainName } from './metadata.ts';
 import { compileSchemaNode, compileValidator, METADATA_NODE, node, type SchemaNode } from './schema.ts';
@@ -206,7 +207,15 @@ function builtinRoot(props: Record<string, SchemaNode>): SchemaNode {
 }
 
 export function builtinResources(): ResourceType[] {
-  return [namespaceType, serviceType, endpointSliceType, configMapType, serviceAccountType, secretType];
+  return [
+    namespaceType,
+    serviceType,
+    endpointSliceType,
+    configMapType,
+    serviceAccountType,
+    secretType,
+    eventType,
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -20,6 +20,8 @@ describe('Function: loadConfig()', () => {
       requireGroupAllowList: false,
       fleet: { home: { region: 'eu-west-1' }, spokes: [] },
       defaultServiceMode: 'none',
+      kubeEvents: 'all',
+      metricsMaxWorkloadGroups: 50,
       drainSeconds: 30,
       lifecycleRetrySeconds: 15,
       terminateRetryLimitSeconds: 3600,
@@ -70,6 +72,25 @@ describe('Function: loadConfig()', () => {
     ).toBe('serviceentry');
     expect(() => loadConfig({ ALLOWED_NAMESPACES: 'a', DEFAULT_SERVICE_MODE: 'Service' })).toThrow(
       /DEFAULT_SERVICE_MODE/,
+    );
+  });
+});
+
+describe('Function: loadConfig() (observability settings)', () => {
+  it('reads EVENT_BUS as a name or an ARN, and refuses anything else', () => {
+    const base = { ALLOWED_NAMESPACES: 'bookinfo' };
+    expect(loadConfig({ ...base, EVENT_BUS: 'registrar-events' }).eventBus).toBe('registrar-events');
+    const arn = 'arn:aws:events:us-west-2:111122223333:event-bus/central';
+    expect(loadConfig({ ...base, EVENT_BUS: arn }).eventBus).toBe(arn);
+    expect(() => loadConfig({ ...base, EVENT_BUS: 'no spaces allowed' })).toThrow(
+      /EVENT_BUS must be an event bus name or an event bus ARN/,
+    );
+  });
+
+  it('refuses an unknown KUBE_EVENTS and a group cap out of range', () => {
+    expect(() => loadConfig({ ALLOWED_NAMESPACES: 'bookinfo', KUBE_EVENTS: 'some' })).toThrow(/KUBE_EVENTS/);
+    expect(() => loadConfig({ ALLOWED_NAMESPACES: 'bookinfo', METRICS_MAX_WORKLOAD_GROUPS: '501' })).toThrow(
+      /METRICS_MAX_WORKLOAD_GROUPS/,
     );
   });
 });

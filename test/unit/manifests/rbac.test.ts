@@ -41,6 +41,7 @@ describe('Function: renderRbacManifests()', () => {
         resources: ['endpointslices'],
         verbs: ['list', 'create', 'update', 'delete'],
       },
+      { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
     ]);
     expect(role?.rules).toBe(NAMESPACED_RULES);
   });
