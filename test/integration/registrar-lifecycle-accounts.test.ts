@@ -44,6 +44,8 @@ describe('Lifecycle: a drained scale-in in a spoke account', () => {
       MEMBER_EXTERNAL_ID: 'mesh-7f3a',
       LIFECYCLE_HOOK_NAMES: TERMINATE_HOOK,
       LIFECYCLE_QUEUE_URL: queueUrl,
+      // The queue lives on its own stand-in: the SQS client is pointed at it, as at SQS's endpoint.
+      AWS_ENDPOINT_URL_SQS: queueHost.url,
     });
     resetApp(createApp(process.env, { now: clock.now }));
     h.kube.seed(reviewsGroup());

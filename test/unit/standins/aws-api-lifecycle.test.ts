@@ -154,7 +154,7 @@ describe('Stand-in: Auto Scaling lifecycle hooks on a clock, and SQS', () => {
   it('SQS: SendMessage through the real SDK (JSON protocol, MD5 checked) delays the message on the clock', async () => {
     // Prepare
     const url = api.createQueue('events', { visibilityTimeoutSeconds: 30 });
-    const sqs = new SQSClient({ region: 'us-west-2', credentials });
+    const sqs = new SQSClient({ region: 'us-west-2', credentials, endpoint: api.url });
 
     // Act
     const out = await sqs.send(
@@ -179,7 +179,7 @@ describe('Stand-in: Auto Scaling lifecycle hooks on a clock, and SQS', () => {
 
   it('SQS: an unknown queue is QueueDoesNotExist; a delay over 900 s is InvalidParameterValue', async () => {
     const url = api.createQueue('events');
-    const sqs = new SQSClient({ region: 'us-west-2', credentials });
+    const sqs = new SQSClient({ region: 'us-west-2', credentials, endpoint: api.url });
     const missing = await sqs
       .send(new SendMessageCommand({ QueueUrl: `${url}-gone`, MessageBody: 'x' }))
       .catch((e) => e);
