@@ -2,7 +2,7 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import type { EventsV1Event } from '@kubernetes/client-node';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { handler } from '../../functions/registrar/handler.ts';
 import { runStatus } from '../../shared/cli/reconcile.ts';
 import { cliContext } from '../../shared/cli/replay.ts';
@@ -35,6 +35,19 @@ interface Emf {
 }
 
 const eventBridge = mockClient(EventBridgeClient);
+
+// EMF documents printed outside emfOf (by the sweeps and invocations a test prepares with) are not
+// this file's output: dropped, everything else written through.
+const stdoutWrite = process.stdout.write;
+beforeAll(() => {
+  process.stdout.write = ((chunk: unknown, ...rest: unknown[]) =>
+    String(chunk).startsWith('{"_aws"')
+      ? true
+      : stdoutWrite.call(process.stdout, chunk as string, ...(rest as []))) as typeof process.stdout.write;
+});
+afterAll(() => {
+  process.stdout.write = stdoutWrite;
+});
 const IDS = ['i-0a0000000000000b1', 'i-0a0000000000000b2'];
 
 /** Every EMF document printed while `act` runs. */
@@ -321,12 +334,15 @@ describe('Observability of a reconcile sweep (drift metrics, Kubernetes Events, 
       out += String(chunk);
       return true;
     });
+    // The listing progress ("listed 2 entries ...") goes to stderr: not this test's output.
+    vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
 
     // Act
     const code = await runStatus([], 'json');
 
     // Assess
     vi.mocked(process.stdout.write).mockRestore();
+    vi.mocked(process.stderr.write).mockRestore();
     expect(code).toBe(0);
     const { groups } = JSON.parse(out) as { groups: unknown[] };
     expect(groups).toEqual([
